@@ -1,0 +1,1 @@
+"""Where shared state lives: in this process (memory) or across nodes (Redis)."""

@@ -1,0 +1,63 @@
+"""The one-process broker: the matchmaker runs here, relays never leave.
+
+Pairs that form on a join are returned at once (no hop, no task switch);
+pairs that form when a timeout opens a level are found by a timer that calls
+:meth:`Matchmaker.tick` every ``tick_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from ..core.matching import Matchmaker, Pair, Ticket
+from ..core.switchboard import PeerEvent
+from .base import PairSink
+
+
+class MemoryBroker:
+    def __init__(
+        self,
+        matchmaker: Matchmaker,
+        *,
+        tick_seconds: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.matchmaker = matchmaker
+        self.tick_seconds = tick_seconds
+        self._clock = clock
+        self._sink: PairSink | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self, sink: PairSink) -> None:
+        self._sink = sink
+        self._ticker = asyncio.create_task(self._tick_forever(), name="matchmaker-tick")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    def enqueue(self, ticket: Ticket, now: float) -> list[Pair]:
+        return self.matchmaker.join(ticket, now)
+
+    def dequeue(self, session: str) -> None:
+        self.matchmaker.leave(session)
+
+    def relay(self, to: str, event: PeerEvent) -> None:
+        # One process: a session that is not on this node no longer exists.
+        return None
+
+    def waiting(self) -> int:
+        return self.matchmaker.waiting_count()
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            pairs = self.matchmaker.tick(self._clock())
+            if pairs and self._sink is not None:
+                self._sink.on_pairs(pairs)

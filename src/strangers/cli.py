@@ -1,0 +1,104 @@
+"""The ``strangers`` command: serve, load-test, and generate the reference docs."""
+
+from __future__ import annotations
+
+import logging
+import resource
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="strangers: anonymous one-to-one chat, safe by default.", no_args_is_help=True)
+
+
+class _NoPeerAddress(logging.Filter):
+    """Drops uvicorn's per-connection lines: they carry the peer's raw address,
+    which is never logged (design §6, privacy)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return '"WebSocket ' not in message and "connection " not in message
+
+
+def _raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default STRANGERS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default STRANGERS_PORT).")] = None,
+) -> None:
+    """Serve the page and the chat socket (one process, in-memory matching)."""
+    import uvicorn
+
+    from .gateway.app import create_app
+    from .gateway.settings import Settings
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    _raise_open_files_limit()
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=65536,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        backlog=settings.backlog,
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+    for name in ("uvicorn.error", "uvicorn"):
+        logging.getLogger(name).addFilter(_NoPeerAddress())
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def loadtest(
+    url: Annotated[str, typer.Option(help="Chat socket of a deployment on loopback.")] = (
+        "ws://127.0.0.1:8000/v1/ws"
+    ),
+    scenario: Annotated[str, typer.Option(help="C, E or F (see docs/performance.md).")] = "C",
+    scale: Annotated[float, typer.Option(help="Multiply the scenario's chatter count.")] = 1.0,
+    json_out: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
+) -> None:
+    """Drive a running server with simulated chatters and print a summary."""
+    from .loadtest import main
+
+    raise typer.Exit(main(url, scenario, scale=scale, json_out=str(json_out) if json_out else None))
+
+
+@app.command()
+def protocol(
+    out: Annotated[Path, typer.Option(help="Where to write the document.")] = Path(
+        "docs/protocol.md"
+    ),
+) -> None:
+    """Write docs/protocol.md from the typed protocol messages."""
+    from .core.schema import protocol_markdown
+
+    out.write_text(protocol_markdown(), encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+@app.command("settings")
+def settings_table() -> None:
+    """Print the settings table (Markdown) that the README carries."""
+    from .gateway.settings import settings_markdown
+
+    typer.echo(settings_markdown(), nl=False)

@@ -1,0 +1,101 @@
+"""The errors a peer can be told about, and nothing else.
+
+Every error that may reach a chatter is a :class:`StrangersError` with a
+stable ``code`` from :data:`ERROR_CODES`. The gateway translates it into an
+``error`` protocol message at the boundary; any other exception is an internal
+fault, logged on the server and reported to the peer only as ``internal``
+(OWASP ASVS 5.0 V16.5: errors reveal no internals to the client).
+
+Hierarchy::
+
+    StrangersError
+    ├── ProtocolError        the frame cannot be accepted (shape, size, version, order)
+    ├── StateError           the message is valid but not in the session's current state
+    ├── LimitExceeded        a rate or size limit was hit; carries ``retry_after``
+    └── InternalError        the server failed; the peer sees a generic text only
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final
+
+#: Every code a peer may receive, with the sentence the server sends along.
+#: Clients localise by code; the text is an English fallback.
+ERROR_CODES: Final[dict[str, str]] = {
+    "malformed": "The message is not a JSON object with a type.",
+    "unknown_type": "The message type is not known.",
+    "invalid_field": "A field of the message is missing or has a wrong value.",
+    "too_large": "The message is larger than the limit.",
+    "unsupported_version": "The protocol version is not supported.",
+    "hello_required": "The first message must be hello.",
+    "not_allowed": "That message is not allowed right now.",
+    "rate_limited": "Too many messages; slow down.",
+    "internal": "Something went wrong on our side.",
+}
+
+
+class StrangersError(Exception):
+    """Base of every error a peer may be told about.
+
+    ``code`` is one of :data:`ERROR_CODES`; ``detail`` is a short, safe
+    sentence for the peer (never a stack trace or an internal value).
+    """
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+        self.detail = detail or ERROR_CODES[self.code]
+        self.field = field
+        super().__init__(self.detail)
+
+
+class ProtocolError(StrangersError):
+    """The frame cannot be accepted at all (RFC 6455 §7.4.1 ``1007``/``1008`` class)."""
+
+    code: ClassVar[str] = "malformed"
+
+
+class Malformed(ProtocolError):
+    code: ClassVar[str] = "malformed"
+
+
+class UnknownType(ProtocolError):
+    code: ClassVar[str] = "unknown_type"
+
+
+class InvalidField(ProtocolError):
+    code: ClassVar[str] = "invalid_field"
+
+
+class TooLarge(ProtocolError):
+    code: ClassVar[str] = "too_large"
+
+
+class UnsupportedVersion(ProtocolError):
+    code: ClassVar[str] = "unsupported_version"
+
+
+class HelloRequired(ProtocolError):
+    code: ClassVar[str] = "hello_required"
+
+
+class StateError(StrangersError):
+    """A valid message that the session's state does not allow (design §4)."""
+
+    code: ClassVar[str] = "not_allowed"
+
+
+class LimitExceeded(StrangersError):
+    """A per-session rate limit was hit (design §3, OWASP ASVS 5.0 V2.4)."""
+
+    code: ClassVar[str] = "rate_limited"
+
+    def __init__(self, detail: str | None = None, *, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class InternalError(StrangersError):
+    """A server fault. The peer only ever sees the generic ``internal`` text."""
+
+    code: ClassVar[str] = "internal"

@@ -1,0 +1,65 @@
+"""Per-session limits and the pure rate limiter that enforces them.
+
+Limits are constructor arguments with safe defaults (design §3); the gateway
+fills them from settings. :class:`RateLimit` is a token bucket that takes the
+time as an argument, so it runs the same under a test clock and a real one
+(OWASP ASVS 5.0 V2.4: anti-automation on every client action).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one session may do.
+
+    - ``frame_chars``: largest client frame accepted, in characters.
+    - ``message_chars``: longest chat line.
+    - ``messages_per_second`` / ``message_burst``: chat lines (token bucket).
+    - ``typing_per_second``: typing notices (excess ones are dropped silently).
+    - ``skips_per_minute``: ``skip`` and ``find`` together.
+    """
+
+    frame_chars: int = 8192
+    message_chars: int = 1000
+    messages_per_second: float = 5.0
+    message_burst: int = 10
+    typing_per_second: float = 4.0
+    skips_per_minute: int = 30
+
+    def __post_init__(self) -> None:
+        if self.message_chars < 1 or self.frame_chars < self.message_chars:
+            raise ValueError("frame_chars must hold at least one message of message_chars")
+        if self.messages_per_second <= 0 or self.message_burst < 1:
+            raise ValueError("messages_per_second and message_burst must be positive")
+        if self.skips_per_minute < 1 or self.typing_per_second <= 0:
+            raise ValueError("skips_per_minute and typing_per_second must be positive")
+
+
+class RateLimit:
+    """A token bucket: ``burst`` tokens, refilled at ``rate`` per second.
+
+    ``take(now)`` spends one token and returns 0.0, or returns the seconds to
+    wait before one is available (and spends nothing). ``now`` is any
+    monotonic time in seconds.
+    """
+
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = now
+
+    def take(self, now: float) -> float:
+        elapsed = now - self._stamp
+        if elapsed > 0:
+            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+            self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate

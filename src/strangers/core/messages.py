@@ -1,0 +1,299 @@
+"""Protocol messages: one typed model per message, and the codec.
+
+The wire format (design §3, ``docs/protocol.md``): one websocket per chatter,
+UTF-8 JSON text frames (RFC 6455 §5.6), each an object with a ``type``. The
+first client message is ``hello`` with :data:`PROTOCOL_VERSION`.
+
+:class:`Codec` turns a frame into a :data:`ClientMessage` or raises a
+:class:`~strangers.core.errors.ProtocolError`; it never lets another exception
+escape, whatever the bytes (OWASP ASVS 5.0 V1.5: input decoded against a
+strict schema, unknown fields refused). Server messages are encoded with
+:func:`encode`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from .errors import (
+    InvalidField,
+    Malformed,
+    ProtocolError,
+    TooLarge,
+    UnknownType,
+    UnsupportedVersion,
+)
+from .limits import Limits
+
+PROTOCOL_VERSION: Final = 1
+
+#: Hard ceilings of the schema; the configurable limits in :class:`Limits` sit below them.
+MAX_TEXT_CHARS: Final = 4000
+MAX_INTERESTS: Final = 10
+MAX_INTEREST_CHARS: Final = 32
+MAX_TOKEN_CHARS: Final = 512
+
+
+class Mode(StrEnum):
+    """How two strangers talk: text only, or webcam video with text beside it."""
+
+    TEXT = "text"
+    VIDEO = "video"
+
+
+class AgeBand(StrEnum):
+    """The pools that never mix (design §4). Under-13s are refused, not banded."""
+
+    TEEN = "teen"
+    ADULT = "adult"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+# --- client → server -------------------------------------------------------------------
+
+
+class Hello(_Message):
+    """Opens the session: protocol version, the device token the server issued before
+    (if any), the neutral age answer (month and year of birth) and the language."""
+
+    type: Literal["hello"] = "hello"
+    version: int = Field(ge=1, le=1000)
+    device: str | None = Field(default=None, max_length=MAX_TOKEN_CHARS)
+    birth_year: int = Field(ge=1900, le=2100)
+    birth_month: int = Field(ge=1, le=12)
+    language: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+class Find(_Message):
+    """Look for a stranger in ``mode``; ``interests`` are preferred, not required."""
+
+    type: Literal["find"] = "find"
+    mode: Mode = Mode.TEXT
+    interests: tuple[str, ...] = Field(default=(), max_length=MAX_INTERESTS)
+
+    @field_validator("interests", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("interests")
+    @classmethod
+    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for raw in value:
+            tag = " ".join(raw.casefold().split())
+            if not 1 <= len(tag) <= MAX_INTEREST_CHARS:
+                raise ValueError(f"each interest is 1 to {MAX_INTEREST_CHARS} characters")
+            seen[tag] = None
+        return tuple(seen)
+
+
+class Typing(_Message):
+    """Whether the chatter is typing; relayed to the partner."""
+
+    type: Literal["typing"] = "typing"
+    active: bool
+
+
+class SendText(_Message):
+    """A chat line for the current partner."""
+
+    type: Literal["message"] = "message"
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+
+
+class Skip(_Message):
+    """End the current chat (or the wait) and look for the next stranger at once."""
+
+    type: Literal["skip"] = "skip"
+
+
+class Stop(_Message):
+    """End the current chat or leave the queue, and stay idle."""
+
+    type: Literal["stop"] = "stop"
+
+
+class Ping(_Message):
+    """Liveness probe; answered with ``pong`` carrying the same ``id``."""
+
+    type: Literal["ping"] = "ping"
+    id: int | None = Field(default=None, ge=0, le=2**53)
+
+
+ClientMessage = Annotated[
+    Hello | Find | Typing | SendText | Skip | Stop | Ping, Field(discriminator="type")
+]
+CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (Hello, Find, Typing, SendText, Skip, Stop, Ping)
+
+
+# --- server → client -------------------------------------------------------------------
+
+
+class LimitsInfo(_Message):
+    """The limits in force for this session, so the page can respect them up front."""
+
+    message_chars: int
+    messages_per_second: float
+    skips_per_minute: int
+    interest_timeout: float
+
+
+class Welcome(_Message):
+    """The session is open. ``device`` is the signed device token to send in the
+    next ``hello``; ``band`` is the pool the age answer admits."""
+
+    type: Literal["welcome"] = "welcome"
+    version: int = PROTOCOL_VERSION
+    session: str
+    device: str
+    band: AgeBand
+    limits: LimitsInfo
+
+
+class Refused(_Message):
+    """The age answer does not admit this device: ``too_young`` (under 13) or
+    ``adults_only`` (13–17 while the teen pool is off). ``until`` is the Unix time
+    before which the same device is refused again; the socket closes after this."""
+
+    type: Literal["refused"] = "refused"
+    reason: Literal["too_young", "adults_only"]
+    until: int
+    device: str
+
+
+class Waiting(_Message):
+    """Looking for a stranger in ``mode``."""
+
+    type: Literal["waiting"] = "waiting"
+    mode: Mode
+
+
+class Matched(_Message):
+    """Paired with a stranger. ``interests`` are the ones both share; ``fallback``
+    is true when interests were given but none were shared (the timeout passed)."""
+
+    type: Literal["matched"] = "matched"
+    match: str
+    mode: Mode
+    interests: tuple[str, ...] = ()
+    fallback: bool = False
+
+
+class Message(_Message):
+    """A chat line from the partner."""
+
+    type: Literal["message"] = "message"
+    text: str
+
+
+class PartnerTyping(_Message):
+    """Whether the partner is typing."""
+
+    type: Literal["typing"] = "typing"
+    active: bool
+
+
+class PartnerLeft(_Message):
+    """The partner ended the chat or went away."""
+
+    type: Literal["partner_left"] = "partner_left"
+    match: str
+
+
+class Ended(_Message):
+    """This chatter's own chat (or wait) ended: ``skip`` or ``stop`` by this chatter."""
+
+    type: Literal["ended"] = "ended"
+    reason: Literal["skip", "stop"]
+    match: str | None = None
+
+
+class Error(_Message):
+    """A request was refused. ``code`` is from ``ERROR_CODES``; ``retry_after`` is
+    set on ``rate_limited``; ``field`` names the offending field when known."""
+
+    type: Literal["error"] = "error"
+    code: str
+    text: str
+    retry_after: float | None = None
+    field: str | None = None
+
+
+class Pong(_Message):
+    """Answer to ``ping``."""
+
+    type: Literal["pong"] = "pong"
+    id: int | None = None
+
+
+ServerMessage = (
+    Welcome | Refused | Waiting | Matched | Message | PartnerTyping | PartnerLeft | Ended | Error | Pong
+)
+SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
+    Welcome, Refused, Waiting, Matched, Message, PartnerTyping, PartnerLeft, Ended, Error, Pong,
+)
+
+_CLIENT: Final = TypeAdapter[ClientMessage](ClientMessage)
+
+
+def encode(message: ServerMessage) -> str:
+    """The JSON text frame for a server message."""
+    return message.model_dump_json(exclude_none=True)
+
+
+class Codec:
+    """Decodes client frames under the limits it is built with.
+
+    ``decode`` returns a typed message or raises a
+    :class:`~strangers.core.errors.ProtocolError` subclass; no other exception
+    escapes, whatever the input (a property test feeds it arbitrary text).
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+
+    def decode(self, frame: str | bytes) -> ClientMessage:
+        if isinstance(frame, bytes | bytearray | memoryview):
+            raise Malformed("Only UTF-8 JSON text frames are accepted.")
+        if len(frame) > self.limits.frame_chars:
+            raise TooLarge(f"A frame may hold at most {self.limits.frame_chars} characters.")
+        try:
+            message = _CLIENT.validate_json(frame)
+        except ValidationError as exc:
+            raise _protocol_error(exc) from None
+        except Exception:  # pragma: no cover - pydantic documents only ValidationError
+            raise Malformed() from None
+        if isinstance(message, SendText) and len(message.text) > self.limits.message_chars:
+            raise TooLarge(
+                f"A message may hold at most {self.limits.message_chars} characters.",
+                field="text",
+            )
+        if isinstance(message, Hello) and message.version != PROTOCOL_VERSION:
+            raise UnsupportedVersion(f"This server speaks protocol version {PROTOCOL_VERSION}.")
+        return message
+
+
+def _protocol_error(exc: ValidationError) -> ProtocolError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    kind = first["type"]
+    loc = [str(part) for part in first["loc"]]
+    if kind == "union_tag_not_found":
+        return Malformed("The message has no type.")
+    if kind in {"json_invalid", "json_type"} or not loc:
+        return Malformed()
+    if kind == "union_tag_invalid":
+        return UnknownType()
+    # loc is (tag, field, ...) for a tagged union member.
+    field = loc[1] if len(loc) > 1 else None
+    if field == "text" and kind == "string_too_long":
+        return TooLarge(f"A message may hold at most {MAX_TEXT_CHARS} characters.", field="text")
+    if field == "type":
+        return Malformed()
+    return InvalidField(f"The field {field!r} is missing or wrong." if field else None, field=field)

@@ -1,0 +1,63 @@
+"""One chatter's session: an explicit state machine (design §4).
+
+::
+
+    IDLE ──find──▶ WAITING ──paired──▶ CHATTING
+      ▲  ◀──stop──    ▲  ◀────skip──────  │
+      │               └───────────────────┘ (skip: ended, then waiting again)
+      └──────── stop / partner left ──────┘
+    BANNED: refuses find and skip; entered by moderation.
+
+The session also holds its rate limits, so every transition is checked where
+it happens; a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .limits import Limits, RateLimit
+from .messages import AgeBand, Mode
+
+
+class State(StrEnum):
+    IDLE = "idle"
+    WAITING = "waiting"
+    CHATTING = "chatting"
+    BANNED = "banned"
+
+
+@dataclass(slots=True)
+class Session:
+    """A chatter on this node. ``serial`` counts its waits, so a pair made for an
+    earlier wait is recognised as stale; ``match``/``partner`` are set only while
+    chatting."""
+
+    id: str
+    device: str
+    band: AgeBand
+    language: str
+    message_rate: RateLimit
+    typing_rate: RateLimit
+    skip_rate: RateLimit
+    state: State = State.IDLE
+    mode: Mode | None = None
+    interests: frozenset[str] = field(default_factory=frozenset)
+    serial: int = 0
+    match: str | None = None
+    partner: str | None = None
+
+    @classmethod
+    def open(
+        cls, id: str, device: str, band: AgeBand, language: str, limits: Limits, now: float
+    ) -> Session:
+        return cls(
+            id=id,
+            device=device,
+            band=band,
+            language=language,
+            message_rate=RateLimit(limits.messages_per_second, limits.message_burst, now),
+            typing_rate=RateLimit(limits.typing_per_second, limits.typing_per_second * 2, now),
+            skip_rate=RateLimit(limits.skips_per_minute / 60.0, limits.skips_per_minute, now),
+        )

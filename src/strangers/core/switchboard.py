@@ -1,0 +1,319 @@
+"""The switchboard: a node's sessions, and what each input makes happen.
+
+Sans-I/O in the manner of python-websockets' ``protocol.py`` and h11: every
+method takes an input (a decoded client message, an event from a partner, a
+pair from the matchmaker, a closed socket) and the time, updates the sessions
+and returns a list of :data:`Effect` for the adapters to carry out. It never
+sends, sleeps or reads a clock.
+
+A request the current state does not allow raises a
+:class:`~strangers.core.errors.StrangersError` *before* anything changes, so a
+refused request leaves no partial state.
+
+Partners talk only through :class:`PeerEvent` values that carry the match and
+the sender; an event whose match or sender is not the recipient's current
+ones is dropped, so nobody but the current partner can reach a chatter, and
+nothing from an ended match arrives late (design §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import LimitExceeded, StateError
+from .limits import Limits
+from .matching import MatchRules, Pair, Ticket
+from .messages import (
+    AgeBand,
+    ClientMessage,
+    Ended,
+    Find,
+    Hello,
+    LimitsInfo,
+    Matched,
+    Message,
+    Mode,
+    PartnerLeft,
+    PartnerTyping,
+    Ping,
+    Pong,
+    SendText,
+    ServerMessage,
+    Skip,
+    Stop,
+    Typing,
+    Waiting,
+)
+from .pools import pool_for
+from .session import Session, State
+
+# --- effects ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Write ``message`` to the socket of ``session`` (a session on this node)."""
+
+    session: str
+    message: ServerMessage
+
+
+@dataclass(frozen=True, slots=True)
+class PeerText:
+    match: str
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerTyping:
+    match: str
+    sender: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeft:
+    match: str
+    sender: str
+
+
+PeerEvent = PeerText | PeerTyping | PeerLeft
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Hand ``event`` to the switchboard that holds session ``to`` (maybe another node)."""
+
+    to: str
+    event: PeerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Put ``ticket`` in the matchmaker's queue for its pool."""
+
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Dequeue:
+    """Take ``session`` out of the matchmaker's queue."""
+
+    session: str
+
+
+Effect = Send | Relay | Enqueue | Dequeue
+
+
+class Switchboard:
+    """The sessions of one node and their transitions."""
+
+    def __init__(self, limits: Limits | None = None, rules: MatchRules | None = None) -> None:
+        self.limits = limits or Limits()
+        self.rules = rules or MatchRules()
+        self.sessions: dict[str, Session] = {}
+
+    def limits_info(self) -> LimitsInfo:
+        return LimitsInfo(
+            message_chars=self.limits.message_chars,
+            messages_per_second=self.limits.messages_per_second,
+            skips_per_minute=self.limits.skips_per_minute,
+            interest_timeout=self.rules.interest_timeout,
+        )
+
+    # --- inputs ------------------------------------------------------------------------
+
+    def open(self, session: str, device: str, band: AgeBand, language: str, now: float) -> Session:
+        """Start a session admitted by the age gate; it begins idle."""
+        if session in self.sessions:
+            raise ValueError("session ids must be unique")
+        opened = Session.open(session, device, band, language, self.limits, now)
+        self.sessions[session] = opened
+        return opened
+
+    def receive(self, session_id: str, message: ClientMessage, now: float) -> list[Effect]:
+        """Apply a client message. Raises ``StateError`` or ``LimitExceeded`` without
+        changing anything when the message is refused."""
+        session = self.sessions[session_id]
+        match message:
+            case SendText(text=text):
+                return self._send_text(session, text, now)
+            case Typing(active=active):
+                return self._typing(session, active, now)
+            case Find():
+                return self._find(session, message, now)
+            case Skip():
+                return self._skip(session, now)
+            case Stop():
+                return self._stop(session)
+            case Ping(id=ping_id):
+                return [Send(session.id, Pong(id=ping_id))]
+            case Hello():
+                raise StateError("The session has already started.")
+        raise StateError()  # pragma: no cover - the union above is exhaustive
+
+    def from_peer(self, session_id: str, event: PeerEvent) -> list[Effect]:
+        """Apply an event from a partner; anything not from the current partner
+        of the current match is dropped."""
+        session = self.sessions.get(session_id)
+        if (
+            session is None
+            or session.state is not State.CHATTING
+            or session.match != event.match
+            or session.partner != event.sender
+        ):
+            return []
+        match event:
+            case PeerText(text=text):
+                return [Send(session.id, Message(text=text))]
+            case PeerTyping(active=active):
+                return [Send(session.id, PartnerTyping(active=active))]
+            case PeerLeft(match=match_id):
+                self._end(session)
+                return [Send(session.id, PartnerLeft(match=match_id))]
+        return []  # pragma: no cover
+
+    def paired(self, pair: Pair) -> list[Effect]:
+        """Start the chat the matchmaker paired, for the sides on this node.
+
+        A side that is no longer waiting for that very ticket (it stopped, or
+        went away, while the pair was in flight) voids the pair; the other
+        side goes back to the queue with its original ticket, keeping its place.
+        """
+        local = [t for t in (pair.a, pair.b) if t.session in self.sessions]
+        stale = [t for t in local if not self._waits_for(t)]
+        if stale:
+            return [Enqueue(t) for t in local if t not in stale]
+        effects: list[Effect] = []
+        for ticket, other in ((pair.a, pair.b), (pair.b, pair.a)):
+            session = self.sessions.get(ticket.session)
+            if session is None:
+                continue
+            session.state = State.CHATTING
+            session.match = pair.match
+            session.partner = other.session
+            effects.append(
+                Send(
+                    session.id,
+                    Matched(
+                        match=pair.match,
+                        mode=ticket.pool.mode,
+                        interests=pair.common,
+                        fallback=pair.fallback_for(ticket),
+                    ),
+                )
+            )
+        return effects
+
+    def close(self, session_id: str) -> list[Effect]:
+        """The socket is gone: leave the queue, tell the partner, forget the session."""
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return []
+        return self._leave(session)
+
+    # --- transitions -------------------------------------------------------------------
+
+    def _waits_for(self, ticket: Ticket) -> bool:
+        session = self.sessions.get(ticket.session)
+        return (
+            session is not None
+            and session.state is State.WAITING
+            and session.serial == ticket.serial
+        )
+
+    def _send_text(self, session: Session, text: str, now: float) -> list[Effect]:
+        if session.state is not State.CHATTING:
+            raise StateError("You are not chatting with anyone.")
+        wait = session.message_rate.take(now)
+        if wait:
+            raise LimitExceeded(retry_after=round(wait, 3))
+        assert session.match is not None and session.partner is not None
+        return [Relay(session.partner, PeerText(session.match, session.id, text))]
+
+    def _typing(self, session: Session, active: bool, now: float) -> list[Effect]:
+        # Typing notices race with the end of a chat and carry nothing: drop, never refuse.
+        if session.state is not State.CHATTING or session.typing_rate.take(now):
+            return []
+        assert session.match is not None and session.partner is not None
+        return [Relay(session.partner, PeerTyping(session.match, session.id, active))]
+
+    def _find(self, session: Session, find: Find, now: float) -> list[Effect]:
+        if session.state is State.CHATTING:
+            raise StateError("Finish this chat before looking for another.")
+        if session.state is State.WAITING:
+            raise StateError("Already looking for someone.")
+        if session.state is State.BANNED:
+            raise StateError("This device is banned.")
+        self._take_skip(session, now)
+        session.mode = find.mode
+        session.interests = frozenset(find.interests)
+        return self._wait(session, now)
+
+    def _skip(self, session: Session, now: float) -> list[Effect]:
+        if session.state is State.BANNED:
+            raise StateError("This device is banned.")
+        if session.state is State.WAITING:
+            return [Send(session.id, Waiting(mode=self._mode(session)))]
+        if session.mode is None:
+            raise StateError("Send find first.")
+        self._take_skip(session, now)
+        match_id = session.match
+        effects = self._leave(session)
+        if match_id is not None:
+            effects.append(Send(session.id, Ended(reason="skip", match=match_id)))
+        effects.extend(self._wait(session, now))
+        return effects
+
+    def _stop(self, session: Session) -> list[Effect]:
+        if session.state not in (State.WAITING, State.CHATTING):
+            return []
+        match_id = session.match
+        effects = self._leave(session)
+        effects.append(Send(session.id, Ended(reason="stop", match=match_id)))
+        return effects
+
+    @staticmethod
+    def _take_skip(session: Session, now: float) -> None:
+        wait = session.skip_rate.take(now)
+        if wait:
+            raise LimitExceeded("Too many new chats in a short time.", retry_after=round(wait, 3))
+
+    @staticmethod
+    def _mode(session: Session) -> Mode:
+        assert session.mode is not None
+        return session.mode
+
+    def _wait(self, session: Session, now: float) -> list[Effect]:
+        session.serial += 1
+        session.state = State.WAITING
+        mode = self._mode(session)
+        ticket = Ticket(
+            session=session.id,
+            device=session.device,
+            pool=pool_for(session.band, mode),
+            language=session.language,
+            interests=session.interests,
+            joined_at=now,
+            serial=session.serial,
+        )
+        return [Send(session.id, Waiting(mode=mode)), Enqueue(ticket)]
+
+    def _leave(self, session: Session) -> list[Effect]:
+        """End the session's wait or chat; it becomes idle (unless banned)."""
+        effects: list[Effect] = []
+        if session.state is State.WAITING:
+            effects.append(Dequeue(session.id))
+        elif session.state is State.CHATTING:
+            assert session.match is not None and session.partner is not None
+            effects.append(Relay(session.partner, PeerLeft(session.match, session.id)))
+        self._end(session)
+        return effects
+
+    @staticmethod
+    def _end(session: Session) -> None:
+        if session.state is not State.BANNED:
+            session.state = State.IDLE
+        session.match = None
+        session.partner = None

@@ -1,0 +1,1 @@
+"""The gateway: the ASGI app that carries sockets and HTTP to and from the core."""

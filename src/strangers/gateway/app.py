@@ -1,0 +1,78 @@
+"""The ASGI application: the chatter page, its assets, health and the chat socket."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..brokers.memory import MemoryBroker
+from ..core.age import AgeGate, AgeLedger
+from ..core.device import DeviceTokens
+from ..core.matching import Matchmaker
+from ..core.messages import Codec
+from ..core.switchboard import Switchboard
+from .chat_socket import ChatSocket, Services
+from .headers import SecurityHeaders
+from .node import Node
+from .settings import Settings
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def build_services(settings: Settings) -> Services:
+    limits, rules = settings.limits(), settings.match_rules()
+    matchmaker = Matchmaker(rules, match_ids=lambda: secrets.token_urlsafe(12))
+    node = Node(Switchboard(limits, rules), MemoryBroker(matchmaker))
+    return Services(
+        settings=settings,
+        node=node,
+        codec=Codec(limits),
+        tokens=DeviceTokens(settings.secret()),
+        age_gate=AgeGate(teen_pool=settings.teen_pool, lock_hours=settings.age_lock_hours),
+        ages=AgeLedger(),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.node.start()
+        try:
+            yield
+        finally:
+            await services.node.close()
+
+    app = FastAPI(
+        title="strangers",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", headers={"cache-control": "no-cache"})
+
+    @app.get("/healthz", summary="Liveness: the process serves requests.")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.websocket("/v1/ws")
+    async def chat(websocket: WebSocket) -> None:
+        await ChatSocket(websocket, services).run()
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
+    return app

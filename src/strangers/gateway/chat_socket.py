@@ -1,0 +1,220 @@
+"""The chat websocket, ``/v1/ws``: one per chatter (design §3, ``docs/protocol.md``).
+
+The handler is the boundary where bytes become core inputs and core errors
+become ``error`` messages. Its order:
+
+1. accept, then wait at most ``hello_timeout`` for ``hello``;
+2. verify the device token and ask the :class:`AgeGate` (``refused`` and a
+   normal close when the answer does not admit the device);
+3. open a session, send ``welcome``, and relay until either side closes.
+
+Every frame passes a frame-rate budget before it is decoded; every refusal
+spends from an error budget, and a peer that exhausts it is closed with 1008
+(RFC 6455 §7.4.1 policy violation). A fault inside the server is logged here
+and the peer only ever sees the ``internal`` code (OWASP ASVS 5.0 V16.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..core.age import Admitted, AgeGate, AgeLedger
+from ..core.device import DeviceClaims, DeviceTokens
+from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
+from ..core.limits import RateLimit
+from ..core.messages import Codec, Error, Hello, Refused, Welcome, encode
+from .node import Node, Outbox
+from .settings import Settings
+
+log = logging.getLogger("strangers.socket")
+
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+@dataclass(slots=True)
+class Services:
+    """What every chat socket of a node shares."""
+
+    settings: Settings
+    node: Node
+    codec: Codec
+    tokens: DeviceTokens
+    age_gate: AgeGate
+    ages: AgeLedger
+
+
+class _Closed(Exception):
+    """The peer went away or was closed by us; nothing more to do."""
+
+
+class ChatSocket:
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.ws = websocket
+        self.services = services
+        settings = services.settings
+        now = time.monotonic()
+        self.frames = RateLimit(settings.frames_per_second, settings.frames_per_second * 2, now)
+        self.errors = RateLimit(1.0, settings.errors_before_close, now)
+        self.session: str | None = None
+        self.task = asyncio.current_task()
+        self.outbox = Outbox(settings.send_queue, self._drop_slow_reader)
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        writer: asyncio.Task[None] | None = None
+        node = self.services.node
+        try:
+            hello = await self._hello()
+            if hello is None:
+                return
+            if not await self._admit(hello):
+                return
+            writer = asyncio.create_task(self.outbox.pump(self.ws.send_text))
+            await self._relay()
+        except (_Closed, WebSocketDisconnect):
+            pass
+        except asyncio.CancelledError:
+            if not self.outbox.overflowed:
+                raise
+            log.info("dropped a reader too slow for its send queue")
+        finally:
+            if self.session is not None:
+                node.outboxes.pop(self.session, None)
+                node.run(node.switchboard.close(self.session))
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+            if self.outbox.overflowed:
+                with contextlib.suppress(Exception):
+                    await self.ws.close(TRY_AGAIN_LATER, "too slow")
+
+    # --- steps ---------------------------------------------------------------------
+
+    async def _hello(self) -> Hello | None:
+        settings = self.services.settings
+        try:
+            async with asyncio.timeout(settings.hello_timeout):
+                frame = await self._next_frame()
+        except TimeoutError:
+            await self._fail(HelloRequired("No hello arrived in time."), close=True)
+            return None
+        try:
+            message = self.services.codec.decode(frame)
+        except StrangersError as exc:
+            await self._fail(exc, close=True)
+            return None
+        if not isinstance(message, Hello):
+            await self._fail(HelloRequired(), close=True)
+            return None
+        return message
+
+    async def _admit(self, hello: Hello) -> bool:
+        services = self.services
+        wall = int(time.time())
+        claims = services.tokens.verify(hello.device) or DeviceClaims(secrets.token_urlsafe(16))
+        earlier = services.ages.youngest(claims.device, claims.age, wall)
+        decision = services.age_gate.decide(
+            hello.birth_year,
+            hello.birth_month,
+            earlier,
+            today=datetime.fromtimestamp(wall, UTC).date(),
+            now=wall,
+        )
+        services.ages.remember(claims.device, decision.record, wall)
+        token = services.tokens.issue(DeviceClaims(claims.device, decision.record))
+        if not isinstance(decision, Admitted):
+            await self.ws.send_text(
+                encode(
+                    Refused(
+                        reason=decision.reason, until=decision.record.locked_until, device=token
+                    )
+                )
+            )
+            await self.ws.close(1000, decision.reason)
+            return False
+        node = services.node
+        session = secrets.token_urlsafe(12)
+        node.switchboard.open(session, claims.device, decision.band, hello.language, time.monotonic())
+        self.session = session
+        node.outboxes[session] = self.outbox
+        self.outbox.put(
+            encode(
+                Welcome(
+                    session=session,
+                    device=token,
+                    band=decision.band,
+                    limits=node.switchboard.limits_info(),
+                )
+            )
+        )
+        return True
+
+    async def _relay(self) -> None:
+        assert self.session is not None
+        node = self.services.node
+        codec = self.services.codec
+        session = self.session
+        while True:
+            frame = await self._next_frame()
+            now = time.monotonic()
+            wait = self.frames.take(now)
+            try:
+                if wait:
+                    raise LimitExceeded(retry_after=round(wait, 3))
+                message = codec.decode(frame)
+                effects = node.switchboard.receive(session, message, now)
+            except StrangersError as exc:
+                await self._refuse(exc)
+                continue
+            except Exception:
+                log.exception("fault while handling a client message")
+                await self._refuse(InternalError())
+                continue
+            node.run(effects)
+
+    # --- helpers -------------------------------------------------------------------
+
+    async def _next_frame(self) -> str | bytes:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise _Closed()
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        return bytes(message.get("bytes") or b"")
+
+    async def _refuse(self, exc: StrangersError) -> None:
+        """Answer a refused frame; close the socket once the error budget is spent."""
+        over_budget = bool(self.errors.take(time.monotonic()))
+        if over_budget:
+            await self._fail(
+                LimitExceeded("Too many refused messages.", retry_after=60.0), close=True
+            )
+            raise _Closed()
+        self.outbox.put(encode(_error_message(exc)))
+
+    async def _fail(self, exc: StrangersError, *, close: bool) -> None:
+        with contextlib.suppress(Exception):
+            await self.outbox.flush(self.ws.send_text)
+            await self.ws.send_text(encode(_error_message(exc)))
+            if close:
+                await self.ws.close(POLICY_VIOLATION, exc.code)
+
+    def _drop_slow_reader(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+def _error_message(exc: StrangersError) -> Error:
+    retry_after = exc.retry_after if isinstance(exc, LimitExceeded) else None
+    return Error(code=exc.code, text=exc.detail, retry_after=retry_after, field=exc.field)

@@ -1,0 +1,113 @@
+"""Settings from ``STRANGERS_*`` environment variables (pydantic-settings).
+
+Every setting has a safe default for the laptop (``make run``); the README's
+settings table is generated from this class (``strangers settings``) and a
+test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..core.limits import Limits
+from ..core.matching import MatchRules
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STRANGERS_", extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        "development", description="`production` refuses unsafe defaults (a generated secret)."
+    )
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    data_dir: Path = Field(Path("data"), description="Where the generated secret and data live.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs device tokens (≥ 32 characters). Generated into the data directory "
+        "when unset, except in production.",
+    )
+    teen_pool: bool = Field(False, description="Open the separate 13–17 pool (off: adults only).")
+    age_lock_hours: float = Field(
+        24.0, gt=0, description="How long an under-age answer keeps a device refused."
+    )
+    interest_timeout: float = Field(
+        10.0, ge=0, description="Seconds interests are required before a random stranger."
+    )
+    language_timeout: float = Field(
+        5.0, ge=0, description="Seconds the same language is preferred after that."
+    )
+    repair_cooldown: float = Field(
+        1800.0, ge=0, description="Seconds before the same two devices may meet again."
+    )
+    message_chars: int = Field(1000, ge=1, le=4000, description="Longest chat message.")
+    messages_per_second: float = Field(5.0, gt=0, description="Chat messages per second.")
+    message_burst: int = Field(10, ge=1, description="Chat messages allowed in a burst.")
+    skips_per_minute: int = Field(30, ge=1, description="`find` and `skip` per minute.")
+    frame_chars: int = Field(8192, ge=256, description="Largest websocket frame decoded.")
+    frames_per_second: float = Field(
+        20.0, gt=0, description="Websocket frames per second, all kinds, before refusal."
+    )
+    errors_before_close: int = Field(
+        20, ge=1, description="Refused frames in a burst before the socket is closed."
+    )
+    hello_timeout: float = Field(10.0, gt=0, description="Seconds to wait for `hello`.")
+    send_queue: int = Field(
+        256, ge=8, description="Messages queued for one socket before a slow reader is dropped."
+    )
+    backlog: int = Field(4096, ge=64, description="Listen backlog for bursts of connections.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
+
+    def limits(self) -> Limits:
+        return Limits(
+            frame_chars=self.frame_chars,
+            message_chars=self.message_chars,
+            messages_per_second=self.messages_per_second,
+            message_burst=self.message_burst,
+            skips_per_minute=self.skips_per_minute,
+        )
+
+    def match_rules(self) -> MatchRules:
+        return MatchRules(
+            interest_timeout=self.interest_timeout,
+            language_timeout=self.language_timeout,
+            repair_cooldown=self.repair_cooldown,
+        )
+
+    def secret(self) -> bytes:
+        """The server secret: from settings, or generated once into the data
+        directory with mode 0600 (OWASP ASVS 5.0 V13.3: secrets not in code)."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value().encode()
+            if len(value) < 32:
+                raise ValueError("STRANGERS_SECRET_KEY must be at least 32 characters")
+            return value
+        if self.env == "production":
+            raise ValueError("STRANGERS_SECRET_KEY is required when STRANGERS_ENV=production")
+        path = self.data_dir / "secret.key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        return path.read_bytes().strip()
+
+
+def settings_markdown() -> str:
+    """The README's settings table, generated from :class:`Settings`."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "(generated)" if name == "secret_key" else f"`{default}`"
+        rows.append(f"| `STRANGERS_{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows) + "\n"
