@@ -270,22 +270,25 @@ class Matchmaker:
 
     # --- internals -------------------------------------------------------------------
 
-    def _level_at(self, ticket: Ticket, now: float) -> Level:
-        waited = now - ticket.joined_at
+    def _opens_at(self, ticket: Ticket) -> tuple[float, float]:
+        """When the ticket starts to accept its language, and anyone. Levels and
+        timers both come from these two sums, so they never disagree by a rounding."""
         rules = self.rules
-        if ticket.interests:
-            if waited < rules.interest_timeout:
-                return Level.INTERESTS
-            waited -= rules.interest_timeout
-        return Level.LANGUAGE if waited < rules.language_timeout else Level.ANYONE
+        language_at = ticket.joined_at + (rules.interest_timeout if ticket.interests else 0.0)
+        return language_at, language_at + rules.language_timeout
+
+    def _level_at(self, ticket: Ticket, now: float) -> Level:
+        language_at, anyone_at = self._opens_at(ticket)
+        if now >= anyone_at:
+            return Level.ANYONE
+        return Level.LANGUAGE if now >= language_at else Level.INTERESTS
 
     def _next_deadline(self, ticket: Ticket, level: Level) -> float | None:
-        rules = self.rules
-        start = ticket.joined_at + (rules.interest_timeout if ticket.interests else 0.0)
+        language_at, anyone_at = self._opens_at(ticket)
         if level == Level.INTERESTS:
-            return start
+            return language_at
         if level == Level.LANGUAGE:
-            return start + rules.language_timeout
+            return anyone_at
         return None
 
     def _schedule(self, ticket: Ticket, level: Level) -> None:

@@ -286,10 +286,10 @@ def _protocol_error(exc: ValidationError) -> ProtocolError:
     loc = [str(part) for part in first["loc"]]
     if kind == "union_tag_not_found":
         return Malformed("The message has no type.")
-    if kind in {"json_invalid", "json_type"} or not loc:
-        return Malformed()
     if kind == "union_tag_invalid":
         return UnknownType()
+    if kind in {"json_invalid", "json_type"} or not loc:
+        return Malformed()
     # loc is (tag, field, ...) for a tagged union member.
     field = loc[1] if len(loc) > 1 else None
     if field == "text" and kind == "string_too_long":

@@ -1,0 +1,240 @@
+"""The switchboard's transitions: what each input does, what it refuses, and that
+a refusal changes nothing."""
+
+import pytest
+
+from strangers.core.errors import LimitExceeded, StateError
+from strangers.core.limits import Limits
+from strangers.core.matching import Matchmaker, MatchRules, Pair
+from strangers.core.messages import (
+    AgeBand,
+    Ended,
+    Find,
+    Matched,
+    Mode,
+    Message,
+    PartnerLeft,
+    PartnerTyping,
+    Ping,
+    Pong,
+    SendText,
+    Skip,
+    Stop,
+    Typing,
+    Waiting,
+)
+from strangers.core.session import State
+from strangers.core.switchboard import (
+    Dequeue,
+    Enqueue,
+    PeerLeft,
+    PeerText,
+    Relay,
+    Send,
+    Switchboard,
+)
+
+
+class Harness:
+    """A switchboard and matchmaker wired as the in-memory node wires them."""
+
+    def __init__(self, limits=None):
+        self.board = Switchboard(limits or Limits(), MatchRules())
+        self.mm = Matchmaker(MatchRules())
+        self.sent: list[tuple[str, object]] = []
+
+    def open(self, *names, band=AgeBand.ADULT):
+        for name in names:
+            self.board.open(name, f"dev-{name}", band, "en", 0.0)
+
+    def run(self, effects):
+        work = list(effects)
+        while work:
+            effect = work.pop(0)
+            if isinstance(effect, Send):
+                self.sent.append((effect.session, effect.message))
+            elif isinstance(effect, Relay):
+                work.extend(self.board.from_peer(effect.to, effect.event))
+            elif isinstance(effect, Enqueue):
+                for pair in self.mm.join(effect.ticket, 0.0):
+                    work.extend(self.board.paired(pair))
+            elif isinstance(effect, Dequeue):
+                self.mm.leave(effect.session)
+
+    def send(self, session, message, now=0.0):
+        self.run(self.board.receive(session, message, now))
+
+    def inbox(self, session):
+        got = [m for s, m in self.sent if s == session]
+        self.sent = [(s, m) for s, m in self.sent if s != session]
+        return got
+
+    def state(self, session):
+        return self.board.sessions[session].state
+
+
+@pytest.fixture
+def chatting():
+    h = Harness()
+    h.open("a", "b")
+    h.send("a", Find())
+    h.send("b", Find())
+    assert h.state("a") is h.state("b") is State.CHATTING
+    h.match = h.board.sessions["a"].match
+    h.inbox("a"), h.inbox("b")
+    return h
+
+
+def test_find_waits_then_both_are_told_of_the_match():
+    h = Harness()
+    h.open("a", "b")
+    h.send("a", Find(interests=("x",)))
+    assert h.inbox("a") == [Waiting(mode=Mode.TEXT)]
+    assert h.state("a") is State.WAITING
+    h.send("b", Find(interests=("x",)))
+    [waiting, matched] = h.inbox("b")
+    assert waiting == Waiting(mode=Mode.TEXT)
+    assert isinstance(matched, Matched) and matched.interests == ("x",) and not matched.fallback
+    assert h.inbox("a") == [matched]
+
+
+def test_messages_and_typing_reach_the_partner_only(chatting):
+    h = chatting
+    h.open("c")
+    h.send("a", Typing(active=True))
+    h.send("a", SendText(text="hello"))
+    assert h.inbox("b") == [PartnerTyping(active=True), Message(text="hello")]
+    assert h.inbox("a") == [] and h.inbox("c") == []
+
+
+@pytest.mark.parametrize("state", ["waiting", "chatting"])
+def test_find_is_refused_while_waiting_or_chatting_and_changes_nothing(chatting, state):
+    h = chatting
+    session = "a"
+    if state == "waiting":
+        h.open("w")
+        h.send("w", Find())
+        session = "w"
+    before = (h.state(session), h.board.sessions[session].serial, h.mm.waiting_count())
+    with pytest.raises(StateError):
+        h.board.receive(session, Find(), 0.0)
+    after = (h.state(session), h.board.sessions[session].serial, h.mm.waiting_count())
+    assert before == after
+
+
+def test_message_while_not_chatting_is_refused():
+    h = Harness()
+    h.open("a")
+    with pytest.raises(StateError):
+        h.board.receive("a", SendText(text="anyone?"), 0.0)
+
+
+def test_skip_ends_the_chat_tells_the_partner_and_looks_again(chatting):
+    h = chatting
+    h.send("a", Skip())
+    assert h.inbox("a") == [Ended(reason="skip", match=h.match), Waiting(mode=Mode.TEXT)]
+    assert h.inbox("b") == [PartnerLeft(match=h.match)]
+    assert h.state("a") is State.WAITING and h.state("b") is State.IDLE
+
+
+def test_stop_ends_the_chat_and_stays_idle(chatting):
+    h = chatting
+    h.send("b", Stop())
+    assert h.inbox("b") == [Ended(reason="stop", match=h.match)]
+    assert h.inbox("a") == [PartnerLeft(match=h.match)]
+    assert h.state("a") is h.state("b") is State.IDLE
+    h.send("b", Stop())  # idle: nothing to stop
+    assert h.inbox("b") == []
+
+
+def test_stop_while_waiting_leaves_the_queue():
+    h = Harness()
+    h.open("a")
+    h.send("a", Find())
+    h.send("a", Stop())
+    assert h.mm.waiting_count() == 0 and h.state("a") is State.IDLE
+
+
+def test_skip_from_idle_after_a_chat_looks_again_without_an_ended(chatting):
+    h = chatting
+    h.send("b", Stop())
+    h.inbox("a"), h.inbox("b")
+    h.send("a", Skip())
+    assert h.inbox("a") == [Waiting(mode=Mode.TEXT)]
+
+
+def test_skip_before_any_find_is_refused():
+    h = Harness()
+    h.open("a")
+    with pytest.raises(StateError):
+        h.board.receive("a", Skip(), 0.0)
+
+
+def test_a_closed_socket_tells_the_partner(chatting):
+    h = chatting
+    h.run(h.board.close("a"))
+    assert h.inbox("b") == [PartnerLeft(match=h.match)]
+    assert "a" not in h.board.sessions and h.state("b") is State.IDLE
+
+
+def test_events_from_anyone_but_the_current_partner_are_dropped(chatting):
+    h = chatting
+    h.open("c")
+    assert h.board.from_peer("b", PeerText(h.match, "c", "intruder")) == []
+    assert h.board.from_peer("b", PeerText("old-match", "a", "late")) == []
+    assert h.board.from_peer("b", PeerLeft("old-match", "a")) == []
+    assert h.state("b") is State.CHATTING
+
+
+def test_messages_beyond_the_rate_are_refused_with_the_wait(chatting):
+    h = Harness(Limits(messages_per_second=1.0, message_burst=2))
+    h.open("a", "b")
+    h.send("a", Find())
+    h.send("b", Find())
+    h.send("a", SendText(text="1"))
+    h.send("a", SendText(text="2"))
+    with pytest.raises(LimitExceeded) as caught:
+        h.board.receive("a", SendText(text="3"), 0.0)
+    assert caught.value.retry_after == pytest.approx(1.0)
+    h.send("a", SendText(text="3"), now=1.0)
+    assert [m.text for m in h.inbox("b") if isinstance(m, Message)] == ["1", "2", "3"]
+
+
+def test_skips_beyond_the_rate_are_refused():
+    h = Harness(Limits(skips_per_minute=2))
+    h.open("a")
+    h.send("a", Find())
+    h.send("a", Stop())
+    h.send("a", Find())
+    h.send("a", Stop())
+    with pytest.raises(LimitExceeded):
+        h.board.receive("a", Find(), 0.0)
+    assert h.state("a") is State.IDLE
+
+
+def test_a_pair_for_a_wait_that_ended_is_void_and_the_other_keeps_its_place():
+    h = Harness()
+    h.open("a", "b")
+    h.send("a", Find())
+    stale = h.mm.leave("a")
+    h.send("a", Stop())
+    h.send("b", Find())
+    fresh = h.mm.leave("b")
+    effects = h.board.paired(Pair("m9", stale, fresh, ()))
+    assert effects == [Enqueue(fresh)]
+    assert h.state("b") is State.WAITING and h.state("a") is State.IDLE
+
+
+def test_ping_is_answered():
+    h = Harness()
+    h.open("a")
+    h.send("a", Ping(id=3))
+    assert h.inbox("a") == [Pong(id=3)]
+
+
+def test_a_banned_session_cannot_look_for_anyone():
+    h = Harness()
+    h.open("a")
+    h.board.sessions["a"].state = State.BANNED
+    with pytest.raises(StateError):
+        h.board.receive("a", Find(), 0.0)
