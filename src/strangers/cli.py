@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="strangers: anonymous one-to-one chat, safe by default.", no_args_is_help=True)
+app = typer.Typer(
+    help="strangers: anonymous one-to-one chat, safe by default.", no_args_is_help=True
+)
 
 
 class _NoPeerAddress(logging.Filter):

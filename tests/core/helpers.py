@@ -7,8 +7,17 @@ from strangers.core.pools import pool_for
 ADULT_TEXT = pool_for(AgeBand.ADULT, Mode.TEXT)
 
 
-def ticket(session, *, at=0.0, device=None, band=AgeBand.ADULT, mode=Mode.TEXT, language="en",
-           interests=(), serial=0):
+def ticket(
+    session,
+    *,
+    at=0.0,
+    device=None,
+    band=AgeBand.ADULT,
+    mode=Mode.TEXT,
+    language="en",
+    interests=(),
+    serial=0,
+):
     return Ticket(
         session=session,
         device=device or f"dev-{session}",

@@ -24,7 +24,7 @@ def test_a_token_signed_with_another_secret_or_altered_is_refused():
     token = DeviceTokens(b"o" * 32).issue(DeviceClaims("dev-1"))
     assert DeviceTokens(SECRET).verify(token) is None
     genuine = DeviceTokens(SECRET).issue(DeviceClaims("dev-1"))
-    payload, tag = genuine.split(".")
+    tag = genuine.split(".")[1]
     forged = DeviceTokens(SECRET).issue(DeviceClaims("dev-2")).split(".")[0] + "." + tag
     assert DeviceTokens(SECRET).verify(forged) is None
 

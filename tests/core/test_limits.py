@@ -22,8 +22,12 @@ def test_refill_never_exceeds_the_burst():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"message_chars": 0}, {"frame_chars": 10, "message_chars": 20}, {"messages_per_second": 0},
-     {"skips_per_minute": 0}],
+    [
+        {"message_chars": 0},
+        {"frame_chars": 10, "message_chars": 20},
+        {"messages_per_second": 0},
+        {"skips_per_minute": 0},
+    ],
 )
 def test_unsafe_limits_are_refused(kwargs):
     with pytest.raises(ValueError):

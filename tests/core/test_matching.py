@@ -128,3 +128,11 @@ def test_rules_refuse_negative_timeouts():
 
     with pytest.raises(ValueError):
         MatchRules(interest_timeout=-1)
+
+
+def test_trying_it_alone_lets_two_tabs_meet_and_meet_again():
+    mm = Matchmaker(MatchRules(same_device=True))
+    mm.join(ticket("tab1", device="d"), 0.0)
+    assert len(mm.join(ticket("tab2", device="d"), 0.0)) == 1
+    mm.join(ticket("tab1", device="d", at=1.0), 1.0)
+    assert len(mm.join(ticket("tab2", device="d", at=1.0), 1.0)) == 1

@@ -77,8 +77,9 @@ class MatchmakerMachine(RuleBasedStateMachine):
             return  # chatting sessions do not join; `skip` covers them
         device = self.device_of.setdefault(session, device)
         self.serial += 1
-        ticket = Ticket(session, device, pool_for(band, mode), language, interests, self.now,
-                        self.serial)
+        ticket = Ticket(
+            session, device, pool_for(band, mode), language, interests, self.now, self.serial
+        )
         self.mm.leave(session)
         self.waiting.pop(session, None)
         self.waiting[session] = ticket
@@ -122,6 +123,7 @@ class MatchmakerMachine(RuleBasedStateMachine):
                 assert not accept(a, b, self.now), f"{a} and {b} both wait"
 
 
-MatchmakerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=60,
-                                               deadline=None)
+MatchmakerMachine.TestCase.settings = settings(
+    max_examples=300, stateful_step_count=60, deadline=None
+)
 TestMatchmakerProperties = MatchmakerMachine.TestCase

@@ -1,6 +1,7 @@
 """The codec: every client message decodes, and no input makes it raise anything
 but a ProtocolError with the right code."""
 
+import contextlib
 import json
 
 import pytest
@@ -61,13 +62,22 @@ def test_interests_are_folded_trimmed_and_deduplicated():
         ('{"type": "skip", "extra": 1}', "invalid_field", "extra"),
         ('{"type": "find", "mode": "radio"}', "invalid_field", "mode"),
         ('{"type": "find", "interests": ["x", ""]}', "invalid_field", "interests"),
-        ('{"type": "find", "interests": ["a","b","c","d","e","f","g","h","i","j","k"]}',
-         "invalid_field", "interests"),
+        (
+            '{"type": "find", "interests": ["a","b","c","d","e","f","g","h","i","j","k"]}',
+            "invalid_field",
+            "interests",
+        ),
         ('{"type": "message", "text": ""}', "invalid_field", "text"),
-        ('{"type": "hello", "version": 1, "birth_year": 1990, "birth_month": 13}',
-         "invalid_field", "birth_month"),
-        ('{"type": "hello", "version": 2, "birth_year": 1990, "birth_month": 1}',
-         "unsupported_version", None),
+        (
+            '{"type": "hello", "version": 1, "birth_year": 1990, "birth_month": 13}',
+            "invalid_field",
+            "birth_month",
+        ),
+        (
+            '{"type": "hello", "version": 2, "birth_year": 1990, "birth_month": 1}',
+            "unsupported_version",
+            None,
+        ),
     ],
 )
 def test_bad_frames_raise_their_protocol_error(frame, code, field):
@@ -109,7 +119,9 @@ def test_server_messages_encode_without_empty_fields():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 typed_objects = st.fixed_dictionaries(
@@ -128,15 +140,11 @@ typed_objects = st.fixed_dictionaries(
 
 @given(st.text(max_size=300))
 def test_any_text_decodes_or_raises_a_protocol_error(frame):
-    try:
+    with contextlib.suppress(ProtocolError):
         Codec().decode(frame)
-    except ProtocolError:
-        pass
 
 
 @given(json_values | typed_objects)
 def test_any_json_decodes_or_raises_a_protocol_error(value):
-    try:
+    with contextlib.suppress(ProtocolError):
         Codec().decode(json.dumps(value))
-    except ProtocolError:
-        pass

@@ -3,7 +3,8 @@
 Never, in any order of events:
 
 - a pair across pools (age band × mode) — each pool has its own queue;
-- a chatter with itself or two sessions of one device (two tabs);
+- a chatter with itself or two sessions of one device (two tabs), unless
+  ``same_device`` is set for trying the service alone on a laptop;
 - a pair either side has blocked (the ``blocked`` predicate);
 - the same two devices again within ``repair_cooldown`` seconds.
 
@@ -81,6 +82,9 @@ class MatchRules:
     language_timeout: float = 5.0
     repair_cooldown: float = 1800.0
     interest_scan: int = 256
+    #: Let two sessions of one device meet (and meet again at once), so one person
+    #: can try the service with two tabs on a laptop. Never for real chatters.
+    same_device: bool = False
 
     def __post_init__(self) -> None:
         if min(self.interest_timeout, self.language_timeout, self.repair_cooldown) < 0:
@@ -297,11 +301,12 @@ class Matchmaker:
             heapq.heappush(self._timers, (deadline, next(self._order), ticket.session, ticket))
 
     def _allowed(self, a: Ticket, b: Ticket, now: float) -> bool:
-        return (
-            a.session != b.session
-            and a.device != b.device
-            and not self.recently_paired(a.device, b.device, now)
-            and not self._blocked(a.device, b.device)
+        if a.session == b.session:
+            return False
+        if a.device == b.device:
+            return self.rules.same_device
+        return not self.recently_paired(a.device, b.device, now) and not self._blocked(
+            a.device, b.device
         )
 
     def _search(
@@ -378,9 +383,10 @@ class Matchmaker:
 
     def _pair(self, queue: _Queue, ticket: Ticket, partner: Ticket, now: float) -> Pair:
         self.leave(partner.session)
-        key = frozenset((ticket.device, partner.device))
-        self._recent[key] = now + self.rules.repair_cooldown
-        self._recent.move_to_end(key)
+        if ticket.device != partner.device:
+            key = frozenset((ticket.device, partner.device))
+            self._recent[key] = now + self.rules.repair_cooldown
+            self._recent.move_to_end(key)
         common = tuple(sorted(ticket.interests & partner.interests))
         # The longer-waiting side is ``a``: it came first.
         a, b = (partner, ticket) if partner.joined_at <= ticket.joined_at else (ticket, partner)
@@ -396,8 +402,6 @@ class Matchmaker:
             if until > now:
                 break
             del recent[key]
-            if len(key) != 2:
-                continue
             first, second = tuple(key)
             for queue in self._queues.values():
                 pairs.extend(self._retry_devices(queue, first, second, now))

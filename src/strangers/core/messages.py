@@ -130,7 +130,15 @@ class Ping(_Message):
 ClientMessage = Annotated[
     Hello | Find | Typing | SendText | Skip | Stop | Ping, Field(discriminator="type")
 ]
-CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (Hello, Find, Typing, SendText, Skip, Stop, Ping)
+CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (
+    Hello,
+    Find,
+    Typing,
+    SendText,
+    Skip,
+    Stop,
+    Ping,
+)
 
 
 # --- server → client -------------------------------------------------------------------
@@ -234,10 +242,28 @@ class Pong(_Message):
 
 
 ServerMessage = (
-    Welcome | Refused | Waiting | Matched | Message | PartnerTyping | PartnerLeft | Ended | Error | Pong
+    Welcome
+    | Refused
+    | Waiting
+    | Matched
+    | Message
+    | PartnerTyping
+    | PartnerLeft
+    | Ended
+    | Error
+    | Pong
 )
 SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
-    Welcome, Refused, Waiting, Matched, Message, PartnerTyping, PartnerLeft, Ended, Error, Pong,
+    Welcome,
+    Refused,
+    Waiting,
+    Matched,
+    Message,
+    PartnerTyping,
+    PartnerLeft,
+    Ended,
+    Error,
+    Pong,
 )
 
 _CLIENT: Final = TypeAdapter[ClientMessage](ClientMessage)

@@ -144,7 +144,9 @@ class ChatSocket:
             return False
         node = services.node
         session = secrets.token_urlsafe(12)
-        node.switchboard.open(session, claims.device, decision.band, hello.language, time.monotonic())
+        node.switchboard.open(
+            session, claims.device, decision.band, hello.language, time.monotonic()
+        )
         self.session = session
         node.outboxes[session] = self.outbox
         self.outbox.put(

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     repair_cooldown: float = Field(
         1800.0, ge=0, description="Seconds before the same two devices may meet again."
     )
+    same_device_pairs: bool | None = Field(
+        None,
+        description="Let two tabs of one browser meet, to try it alone. Unset: on in "
+        "development, off in production.",
+    )
     message_chars: int = Field(1000, ge=1, le=4000, description="Longest chat message.")
     messages_per_second: float = Field(5.0, gt=0, description="Chat messages per second.")
     message_burst: int = Field(10, ge=1, description="Chat messages allowed in a burst.")
@@ -80,7 +85,13 @@ class Settings(BaseSettings):
             interest_timeout=self.interest_timeout,
             language_timeout=self.language_timeout,
             repair_cooldown=self.repair_cooldown,
+            same_device=self.pairs_same_device(),
         )
+
+    def pairs_same_device(self) -> bool:
+        if self.same_device_pairs is not None:
+            return self.same_device_pairs
+        return self.env == "development"
 
     def secret(self) -> bytes:
         """The server secret: from settings, or generated once into the data

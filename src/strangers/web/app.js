@@ -1,0 +1,524 @@
+// The chatter page, text mode: start screen, age question, chat over /v1/ws.
+// Protocol: src/strangers/core/messages.py. Every visible string comes from i18n/<lang>.json.
+
+const LANGUAGES = ["en", "fr"];
+const PROTOCOL_VERSION = 1;
+const MAX_INTERESTS = 10;
+const MAX_INTEREST_CHARS = 32;
+const TYPING_IDLE_MS = 3000;
+const AUTO_NEXT_MS = 1000;
+const PING_MS = 25000; // keeps idle sockets open through reverse proxies
+const COUNTER_FROM = 0.8; // show the character counter past this share of the limit
+const STORE = {
+  device: "strangers.device",
+  refused: "strangers.refused",
+  language: "strangers.language",
+  auto: "strangers.auto-next",
+};
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  app: $("app"),
+  language: $("language"),
+  start: $("start"),
+  form: $("start-form"),
+  month: $("birth-month"),
+  year: $("birth-year"),
+  birthProblem: $("birth-problem"),
+  interestList: $("interest-list"),
+  interestInput: $("interest-input"),
+  interestHint: $("interest-hint"),
+  refused: $("refused"),
+  refusedText: $("refused-text"),
+  chat: $("chat"),
+  log: $("log"),
+  typingText: $("typing-text"),
+  auto: $("auto-next"),
+  save: $("save-log"),
+  composer: $("composer"),
+  skip: $("skip"),
+  skipLabel: $("skip-label"),
+  message: $("message"),
+  send: $("send"),
+  counter: $("counter"),
+};
+
+const store = {
+  get(key) {
+    try {
+      return localStorage.getItem(key);
+    } catch {
+      return null; // storage disabled: nothing is remembered
+    }
+  },
+  set(key, value) {
+    try {
+      localStorage.setItem(key, value);
+    } catch {
+      // storage disabled: nothing is remembered
+    }
+  },
+};
+
+// --- message catalogue --------------------------------------------------------------
+
+let language = "en";
+let catalogue = {};
+const catalogues = new Map();
+
+function format(value) {
+  if (Array.isArray(value)) return new Intl.ListFormat(language, { type: "conjunction" }).format(value);
+  if (typeof value === "number") return new Intl.NumberFormat(language).format(value);
+  return String(value ?? "");
+}
+
+function t(key, args = {}) {
+  return (catalogue[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => format(args[name]));
+}
+
+// Elements carry their catalogue key (and arguments) so a language switch retranslates them.
+function translate(el) {
+  const args = el.dataset.i18nArgs ? JSON.parse(el.dataset.i18nArgs) : {};
+  if (el.dataset.i18n) el.textContent = t(el.dataset.i18n, args);
+  if (el.dataset.i18nPlaceholder) el.placeholder = t(el.dataset.i18nPlaceholder, args);
+  if (el.dataset.i18nLabel) el.setAttribute("aria-label", t(el.dataset.i18nLabel, args));
+}
+
+function localise(el, key, args) {
+  el.dataset.i18n = key;
+  if (args) el.dataset.i18nArgs = JSON.stringify(args);
+  else delete el.dataset.i18nArgs;
+  translate(el);
+}
+
+async function setLanguage(code) {
+  if (!catalogues.has(code)) {
+    const response = await fetch(`/static/i18n/${code}.json`);
+    catalogues.set(code, await response.json());
+  }
+  catalogue = catalogues.get(code);
+  language = code;
+  document.documentElement.lang = code;
+  ui.language.value = code;
+  document.querySelectorAll("[data-i18n], [data-i18n-placeholder], [data-i18n-label]").forEach(translate);
+  const monthName = new Intl.DateTimeFormat(code, { month: "long" });
+  for (const option of ui.month.options) {
+    if (option.value) option.textContent = monthName.format(new Date(2000, option.value - 1, 1));
+  }
+}
+
+function preferredLanguage() {
+  const saved = store.get(STORE.language);
+  if (LANGUAGES.includes(saved)) return saved;
+  const browser = (navigator.languages ?? [navigator.language])
+    .map((tag) => tag.slice(0, 2).toLowerCase())
+    .find((code) => LANGUAGES.includes(code));
+  return browser ?? "en";
+}
+
+// --- screens ------------------------------------------------------------------------
+
+function show(screen) {
+  for (const el of [ui.start, ui.refused, ui.chat]) el.hidden = el !== screen;
+  document.body.dataset.screen = screen.id;
+}
+
+function showRefused(reason) {
+  localise(ui.refusedText, reason === "adults_only" ? "refused.adults_only" : "refused.too_young");
+  show(ui.refused);
+}
+
+function storedRefusal() {
+  try {
+    const refusal = JSON.parse(store.get(STORE.refused));
+    return refusal && refusal.until * 1000 > Date.now() ? refusal : null;
+  } catch {
+    return null;
+  }
+}
+
+// --- start form ---------------------------------------------------------------------
+
+let interests = [];
+
+function fillBirthSelects() {
+  for (let month = 1; month <= 12; month += 1) ui.month.add(new Option("", String(month)));
+  const thisYear = new Date().getFullYear();
+  for (let year = thisYear; year >= thisYear - 100; year -= 1) ui.year.add(new Option(year, year));
+}
+
+function addInterests(text) {
+  for (const raw of text.split(",")) {
+    const tag = raw.toLowerCase().split(/\s+/).filter(Boolean).join(" ").slice(0, MAX_INTEREST_CHARS);
+    if (tag && !interests.includes(tag) && interests.length < MAX_INTERESTS) interests.push(tag);
+  }
+  renderInterests();
+}
+
+function renderInterests() {
+  ui.interestList.replaceChildren(
+    ...interests.map((tag) => {
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.textContent = tag;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.dataset.i18nLabel = "interests.remove";
+      remove.dataset.i18nArgs = JSON.stringify({ tag });
+      translate(remove);
+      remove.addEventListener("click", () => {
+        interests = interests.filter((other) => other !== tag);
+        renderInterests();
+        ui.interestInput.focus();
+      });
+      item.append(name, remove);
+      return item;
+    }),
+  );
+  localise(ui.interestHint, interests.length >= MAX_INTERESTS ? "interests.full" : "interests.hint");
+}
+
+ui.interestInput.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.isComposing && ui.interestInput.value.trim()) {
+    event.preventDefault(); // Enter on an empty field submits the form instead
+    addInterests(ui.interestInput.value);
+    ui.interestInput.value = "";
+  }
+});
+
+ui.interestInput.addEventListener("input", () => {
+  const value = ui.interestInput.value;
+  const cut = value.lastIndexOf(",");
+  if (cut < 0) return;
+  addInterests(value.slice(0, cut));
+  ui.interestInput.value = value.slice(cut + 1).trimStart();
+});
+
+ui.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const missing = [ui.month, ui.year].find((select) => !select.value);
+  ui.birthProblem.hidden = !missing;
+  for (const select of [ui.month, ui.year]) select.setAttribute("aria-invalid", String(!select.value));
+  if (missing) {
+    missing.focus();
+    return;
+  }
+  addInterests(ui.interestInput.value);
+  ui.interestInput.value = "";
+  birth = { birth_year: Number(ui.year.value), birth_month: Number(ui.month.value) };
+  show(ui.chat);
+  ui.skip.focus();
+  search();
+});
+
+ui.language.addEventListener("change", () => {
+  store.set(STORE.language, ui.language.value);
+  setLanguage(ui.language.value);
+});
+
+// --- chat log -----------------------------------------------------------------------
+
+// Follows the conversation unless the reader has scrolled up; one's own line always shows.
+function append(el, follow = false) {
+  const atBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
+  ui.log.append(el);
+  if (follow || atBottom) ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function status(key, args, kind = "status") {
+  const line = document.createElement("p");
+  line.className = kind;
+  localise(line, key, args);
+  append(line);
+}
+
+function chatLine(who, text) {
+  const line = document.createElement("p");
+  line.className = `line ${who}`;
+  const label = document.createElement("strong");
+  localise(label, `label.${who}`);
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text; // peer text is only ever set as text, never parsed as HTML
+  line.append(label, " ", body);
+  append(line, who === "you");
+}
+
+// A new search after a chat starts below a rule, so each chat reads on its own.
+function separate() {
+  if (ui.log.lastElementChild) append(document.createElement("hr"));
+}
+
+function showTyping(active) {
+  ui.typingText.hidden = !active;
+}
+
+ui.save.addEventListener("click", () => {
+  const text = [...ui.log.children].map((line) => line.textContent).join("\n");
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([`${text}\n`], { type: "text/plain;charset=utf-8" }));
+  const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
+  link.download = `${t("chat.file")}-${stamp}.txt`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href));
+});
+
+// --- session ------------------------------------------------------------------------
+// phase: connecting | waiting | chatting | ended | closed | refused. `pending` is set
+// while a find/stop/skip awaits the server's answer, so repeated presses send nothing.
+
+let socket = null;
+let birth = null;
+let phase = "ended";
+let pending = false;
+let confirming = false;
+let matchId = null;
+let autoTimer = 0;
+let pingTimer = 0;
+let typingTimer = 0;
+let typingActive = false;
+
+function send(message) {
+  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
+function setPhase(next) {
+  const hadFocus = ui.composer.contains(document.activeElement) && document.activeElement !== ui.skip;
+  phase = next;
+  pending = false;
+  confirming = false;
+  clearTimeout(autoTimer); // any change of phase supersedes a pending automatic search
+  const chatting = next === "chatting";
+  ui.message.disabled = !chatting;
+  ui.send.disabled = !chatting;
+  if (!chatting) {
+    showTyping(false);
+    stopTyping();
+    if (hadFocus) ui.skip.focus();
+  }
+  renderSkip();
+}
+
+function renderSkip() {
+  const key = {
+    connecting: "skip.stop",
+    waiting: "skip.stop",
+    chatting: confirming ? "skip.really" : "skip.stop",
+    ended: "skip.new",
+    closed: "skip.reconnect",
+  }[phase];
+  if (key) localise(ui.skipLabel, key);
+  ui.skip.classList.toggle("confirm", confirming);
+}
+
+function connect() {
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`);
+  socket = ws;
+  setPhase("connecting");
+  status("status.connecting");
+  ws.addEventListener("open", () => {
+    send({
+      type: "hello",
+      version: PROTOCOL_VERSION,
+      device: store.get(STORE.device),
+      ...birth,
+      language,
+    });
+  });
+  ws.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return; // not JSON: nothing to act on
+    }
+    if (socket === ws && Object.hasOwn(handlers, message?.type)) handlers[message.type](message);
+  });
+  ws.addEventListener("close", () => {
+    if (socket !== ws) return; // closed on purpose
+    socket = null;
+    clearInterval(pingTimer);
+    if (phase === "refused") return;
+    matchId = null;
+    status("status.lost", undefined, "status problem");
+    setPhase("closed");
+  });
+}
+
+function disconnect() {
+  const ws = socket;
+  socket = null;
+  clearInterval(pingTimer);
+  ws?.close();
+}
+
+function find() {
+  pending = true;
+  send({ type: "find", mode: "text", interests });
+}
+
+function search() {
+  clearTimeout(autoTimer);
+  separate();
+  if (socket) find();
+  else connect(); // find follows the welcome
+}
+
+function onSkip() {
+  if (pending) return;
+  if (phase === "connecting") {
+    disconnect();
+    status("status.stopped");
+    setPhase("ended");
+  } else if (phase === "waiting") {
+    pending = true;
+    send({ type: "stop" });
+  } else if (phase === "chatting" && !confirming) {
+    confirming = true;
+    renderSkip();
+  } else if (phase === "chatting") {
+    pending = true;
+    send({ type: ui.auto.checked ? "skip" : "stop" });
+  } else if (phase === "ended" || phase === "closed") {
+    search();
+  }
+}
+
+const handlers = {
+  welcome(message) {
+    store.set(STORE.device, message.device);
+    ui.message.maxLength = message.limits?.message_chars ?? ui.message.maxLength;
+    clearInterval(pingTimer);
+    let ping = 0;
+    pingTimer = setInterval(() => send({ type: "ping", id: (ping += 1) }), PING_MS);
+    find();
+  },
+  refused(message) {
+    store.set(STORE.device, message.device);
+    store.set(STORE.refused, JSON.stringify({ reason: message.reason, until: message.until }));
+    disconnect();
+    setPhase("refused");
+    showRefused(message.reason);
+  },
+  waiting() {
+    setPhase("waiting");
+    status("status.waiting");
+  },
+  matched(message) {
+    matchId = message.match;
+    setPhase("chatting");
+    status("status.matched");
+    if (message.interests?.length) status("status.common", { list: message.interests });
+    if (message.fallback) status("status.fallback");
+    ui.message.focus();
+  },
+  message(message) {
+    if (phase !== "chatting") return;
+    showTyping(false);
+    chatLine("stranger", String(message.text));
+  },
+  typing(message) {
+    showTyping(phase === "chatting" && message.active === true);
+  },
+  partner_left(message) {
+    if (message.match !== matchId) return;
+    matchId = null;
+    status("status.partner_left");
+    setPhase("ended");
+    if (ui.auto.checked) {
+      status("status.auto");
+      autoTimer = setTimeout(search, AUTO_NEXT_MS);
+    }
+  },
+  ended(message) {
+    if (message.match && message.match === matchId) status("status.you_left");
+    else if (phase === "waiting") status("status.stopped");
+    matchId = null;
+    if (message.reason === "skip") {
+      separate(); // the server's waiting follows
+      setPhase("waiting");
+    } else {
+      setPhase("ended");
+    }
+  },
+  error(message) {
+    pending = false;
+    const code = `error.${message.code}` in catalogue ? message.code : "internal";
+    status(`error.${code}`, { seconds: Math.ceil(message.retry_after ?? 1) }, "status problem");
+  },
+};
+
+// --- composer -----------------------------------------------------------------------
+
+function stopTyping() {
+  clearTimeout(typingTimer);
+  if (typingActive && phase === "chatting") send({ type: "typing", active: false });
+  typingActive = false;
+}
+
+function updateCounter() {
+  const left = ui.message.maxLength - ui.message.value.length;
+  const near = ui.message.value.length >= ui.message.maxLength * COUNTER_FROM;
+  ui.counter.hidden = !near;
+  if (near) localise(ui.counter, "chat.counter", { count: left });
+}
+
+function sendMessage() {
+  const text = ui.message.value;
+  if (phase !== "chatting" || !text.trim()) return;
+  send({ type: "message", text });
+  chatLine("you", text);
+  ui.message.value = "";
+  updateCounter();
+  stopTyping();
+}
+
+ui.message.addEventListener("input", () => {
+  updateCounter();
+  clearTimeout(typingTimer);
+  if (!ui.message.value) {
+    stopTyping();
+    return;
+  }
+  if (!typingActive) {
+    typingActive = true;
+    send({ type: "typing", active: true });
+  }
+  typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+});
+
+ui.message.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    sendMessage();
+  }
+});
+
+ui.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendMessage();
+});
+
+ui.skip.addEventListener("click", onSkip);
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !event.repeat && !ui.chat.hidden) {
+    event.preventDefault();
+    onSkip();
+  }
+});
+
+ui.auto.addEventListener("change", () => store.set(STORE.auto, ui.auto.checked ? "1" : "0"));
+
+// --- start --------------------------------------------------------------------------
+
+fillBirthSelects();
+ui.auto.checked = store.get(STORE.auto) === "1";
+await setLanguage(preferredLanguage());
+renderInterests();
+updateCounter();
+const refusal = storedRefusal();
+if (refusal) showRefused(refusal.reason);
+else show(ui.start);
+ui.app.hidden = false;

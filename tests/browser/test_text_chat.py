@@ -1,0 +1,198 @@
+"""The chatter page in text mode, end to end: two browsers, the real server.
+
+Set STRANGERS_SCREENSHOTS=1 to also write docs/screenshot-start.png and
+docs/screenshot-chat.png from the first test.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, ViewportSize
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+EN = json.loads((ROOT / "src/strangers/web/i18n/en.json").read_text(encoding="utf-8"))
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 375, "height": 667}
+
+NewPage = Callable[..., "Page"]
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """Opens a page in a fresh context (its own storage: a distinct device)."""
+    contexts, problems = [], []
+
+    def open_page(viewport: ViewportSize = DESKTOP) -> Page:
+        context = browser.new_context(viewport=viewport, locale="en-GB")
+        contexts.append(context)
+        page = context.new_page()
+        # A CSP violation or a script error shows up here.
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert problems == []
+
+
+def fill_start(
+    page: Page, url: str, *, year: int = 1990, month: int = 6, interests: Sequence[str] = ()
+) -> None:
+    page.goto(url)
+    page.select_option("#birth-month", str(month))
+    page.select_option("#birth-year", str(year))
+    for tag in interests:
+        page.fill("#interest-input", tag)
+        page.press("#interest-input", "Enter")
+
+
+def screenshot(page: Page, name: str) -> None:
+    if os.environ.get("STRANGERS_SCREENSHOTS"):
+        page.screenshot(path=str(ROOT / "docs" / name), animations="disabled")
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.scrollingElement.scrollWidth <= innerWidth"))
+
+
+def test_two_strangers_chat_and_one_stops(new_page: NewPage, server: str) -> None:
+    a, b = new_page(), new_page()
+    fill_start(a, server, interests=["music", "films"])
+    expect(a.locator("#interest-list li")).to_have_count(2)
+    screenshot(a, "screenshot-start.png")
+    a.click("#text-button")
+    expect(a.locator("#log")).to_contain_text(EN["status.waiting"])
+
+    fill_start(b, server, month=11, year=1987, interests=["films", "music", "cats"])
+    b.click("#text-button")
+    for page in (a, b):
+        expect(page.locator("#log")).to_contain_text(EN["status.matched"])
+        expect(page.locator("#log")).to_contain_text("You both like")
+        expect(page.locator("#message")).to_be_focused()
+
+    a.locator("#message").press_sequentially("Hello there")
+    expect(b.locator("#typing-text")).to_be_visible()
+    expect(b.locator("#typing-text")).to_have_text(EN["status.typing"])
+    a.keyboard.press("Enter")
+    expect(b.locator("#log .line.stranger").last).to_have_text("Stranger: Hello there")
+    expect(b.locator("#typing-text")).to_be_hidden()
+    expect(a.locator("#log .line.you").last).to_have_text("You: Hello there")
+    expect(a.locator("#message")).to_have_value("")
+
+    b.locator("#message").press_sequentially("Hi! Films, then.")
+    b.keyboard.press("Shift+Enter")
+    b.locator("#message").press_sequentially("Seen anything good lately?")
+    b.keyboard.press("Enter")
+    expect(a.locator("#log .line.stranger").last).to_have_text(
+        "Stranger: Hi! Films, then.\nSeen anything good lately?"
+    )
+    a.locator("#message").press_sequentially("Yes, a quiet one about lighthouses.")
+    a.keyboard.press("Enter")
+    expect(b.locator("#log .line.stranger")).to_have_count(2)
+    screenshot(a, "screenshot-chat.png")
+
+    with a.expect_download() as download_info:
+        a.click("#save-log")
+    download = download_info.value
+    assert download.url.startswith("blob:")
+    assert download.suggested_filename.endswith(".txt")
+    saved = Path(download.path()).read_text(encoding="utf-8")
+    assert "You: Hello there\nStranger: Hi! Films, then.\nSeen anything good lately?\n" in saved
+
+    b.check("#auto-next")
+
+    a.keyboard.press("Escape")
+    expect(a.locator("#skip-label")).to_have_text(EN["skip.really"])
+    a.keyboard.press("Escape")
+    expect(b.locator("#log")).to_contain_text(EN["status.partner_left"])
+    expect(a.locator("#log")).to_contain_text(EN["status.you_left"])
+    expect(a.locator("#skip-label")).to_have_text(EN["skip.new"])
+    expect(a.locator("#message")).to_be_disabled()
+    expect(b.locator("#log")).to_contain_text(EN["status.auto"])
+    expect(b.locator("#log .status", has_text=EN["status.waiting"])).to_have_count(2)
+
+    a.keyboard.press("Escape")  # New: look again
+    expect(a.locator("#log .status", has_text=EN["status.waiting"])).to_have_count(2)
+    expect(a.locator("#skip-label")).to_have_text(EN["skip.stop"])
+
+
+def test_phone_layout_and_keyboard_only_start(new_page: NewPage, server: str) -> None:
+    phone = new_page(PHONE)
+    phone.goto(server)
+    expect(phone.locator("#text-button")).to_be_visible()
+    assert no_horizontal_scroll(phone)
+
+    keyboard = phone.keyboard
+    keyboard.press("Tab")
+    expect(phone.locator("#language")).to_be_focused()
+    keyboard.press("ArrowDown")  # Français, live
+    expect(phone.locator("html")).to_have_attribute("lang", "fr")
+    expect(phone.locator("#text-button")).to_have_text("Texte")
+    keyboard.press("ArrowUp")
+    expect(phone.locator("html")).to_have_attribute("lang", "en")
+    expect(phone.locator("#text-button")).to_have_text(EN["start.text"])
+
+    keyboard.press("Tab")
+    expect(phone.locator("#birth-month")).to_be_focused()
+    for _ in range(3):
+        keyboard.press("ArrowDown")
+    expect(phone.locator("#birth-month")).to_have_value("3")
+    keyboard.press("Tab")
+    expect(phone.locator("#birth-year")).to_be_focused()
+    keyboard.type("1992")
+    expect(phone.locator("#birth-year")).to_have_value("1992")
+    keyboard.press("Tab")
+    expect(phone.locator("#interest-input")).to_be_focused()
+    keyboard.type("chess,")
+    expect(phone.locator("#interest-list li")).to_have_text(["chess"])
+    keyboard.press("Tab")
+    expect(phone.locator("#text-button")).to_be_focused()
+    assert no_horizontal_scroll(phone)
+    keyboard.press("Enter")
+
+    expect(phone.locator("#log")).to_contain_text(EN["status.waiting"])
+    expect(phone.locator("#message")).to_be_in_viewport()
+    assert no_horizontal_scroll(phone)
+
+    other = new_page()
+    fill_start(other, server, interests=["chess"])
+    other.click("#text-button")
+    expect(phone.locator("#log")).to_contain_text(EN["status.matched"])
+    other.fill("#message", "a" * 400)
+    other.keyboard.press("Enter")
+    expect(phone.locator("#log .line.stranger")).to_have_count(1)
+    keyboard.type("Hello from a phone")
+    keyboard.press("Enter")
+    expect(other.locator("#log .line.stranger")).to_have_text(["Stranger: Hello from a phone"])
+    expect(phone.locator("#message")).to_be_in_viewport()
+    expect(phone.locator("#skip")).to_be_in_viewport()
+    assert no_horizontal_scroll(phone)
+
+
+def test_under_thirteen_is_refused_and_stays_refused(new_page: NewPage, server: str) -> None:
+    page = new_page()
+    fill_start(page, server, year=datetime.date.today().year - 10, month=1)
+    page.click("#text-button")
+    expect(page.locator("#refused")).to_be_visible()
+    expect(page.locator("#refused-text")).to_have_text(EN["refused.too_young"])
+
+    page.reload()
+    expect(page.locator("#refused")).to_be_visible()
+    expect(page.locator("#start-form")).to_be_hidden()
+    expect(page.locator("#text-button")).to_be_hidden()

@@ -1,0 +1,46 @@
+"""The HTTP side: the page, its assets and health, with security headers."""
+
+import urllib.request
+
+import pytest
+
+from ..servers import running_server
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("http")) as url:
+        yield url
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.headers, response.read()
+
+
+def test_the_page_is_served_with_a_strict_content_security_policy(base):
+    status, headers, body = get(base + "/")
+    assert status == 200 and b"<html" in body.lower()
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_page_loads_nothing_from_another_site(base):
+    _, _, body = get(base + "/")
+    assert b'src="http' not in body and b'href="http' not in body
+
+
+def test_assets_and_health_are_served(base):
+    assert get(base + "/static/app.js")[0] == 200
+    assert get(base + "/static/i18n/fr.json")[0] == 200
+    status, _, body = get(base + "/healthz")
+    assert status == 200 and b'"ok"' in body
+
+
+def test_unknown_paths_are_404_without_internals(base):
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        get(base + "/nope")
+    assert caught.value.code == 404
+    assert b"Traceback" not in caught.value.read()
