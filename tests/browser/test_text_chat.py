@@ -196,3 +196,22 @@ def test_under_thirteen_is_refused_and_stays_refused(new_page: NewPage, server: 
     expect(page.locator("#refused")).to_be_visible()
     expect(page.locator("#start-form")).to_be_hidden()
     expect(page.locator("#text-button")).to_be_hidden()
+
+
+def test_two_tabs_of_one_browser_can_chat_on_the_laptop_default(
+    browser: Browser, server: str
+) -> None:
+    """What the README promises for `make run`: one person, two tabs, a chat."""
+    context = browser.new_context(viewport=DESKTOP, locale="en-GB")
+    try:
+        tabs = [context.new_page(), context.new_page()]
+        for tab in tabs:
+            fill_start(tab, server)
+            tab.click("#text-button")
+        for tab in tabs:
+            expect(tab.locator("#log")).to_contain_text(EN["status.matched"])
+        tabs[0].fill("#message", "hello from the other tab")
+        tabs[0].press("#message", "Enter")
+        expect(tabs[1].locator("#log")).to_contain_text("hello from the other tab")
+    finally:
+        context.close()
