@@ -215,3 +215,21 @@ def test_two_tabs_of_one_browser_can_chat_on_the_laptop_default(
         expect(tabs[1].locator("#log")).to_contain_text("hello from the other tab")
     finally:
         context.close()
+
+
+def test_a_flood_is_held_back_by_the_page_and_never_shown_as_sent(
+    new_page: NewPage, server: str
+) -> None:
+    a, b = new_page(), new_page()
+    for page in (a, b):
+        fill_start(page, server)
+        page.click("#text-button")
+    expect(a.locator("#log")).to_contain_text(EN["status.matched"])
+    for i in range(14):
+        a.fill("#message", f"line {i}")
+        a.press("#message", "Enter")
+    expect(a.locator("#log .problem").first).to_contain_text("Slow down")
+    sent = a.locator("#log .line.you").count()
+    assert 10 <= sent < 14
+    expect(b.locator("#log .line.stranger")).to_have_count(sent)
+    expect(a.locator("#message")).not_to_have_value("")

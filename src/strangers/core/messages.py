@@ -149,6 +149,7 @@ class LimitsInfo(_Message):
 
     message_chars: int
     messages_per_second: float
+    message_burst: int
     skips_per_minute: int
     interest_timeout: float
 

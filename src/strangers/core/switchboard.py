@@ -118,6 +118,7 @@ class Switchboard:
         return LimitsInfo(
             message_chars=self.limits.message_chars,
             messages_per_second=self.limits.messages_per_second,
+            message_burst=self.limits.message_burst,
             skips_per_minute=self.limits.skips_per_minute,
             interest_timeout=self.rules.interest_timeout,
         )

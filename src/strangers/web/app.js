@@ -278,6 +278,20 @@ let autoTimer = 0;
 let pingTimer = 0;
 let typingTimer = 0;
 let typingActive = false;
+// Mirrors the server's token bucket (welcome.limits), so a line the server would refuse
+// is never shown as sent; the server stays the authority.
+let bucket = { rate: 5, burst: 10, tokens: 10, stamp: 0 };
+
+function takeToken() {
+  const now = performance.now() / 1000;
+  bucket.tokens = Math.min(bucket.burst, bucket.tokens + (now - bucket.stamp) * bucket.rate);
+  bucket.stamp = now;
+  if (bucket.tokens >= 1) {
+    bucket.tokens -= 1;
+    return 0;
+  }
+  return (1 - bucket.tokens) / bucket.rate;
+}
 
 function send(message) {
   if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
@@ -389,6 +403,9 @@ const handlers = {
   welcome(message) {
     store.set(STORE.device, message.device);
     ui.message.maxLength = message.limits?.message_chars ?? ui.message.maxLength;
+    const rate = message.limits?.messages_per_second ?? bucket.rate;
+    const burst = message.limits?.message_burst ?? bucket.burst;
+    bucket = { rate, burst, tokens: burst, stamp: performance.now() / 1000 };
     clearInterval(pingTimer);
     let ping = 0;
     pingTimer = setInterval(() => send({ type: "ping", id: (ping += 1) }), PING_MS);
@@ -467,6 +484,11 @@ function updateCounter() {
 function sendMessage() {
   const text = ui.message.value;
   if (phase !== "chatting" || !text.trim()) return;
+  const wait = takeToken();
+  if (wait) {
+    status("error.rate_limited", { seconds: Math.ceil(wait) }, "status problem");
+    return; // the text stays in the box, to send in a moment
+  }
   send({ type: "message", text });
   chatLine("you", text);
   ui.message.value = "";
