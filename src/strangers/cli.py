@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import logging
-import resource
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from .runtime import raise_open_files_limit, settle_garbage_collector
+
 app = typer.Typer(
     help="strangers: anonymous one-to-one chat, safe by default.", no_args_is_help=True
 )
-
-
-class _NoPeerAddress(logging.Filter):
-    """Drops uvicorn's per-connection lines: they carry the peer's raw address,
-    which is never logged (design §6, privacy)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.msg if isinstance(record.msg, str) else ""
-        return '"WebSocket ' not in message and "connection " not in message
-
-
-def _raise_open_files_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 @app.command()
@@ -49,7 +35,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    _raise_open_files_limit()
+    raise_open_files_limit()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -65,8 +51,13 @@ def serve(
         log_level=settings.log_level,
         server_header=False,
     )
-    for name in ("uvicorn.error", "uvicorn"):
-        logging.getLogger(name).addFilter(_NoPeerAddress())
+    # uvicorn's INFO lines name each peer's raw address, which is never logged
+    # (design §6); its warnings and errors still come through.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("strangers").info(
+        "serving http://%s:%d (%s)", settings.host, settings.port, settings.env
+    )
+    settle_garbage_collector()
     uvicorn.Server(config).run()
 
 

@@ -30,10 +30,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a fresh ``strangers serve`` with the defaults of ``make run``."""
-    with running_server(tmp_path_factory.mktemp("data")) as url:
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The base URL of a fresh ``strangers serve`` with the defaults of ``make run``:
+    one per test, so no chatter left looking by one test meets the next one's."""
+    with running_server(tmp_path) as url:
         yield url
 
 

@@ -81,7 +81,7 @@ class MatchRules:
     interest_timeout: float = 10.0
     language_timeout: float = 5.0
     repair_cooldown: float = 1800.0
-    interest_scan: int = 256
+    interest_scan: int = 64
     #: Let two sessions of one device meet (and meet again at once), so one person
     #: can try the service with two tabs on a laptop. Never for real chatters.
     same_device: bool = False
@@ -343,8 +343,13 @@ class Matchmaker:
         found: dict[str, Ticket] = {}
         for bucket in buckets:
             for candidate in itertools.islice(bucket.values(), self.rules.interest_scan):
-                shared[candidate.session] = shared.get(candidate.session, 0) + 1
-                found[candidate.session] = candidate
+                session = candidate.session
+                shared[session] = shared.get(session, 0) + 1
+                found[session] = candidate
+        # One pass finds the best; a sort is needed only when the best may not meet.
+        best = max(found.values(), key=lambda c: (shared[c.session], -c.joined_at))
+        if self._allowed(ticket, best, now):
+            return best
         ranked = sorted(found.values(), key=lambda c: (-shared[c.session], c.joined_at))
         for candidate in ranked:
             if self._allowed(ticket, candidate, now):

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..brokers.memory import MemoryBroker
@@ -40,7 +41,25 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+CHAT_PATH = "/v1/ws"
+
+
+class Gateway:
+    """The outermost ASGI app: the chat socket goes straight to :class:`ChatSocket`;
+    everything else (the page, its assets, health, lifespan) to the FastAPI app."""
+
+    def __init__(self, http: FastAPI, services: Services) -> None:
+        self.http = http
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == CHAT_PATH:
+            await ChatSocket(receive, send, self.services).run()
+        else:
+            await self.http(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     services = build_services(settings)
 
@@ -69,10 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.websocket("/v1/ws")
-    async def chat(websocket: WebSocket) -> None:
-        await ChatSocket(websocket, services).run()
-
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.add_middleware(SecurityHeaders)
-    return app
+    return Gateway(app, services)

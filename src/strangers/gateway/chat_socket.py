@@ -8,6 +8,11 @@ become ``error`` messages. Its order:
    normal close when the answer does not admit the device);
 3. open a session, send ``welcome``, and relay until either side closes.
 
+It speaks raw ASGI (the websocket scope of the ASGI spec), without a
+framework's request wrapper or middleware: this path carries every chat
+message, and the connection cost is most of a chatter's CPU (see
+``docs/performance.md``).
+
 Every frame passes a frame-rate budget before it is decoded; every refusal
 spends from an error budget, and a peer that exhausts it is closed with 1008
 (RFC 6455 §7.4.1 policy violation). A fault inside the server is logged here
@@ -21,10 +26,11 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Send
 
 from ..core.age import Admitted, AgeGate, AgeLedger
 from ..core.device import DeviceClaims, DeviceTokens
@@ -57,19 +63,21 @@ class _Closed(Exception):
 
 
 class ChatSocket:
-    def __init__(self, websocket: WebSocket, services: Services) -> None:
-        self.ws = websocket
+    def __init__(self, receive: Receive, send: Send, services: Services) -> None:
+        self._receive = receive
+        self._send = send
         self.services = services
         settings = services.settings
         now = time.monotonic()
         self.frames = RateLimit(settings.frames_per_second, settings.frames_per_second * 2, now)
         self.errors = RateLimit(1.0, settings.errors_before_close, now)
         self.session: str | None = None
-        self.task = asyncio.current_task()
-        self.outbox = Outbox(settings.send_queue, self._drop_slow_reader)
+        self.outbox = Outbox(settings.send_queue, _canceller(asyncio.current_task()))
 
     async def run(self) -> None:
-        await self.ws.accept()
+        if (await self._receive())["type"] != "websocket.connect":
+            return
+        await self._send({"type": "websocket.accept"})
         writer: asyncio.Task[None] | None = None
         node = self.services.node
         try:
@@ -78,9 +86,9 @@ class ChatSocket:
                 return
             if not await self._admit(hello):
                 return
-            writer = asyncio.create_task(self.outbox.pump(self.ws.send_text))
+            writer = asyncio.create_task(self.outbox.pump(self.send_text))
             await self._relay()
-        except (_Closed, WebSocketDisconnect):
+        except _Closed:
             pass
         except asyncio.CancelledError:
             if not self.outbox.overflowed:
@@ -96,7 +104,7 @@ class ChatSocket:
                     await writer
             if self.outbox.overflowed:
                 with contextlib.suppress(Exception):
-                    await self.ws.close(TRY_AGAIN_LATER, "too slow")
+                    await self.close(TRY_AGAIN_LATER, "too slow")
 
     # --- steps ---------------------------------------------------------------------
 
@@ -133,14 +141,14 @@ class ChatSocket:
         services.ages.remember(claims.device, decision.record, wall)
         token = services.tokens.issue(DeviceClaims(claims.device, decision.record))
         if not isinstance(decision, Admitted):
-            await self.ws.send_text(
+            await self.send_text(
                 encode(
                     Refused(
                         reason=decision.reason, until=decision.record.locked_until, device=token
                     )
                 )
             )
-            await self.ws.close(1000, decision.reason)
+            await self.close(1000, decision.reason)
             return False
         node = services.node
         session = secrets.token_urlsafe(12)
@@ -186,9 +194,15 @@ class ChatSocket:
 
     # --- helpers -------------------------------------------------------------------
 
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
     async def _next_frame(self) -> str | bytes:
-        message = await self.ws.receive()
-        if message["type"] == "websocket.disconnect":
+        message = await self._receive()
+        if message["type"] != "websocket.receive":
             raise _Closed()
         text = message.get("text")
         if text is not None:
@@ -207,14 +221,21 @@ class ChatSocket:
 
     async def _fail(self, exc: StrangersError, *, close: bool) -> None:
         with contextlib.suppress(Exception):
-            await self.outbox.flush(self.ws.send_text)
-            await self.ws.send_text(encode(_error_message(exc)))
+            await self.outbox.flush(self.send_text)
+            await self.send_text(encode(_error_message(exc)))
             if close:
-                await self.ws.close(POLICY_VIOLATION, exc.code)
+                await self.close(POLICY_VIOLATION, exc.code)
 
-    def _drop_slow_reader(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+
+def _canceller(task: asyncio.Task[object] | None) -> Callable[[], None]:
+    """Cancels the socket's task when its outbox overflows. A plain closure over
+    the task, not a bound method, so the socket and its outbox form no cycle."""
+
+    def cancel() -> None:
+        if task is not None:
+            task.cancel()
+
+    return cancel
 
 
 def _error_message(exc: StrangersError) -> Error:
