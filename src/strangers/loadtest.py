@@ -284,6 +284,8 @@ class _Chatter:
         rec.t_connected = now()
         hello = dict(_HELLO_TEMPLATE, language=shared.scenario.language)
         await self.ws.send(json.dumps(hello))
+        # Pipelined, as the page does: find goes right behind hello, one round trip less.
+        await self._look("find", counted=True)
         async for raw in self.ws:
             await self._on_frame(json.loads(raw))
             if self.finished and not shared.scenario.skip:
@@ -301,8 +303,6 @@ class _Chatter:
         elif kind == "welcome":
             rec.t_welcome = now()
             rec.session = str(frame.get("session"))
-            self.state = "idle"
-            await self._look("find", counted=True)
         elif kind == "waiting":
             if self.state != "waiting":
                 rec.violations.append(f"waiting while {self.state}")

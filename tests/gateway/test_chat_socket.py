@@ -230,3 +230,15 @@ async def test_on_the_laptop_default_two_tabs_of_one_browser_can_chat(adults_onl
         await first.send(type="stop")
         await first.expect("ended")
         await second.expect("partner_left")
+
+
+async def test_find_may_follow_hello_without_waiting_for_welcome(server):
+    sockets = [await connect(server) for _ in range(2)]
+    for ws in sockets:
+        hello = {"type": "hello", "version": 1, "device": None, **ADULT}
+        await ws.send(json.dumps(hello))
+        await ws.send(json.dumps({"type": "find", "mode": "text", "interests": []}))
+    kinds = [[json.loads(await ws.recv())["type"] for _ in range(3)] for ws in sockets]
+    assert kinds == [["welcome", "waiting", "matched"]] * 2
+    for ws in sockets:
+        await ws.close()

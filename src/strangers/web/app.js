@@ -339,6 +339,7 @@ function connect() {
       ...birth,
       language,
     });
+    find(); // pipelined behind hello: the server takes it once the session is open
   });
   ws.addEventListener("message", (event) => {
     let message;
@@ -409,7 +410,6 @@ const handlers = {
     clearInterval(pingTimer);
     let ping = 0;
     pingTimer = setInterval(() => send({ type: "ping", id: (ping += 1) }), PING_MS);
-    find();
   },
   refused(message) {
     store.set(STORE.device, message.device);
