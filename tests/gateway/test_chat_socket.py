@@ -86,7 +86,7 @@ async def test_interests_fall_back_to_a_random_stranger_after_the_timeout(server
     b = await Chatter.join(server)
     await a.find(["astronomy"])
     await b.find(["knitting"])
-    await a.silent(0.8)
+    await a.silent(0.5)  # interests alone for 1 s
     matched = await a.expect("matched", timeout=3)
     assert matched["fallback"] is True and matched["interests"] == []
     assert (await b.expect("matched"))["fallback"] is True

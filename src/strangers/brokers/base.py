@@ -38,7 +38,3 @@ class Broker(Protocol):
     def relay(self, to: str, event: PeerEvent) -> None:
         """Deliver an event to a session that is not on this node."""
         ...
-
-    def waiting(self) -> int:
-        """Chatters waiting, as far as this broker knows."""
-        ...

@@ -52,9 +52,6 @@ class MemoryBroker:
         # One process: a session that is not on this node no longer exists.
         return None
 
-    def waiting(self) -> int:
-        return self.matchmaker.waiting_count()
-
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_seconds)

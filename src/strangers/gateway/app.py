@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,6 +61,16 @@ class Gateway:
             await self.http(scope, receive, send)
 
 
+HOUSEKEEPING_SECONDS = 60.0
+
+
+async def _housekeep(services: Services) -> None:
+    """Forget age locks that have run out, so the ledger holds only live ones."""
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+        services.ages.prune(int(time.time()))
+
+
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     services = build_services(settings)
@@ -66,9 +78,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.node.start()
+        housekeeping = asyncio.create_task(_housekeep(services), name="housekeeping")
         try:
             yield
         finally:
+            housekeeping.cancel()
             await services.node.close()
 
     app = FastAPI(
@@ -78,7 +92,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.services = services
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
