@@ -37,7 +37,8 @@ from ..core.device import DeviceClaims, DeviceTokens
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
 from ..core.limits import RateLimit
 from ..core.messages import Codec, Error, Hello, Refused, Welcome, encode
-from .node import Node, Outbox
+from .node import Node
+from .outbox import Outbox, Write
 from .settings import Settings
 
 log = logging.getLogger("strangers.socket")
@@ -72,13 +73,15 @@ class ChatSocket:
         self.frames = RateLimit(settings.frames_per_second, settings.frames_per_second * 2, now)
         self.errors = RateLimit(1.0, settings.errors_before_close, now)
         self.session: str | None = None
-        self.outbox = Outbox(settings.send_queue, _canceller(asyncio.current_task()))
+        self.send_text = _text_sender(send)
+        self.outbox = Outbox(
+            self.send_text, settings.send_queue, _canceller(asyncio.current_task())
+        )
 
     async def run(self) -> None:
         if (await self._receive())["type"] != "websocket.connect":
             return
         await self._send({"type": "websocket.accept"})
-        writer: asyncio.Task[None] | None = None
         node = self.services.node
         try:
             hello = await self._hello()
@@ -86,7 +89,6 @@ class ChatSocket:
                 return
             if not await self._admit(hello):
                 return
-            writer = asyncio.create_task(self.outbox.pump(self.send_text))
             await self._relay()
         except _Closed:
             pass
@@ -98,10 +100,7 @@ class ChatSocket:
             if self.session is not None:
                 node.outboxes.pop(self.session, None)
                 node.run(node.switchboard.close(self.session))
-            if writer is not None:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writer
+            self.outbox.close()
             if self.outbox.overflowed:
                 with contextlib.suppress(Exception):
                     await self.close(TRY_AGAIN_LATER, "too slow")
@@ -194,9 +193,6 @@ class ChatSocket:
 
     # --- helpers -------------------------------------------------------------------
 
-    async def send_text(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
-
     async def close(self, code: int, reason: str) -> None:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
@@ -220,16 +216,26 @@ class ChatSocket:
         self.outbox.put(encode(_error_message(exc)))
 
     async def _fail(self, exc: StrangersError, *, close: bool) -> None:
+        self.outbox.put(encode(_error_message(exc)))
         with contextlib.suppress(Exception):
-            await self.outbox.flush(self.send_text)
-            await self.send_text(encode(_error_message(exc)))
+            await self.outbox.drain()
             if close:
                 await self.close(POLICY_VIOLATION, exc.code)
 
 
+# The outbox gets closures over the ASGI callables and the task, not bound methods,
+# so a socket and its outbox form no reference cycle for the collector to find.
+
+
+def _text_sender(send: Send) -> Write:
+    async def send_text(text: str) -> None:
+        await send({"type": "websocket.send", "text": text})
+
+    return send_text
+
+
 def _canceller(task: asyncio.Task[object] | None) -> Callable[[], None]:
-    """Cancels the socket's task when its outbox overflows. A plain closure over
-    the task, not a bound method, so the socket and its outbox form no cycle."""
+    """Cancels the socket's task when its outbox overflows."""
 
     def cancel() -> None:
         if task is not None:

@@ -9,58 +9,18 @@ into the switchboard (to a remote one, through the broker), ``Enqueue`` and
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ..brokers.base import Broker
 from ..core.matching import Pair
 from ..core.messages import encode
 from ..core.switchboard import Dequeue, Effect, Enqueue, PeerEvent, Relay, Send, Switchboard
+from .outbox import Outbox
 
 log = logging.getLogger("strangers.node")
-
-
-class Outbox:
-    """Frames waiting to be written to one socket, written by one task.
-
-    Bounded: a reader too slow to take ``limit`` frames is dropped rather than
-    buffered without end (OWASP ASVS 5.0 V4.4 resource limits); ``on_overflow``
-    is called once when that happens.
-    """
-
-    def __init__(self, limit: int, on_overflow: Callable[[], None]) -> None:
-        self.limit = limit
-        self._frames: deque[str] = deque()
-        self._ready = asyncio.Event()
-        self._on_overflow = on_overflow
-        self.overflowed = False
-
-    def put(self, frame: str) -> None:
-        if self.overflowed:
-            return
-        if len(self._frames) >= self.limit:
-            self.overflowed = True
-            self._on_overflow()
-            return
-        self._frames.append(frame)
-        self._ready.set()
-
-    async def pump(self, write: Callable[[str], Awaitable[None]]) -> None:
-        """Write frames as they come, until cancelled."""
-        frames, ready = self._frames, self._ready
-        while True:
-            await ready.wait()
-            while frames:
-                await write(frames.popleft())
-            ready.clear()
-
-    async def flush(self, write: Callable[[str], Awaitable[None]]) -> None:
-        """Write what is queued now (before a deliberate close)."""
-        while self._frames:
-            await write(self._frames.popleft())
 
 
 class Node:
