@@ -113,15 +113,15 @@ class ChatSocket:
             async with asyncio.timeout(settings.hello_timeout):
                 frame = await self._next_frame()
         except TimeoutError:
-            await self._fail(HelloRequired("No hello arrived in time."), close=True)
+            await self._fail(HelloRequired("No hello arrived in time."))
             return None
         try:
             message = self.services.codec.decode(frame)
         except StrangersError as exc:
-            await self._fail(exc, close=True)
+            await self._fail(exc)
             return None
         if not isinstance(message, Hello):
-            await self._fail(HelloRequired(), close=True)
+            await self._fail(HelloRequired())
             return None
         return message
 
@@ -215,12 +215,12 @@ class ChatSocket:
             raise _Closed()
         self.outbox.put(encode(_error_message(exc)))
 
-    async def _fail(self, exc: StrangersError, *, close: bool) -> None:
+    async def _fail(self, exc: StrangersError) -> None:
+        """Answer with the error, then close with 1008 (RFC 6455 §7.4.1)."""
         self.outbox.put(encode(_error_message(exc)))
         with contextlib.suppress(Exception):
             await self.outbox.drain()
-            if close:
-                await self.close(POLICY_VIOLATION, exc.code)
+            await self.close(POLICY_VIOLATION, exc.code)
 
 
 # The outbox gets closures over the ASGI callables and the task, not bound methods,
