@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy src/strangers/core
+	$(VENV)/bin/mypy src/strangers
 
 test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q

@@ -209,9 +209,7 @@ class ChatSocket:
         """Answer a refused frame; close the socket once the error budget is spent."""
         over_budget = bool(self.errors.take(time.monotonic()))
         if over_budget:
-            await self._fail(
-                LimitExceeded("Too many refused messages.", retry_after=60.0), close=True
-            )
+            await self._fail(LimitExceeded("Too many refused messages.", retry_after=60.0))
             raise _Closed()
         self.outbox.put(encode(_error_message(exc)))
 
