@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..servers import running_server
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, ViewportSize
 
@@ -239,3 +241,17 @@ def test_a_flood_is_held_back_by_the_page_and_never_shown_as_sent(
     expect(a.locator("#log .line.you")).to_have_count(10)
     expect(b.locator("#log .line.stranger")).to_have_count(10)
     expect(a.locator("#message")).to_have_value("line 13")
+
+
+def test_interests_fall_back_to_a_random_stranger_with_a_line_that_says_so(
+    new_page: NewPage, tmp_path: Path
+) -> None:
+    with running_server(tmp_path, interest_timeout=0.5) as url:
+        a, b = new_page(), new_page()
+        fill_start(a, url, interests=["astronomy"])
+        fill_start(b, url, interests=["knitting"])
+        a.click("#text-button")
+        b.click("#text-button")
+        for page in (a, b):
+            expect(page.locator("#log")).to_contain_text(EN["status.matched"])
+            expect(page.locator("#log")).to_contain_text(EN["status.fallback"])
