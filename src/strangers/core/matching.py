@@ -93,6 +93,10 @@ class MatchRules:
             raise ValueError("interest_scan must be at least 1")
 
 
+def _couple(device_a: str, device_b: str) -> tuple[str, str]:
+    return (device_a, device_b) if device_a <= device_b else (device_b, device_a)
+
+
 def _never_blocked(_a: str, _b: str) -> bool:
     return False
 
@@ -174,8 +178,9 @@ class Matchmaker:
         # (deadline, order, session, ticket) for level changes; stale entries are skipped.
         self._timers: list[tuple[float, int, str, Ticket]] = []
         self._order = itertools.count()
-        # device pair -> time the cooldown ends, oldest first.
-        self._recent: OrderedDict[frozenset[str], float] = OrderedDict()
+        # device pair (sorted) -> time the cooldown ends, oldest first. A sorted tuple
+        # costs a quarter of a frozenset, and one is kept per pair for 30 minutes.
+        self._recent: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     # --- queries ---------------------------------------------------------------------
 
@@ -197,7 +202,7 @@ class Matchmaker:
         return None if pool is None else self._queues[pool].levels.get(session)
 
     def recently_paired(self, device_a: str, device_b: str, now: float) -> bool:
-        until = self._recent.get(frozenset((device_a, device_b)))
+        until = self._recent.get(_couple(device_a, device_b))
         return until is not None and until > now
 
     # --- events ----------------------------------------------------------------------
@@ -389,7 +394,7 @@ class Matchmaker:
     def _pair(self, queue: _Queue, ticket: Ticket, partner: Ticket, now: float) -> Pair:
         self.leave(partner.session)
         if ticket.device != partner.device:
-            key = frozenset((ticket.device, partner.device))
+            key = _couple(ticket.device, partner.device)
             self._recent[key] = now + self.rules.repair_cooldown
             self._recent.move_to_end(key)
         common = tuple(sorted(ticket.interests & partner.interests))
@@ -407,7 +412,7 @@ class Matchmaker:
             if until > now:
                 break
             del recent[key]
-            first, second = tuple(key)
+            first, second = key
             for queue in self._queues.values():
                 pairs.extend(self._retry_devices(queue, first, second, now))
         return pairs
