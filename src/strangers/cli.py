@@ -69,11 +69,22 @@ def loadtest(
     scenario: Annotated[str, typer.Option(help="C, E or F (see docs/performance.md).")] = "C",
     scale: Annotated[float, typer.Option(help="Multiply the scenario's chatter count.")] = 1.0,
     json_out: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Spread the chatters over this many client processes.")
+    ] = None,
 ) -> None:
     """Drive a running server with simulated chatters and print a summary."""
     from .loadtest import main
 
-    raise typer.Exit(main(url, scenario, scale=scale, json_out=str(json_out) if json_out else None))
+    raise typer.Exit(
+        main(
+            url,
+            scenario,
+            scale=scale,
+            json_out=str(json_out) if json_out else None,
+            processes=processes,
+        )
+    )
 
 
 @app.command()
