@@ -37,7 +37,7 @@ async def test_two_chatters_pair_type_chat_and_skip(server):
     c = await Chatter.join(server)
     await c.find()
     assert (await a.expect("matched"))["match"] == (await c.expect("matched"))["match"]
-    await b.silent(0.3)
+    assert await b.quiet(0.3)
 
 
 async def test_partner_is_told_when_the_other_socket_closes(server):
@@ -62,8 +62,8 @@ async def test_adults_and_teens_are_never_paired(server):
     await adult.find()
     await teen.find()
     # past every timeout (interest 1 s + language 0.5 s) neither is paired
-    await adult.silent(2.5)
-    await teen.silent(0.1)
+    assert await adult.quiet(2.5)
+    assert await teen.quiet(0.1)
     adult2 = await Chatter.join(server)
     await adult2.find()
     assert (await adult.expect("matched"))["match"] == (await adult2.expect("matched"))["match"]
@@ -78,7 +78,7 @@ async def test_shared_interests_are_matched_before_a_stranger_who_came_first(ser
     await cats2.find(["Cats", "chess"])
     m1, m2 = await cats1.expect("matched"), await cats2.expect("matched")
     assert m1["match"] == m2["match"] and m1["interests"] == ["cats"] and not m1["fallback"]
-    await plain.silent(0.3)
+    assert await plain.quiet(0.3)
 
 
 async def test_interests_fall_back_to_a_random_stranger_after_the_timeout(server):
@@ -86,7 +86,7 @@ async def test_interests_fall_back_to_a_random_stranger_after_the_timeout(server
     b = await Chatter.join(server)
     await a.find(["astronomy"])
     await b.find(["knitting"])
-    await a.silent(0.5)  # interests alone for 1 s
+    assert await a.quiet(0.5)  # interests alone for 1 s
     matched = await a.expect("matched", timeout=3)
     assert matched["fallback"] is True and matched["interests"] == []
     assert (await b.expect("matched"))["fallback"] is True
@@ -200,8 +200,8 @@ async def test_two_tabs_of_one_device_are_never_paired(server):
     second = await Chatter.join(server, device=first.welcome["device"])
     await first.find()
     await second.find()
-    await first.silent(2.0)
-    await second.silent(0.1)
+    assert await first.quiet(2.0)
+    assert await second.quiet(0.1)
 
 
 async def test_many_pairs_at_once_each_pair_only_with_its_partner(server):
