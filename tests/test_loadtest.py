@@ -8,13 +8,9 @@ trips measured. Nothing here asserts on time.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,71 +18,13 @@ import pytest
 
 from strangers import loadtest
 
-READY_WITHIN = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
-        try:
-            conn.request("GET", "/healthz")
-            return conn.getresponse().status == 200
-        finally:
-            conn.close()
-    except OSError:
-        return False
+from .servers import running_server
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("strangers-data")
-    port = _free_port()
-    log_path = Path(data_dir) / "server.log"
-    env = dict(os.environ, STRANGERS_DATA_DIR=str(data_dir))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "strangers",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + READY_WITHIN
-        while not _healthy(port):
-            if proc.poll() is not None:
-                pytest.fail(f"server exited ({proc.returncode}): {log_path.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not healthy within {READY_WITHIN} s")
-            # Wait for the port to accept rather than sleeping a fixed time.
-            with socket.socket() as probe:
-                probe.settimeout(0.1)
-                try:
-                    probe.connect(("127.0.0.1", port))
-                except OSError:
-                    time.sleep(0.02)
-        yield f"ws://127.0.0.1:{port}/v1/ws"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    with running_server(tmp_path_factory.mktemp("strangers-data")) as base:
+        yield base.replace("http://", "ws://") + "/v1/ws"
 
 
 def _assert_clean(report: loadtest.Report, *, rounds: int) -> None:
@@ -163,3 +101,17 @@ def test_scenarios_are_bounded() -> None:
     assert loadtest.scenario("C", 0.5).chatters == 500
     with pytest.raises(ValueError):
         loadtest.scenario("C", 0)
+
+
+def test_the_operator_command_runs_on_uvloop_and_exits_clean(
+    server_url: str, tmp_path: Path
+) -> None:
+    """`strangers loadtest` as an operator runs it: its own process, on uvloop."""
+    out = tmp_path / "report.json"
+    command = [sys.executable, "-m", "strangers", "loadtest", "--url", server_url]
+    command += ["--scenario", "F", "--scale", "0.01", "--json-out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["clean"] and report["lost_rounds"] == 0 and report["double_pairs"] == 0
+    assert report["extra"]["client_loop"] == "uvloop"
