@@ -271,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             f"max {result.max_us:8.1f} µs   mean {result.mean_us:6.2f} µs",
             flush=True,
         )
+    waiting_bytes, couple_bytes = memory_per_entry(args.waiting)
+    print(
+        f"memory: {waiting_bytes:,.0f} B per waiting ticket (3 interests, with its ticket), "
+        f"{couple_bytes:,.0f} B per pair held in the 30-minute cooldown",
+        flush=True,
+    )
     target = 100_000
     for r in results:
         verdict = "met" if r.joins_per_second >= target else "MISSED"
@@ -279,6 +285,32 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json_out, "w", encoding="utf-8") as fh:
             json.dump([asdict(r) for r in results], fh, indent=2)
     return 0
+
+
+def memory_per_entry(count: int) -> tuple[float, float]:
+    """Bytes the matchmaker holds per waiting ticket and per paired couple (its
+    cooldown entry), by tracemalloc over ``count`` of each."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        mm = Matchmaker(MatchRules(), blocked=lambda _a, _b: True)
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            tags = frozenset((f"w{i}", f"x{i}", f"y{i}"))
+            mm.join(Ticket(f"w{i}", f"wd{i:012d}", POOL, "en", tags, 0.0), 0.0)
+        waiting = (tracemalloc.get_traced_memory()[0] - before) / count
+        mm = Matchmaker(MatchRules())
+        joiners = [
+            Ticket(f"p{i}", f"pd{i:012d}", POOL, "en", frozenset(), 0.0) for i in range(2 * count)
+        ]
+        before = tracemalloc.get_traced_memory()[0]
+        for ticket in joiners:
+            mm.join(ticket, 0.0)
+        couple = (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        tracemalloc.stop()
+    return waiting, couple
 
 
 def _cpu_name() -> str:
