@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(PY) -m strangers serve
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench migrations
+	$(VENV)/bin/ruff format --check src tests bench migrations
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy src/strangers

@@ -37,6 +37,7 @@ def running_server(data_dir: Path, **settings: object) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    (data_dir / "server.pid").write_text(str(process.pid))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

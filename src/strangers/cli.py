@@ -36,6 +36,11 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     raise_open_files_limit()
+    # The embedded default applies its own migrations; a deployment may run
+    # `strangers migrate` first, after which this finds nothing to do.
+    from .moderation.migrate import upgrade
+
+    upgrade(settings.records_url())
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -59,6 +64,38 @@ def serve(
     )
     settle_garbage_collector()
     uvicorn.Server(config).run()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the records database (STRANGERS_DATABASE_URL, or SQLite in the data
+    directory) to the newest schema."""
+    from .gateway.settings import Settings
+    from .moderation.migrate import upgrade
+
+    upgrade(Settings().records_url())
+    typer.echo("records are at the newest schema")
+
+
+@app.command()
+def purge() -> None:
+    """Delete evidence past its retention (90 days; a year for escalated cases)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from .gateway.settings import Settings
+    from .moderation.records import Records
+
+    settings = Settings()
+
+    async def run() -> int:
+        records = await Records.open(settings.records_url(), settings.evidence_secret())
+        try:
+            return await records.purge(now=datetime.now(UTC))
+        finally:
+            await records.close()
+
+    typer.echo(f"purged {asyncio.run(run())} evidence items past retention")
 
 
 @app.command()

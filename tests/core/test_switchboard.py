@@ -17,16 +17,20 @@ from strangers.core.messages import (
     PartnerTyping,
     Ping,
     Pong,
+    Report,
     SendText,
     Skip,
     Stop,
     Typing,
     Waiting,
 )
+from strangers.core.reports import ReportReason
 from strangers.core.session import State
 from strangers.core.switchboard import (
+    BlockPair,
     Dequeue,
     Enqueue,
+    FileReport,
     PeerLeft,
     PeerText,
     Relay,
@@ -54,10 +58,10 @@ class Harness:
             if isinstance(effect, Send):
                 self.sent.append((effect.session, effect.message))
             elif isinstance(effect, Relay):
-                work.extend(self.board.from_peer(effect.to, effect.event))
+                work.extend(self.board.from_peer(effect.to, effect.event, 0.0))
             elif isinstance(effect, Enqueue):
                 for pair in self.mm.join(effect.ticket, 0.0):
-                    work.extend(self.board.paired(pair))
+                    work.extend(self.board.paired(pair, 0.0))
             elif isinstance(effect, Dequeue):
                 self.mm.leave(effect.session)
 
@@ -180,9 +184,9 @@ def test_a_closed_socket_tells_the_partner(chatting):
 def test_events_from_anyone_but_the_current_partner_are_dropped(chatting):
     h = chatting
     h.open("c")
-    assert h.board.from_peer("b", PeerText(h.match, "c", "intruder")) == []
-    assert h.board.from_peer("b", PeerText("old-match", "a", "late")) == []
-    assert h.board.from_peer("b", PeerLeft("old-match", "a")) == []
+    assert h.board.from_peer("b", PeerText(h.match, "c", "intruder"), 0.0) == []
+    assert h.board.from_peer("b", PeerText("old-match", "a", "late"), 0.0) == []
+    assert h.board.from_peer("b", PeerLeft("old-match", "a"), 0.0) == []
     assert h.state("b") is State.CHATTING
 
 
@@ -220,7 +224,7 @@ def test_a_pair_for_a_wait_that_ended_is_void_and_the_other_keeps_its_place():
     h.send("a", Stop())
     h.send("b", Find())
     fresh = h.mm.leave("b")
-    effects = h.board.paired(Pair("m9", stale, fresh, ()))
+    effects = h.board.paired(Pair("m9", stale, fresh, ()), 0.0)
     assert effects == [Enqueue(fresh)]
     assert h.state("b") is State.WAITING and h.state("a") is State.IDLE
 
@@ -238,3 +242,42 @@ def test_a_banned_session_cannot_look_for_anyone():
     h.board.sessions["a"].state = State.BANNED
     with pytest.raises(StateError):
         h.board.receive("a", Find(), 0.0)
+
+
+def test_a_report_ends_the_chat_blocks_the_pair_and_files_both_sides_lines(chatting):
+    h = chatting
+    h.send("a", SendText(text="hi"))
+    h.send("b", SendText(text="something awful"))
+    h.inbox("a"), h.inbox("b")
+    effects = h.board.receive("a", Report(reason=ReportReason.HARASSMENT, note="rude"), 2.0)
+    block = next(e for e in effects if isinstance(e, BlockPair))
+    assert {block.device_a, block.device_b} == {"dev-a", "dev-b"}
+    filing = next(e for e in effects if isinstance(e, FileReport)).filing
+    assert filing.reason is ReportReason.HARASSMENT and filing.note == "rude"
+    assert (filing.reporter.device, filing.reported.device) == ("dev-a", "dev-b")
+    assert [(line.side, line.text) for line in filing.transcript] == [
+        ("reporter", "hi"),
+        ("reported", "something awful"),
+    ]
+    h.run(effects)
+    assert h.inbox("b") == [PartnerLeft(match=h.match)]
+    assert h.inbox("a") == [Ended(reason="report", match=h.match)]
+    assert h.state("a") is h.state("b") is State.IDLE
+    assert h.board.sessions["a"].transcript == []  # nothing kept once the match is over
+
+
+def test_a_report_without_a_chat_is_refused():
+    h = Harness()
+    h.open("a")
+    with pytest.raises(StateError):
+        h.board.receive("a", Report(reason=ReportReason.SPAM), 0.0)
+
+
+def test_only_the_newest_lines_of_a_long_chat_are_kept():
+    h = Harness(Limits(transcript_lines=3, messages_per_second=100, message_burst=100))
+    h.open("a", "b")
+    h.send("a", Find())
+    h.send("b", Find())
+    for i in range(5):
+        h.send("a", SendText(text=str(i)))
+    assert [line.text for line in h.board.sessions["a"].transcript] == ["2", "3", "4"]

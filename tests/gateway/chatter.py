@@ -18,12 +18,22 @@ class Chatter:
         self.welcome: dict[str, Any] = {}
 
     @classmethod
-    async def join(cls, url: str, *, birth=ADULT, device=None, language="en") -> Chatter:
-        ws = await connect(url, compression=None, max_size=2**20)
+    async def join(
+        cls, url: str, *, birth=ADULT, device=None, language="en", **connect_args: Any
+    ) -> Chatter:
+        ws = await connect(url, compression=None, max_size=2**20, **connect_args)
         chatter = cls(ws)
         await chatter.send(type="hello", version=1, device=device, language=language, **birth)
         chatter.welcome = await chatter.expect("welcome")
         return chatter
+
+    @staticmethod
+    async def hello(url: str, *, birth=ADULT, device=None, **connect_args: Any) -> dict[str, Any]:
+        """Say hello and return the server's first answer (for refusals and bans)."""
+        async with connect(url, compression=None, **connect_args) as ws:
+            hello = {"type": "hello", "version": 1, "device": device, **birth}
+            await ws.send(json.dumps(hello))
+            return json.loads(await asyncio.wait_for(ws.recv(), 5))
 
     async def send(self, **message: Any) -> None:
         await self.ws.send(json.dumps(message))

@@ -20,6 +20,9 @@ class Limits:
     - ``messages_per_second`` / ``message_burst``: chat lines (token bucket).
     - ``typing_per_second``: typing notices (excess ones are dropped silently).
     - ``skips_per_minute``: ``skip`` and ``find`` together.
+    - ``reports_per_hour`` / ``report_burst``: reports (each ends a chat, so a flood
+      needs new chats too).
+    - ``transcript_lines``: lines of a match kept in memory as evidence (the newest).
     """
 
     frame_chars: int = 8192
@@ -28,6 +31,9 @@ class Limits:
     message_burst: int = 10
     typing_per_second: float = 4.0
     skips_per_minute: int = 30
+    reports_per_hour: float = 20.0
+    report_burst: int = 5
+    transcript_lines: int = 500
 
     def __post_init__(self) -> None:
         if self.message_chars < 1 or self.frame_chars < self.message_chars:

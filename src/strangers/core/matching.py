@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from .blocks import couple
 from .pools import Pool
 
 
@@ -58,6 +59,7 @@ class Ticket:
     interests: frozenset[str]
     joined_at: float
     serial: int = 0
+    network: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +93,6 @@ class MatchRules:
             raise ValueError("timeouts must not be negative")
         if self.interest_scan < 1:
             raise ValueError("interest_scan must be at least 1")
-
-
-def _couple(device_a: str, device_b: str) -> tuple[str, str]:
-    return (device_a, device_b) if device_a <= device_b else (device_b, device_a)
 
 
 def _never_blocked(_a: str, _b: str) -> bool:
@@ -202,7 +200,7 @@ class Matchmaker:
         return None if pool is None else self._queues[pool].levels.get(session)
 
     def recently_paired(self, device_a: str, device_b: str, now: float) -> bool:
-        until = self._recent.get(_couple(device_a, device_b))
+        until = self._recent.get(couple(device_a, device_b))
         return until is not None and until > now
 
     # --- events ----------------------------------------------------------------------
@@ -394,7 +392,7 @@ class Matchmaker:
     def _pair(self, queue: _Queue, ticket: Ticket, partner: Ticket, now: float) -> Pair:
         self.leave(partner.session)
         if ticket.device != partner.device:
-            key = _couple(ticket.device, partner.device)
+            key = couple(ticket.device, partner.device)
             self._recent[key] = now + self.rules.repair_cooldown
             self._recent.move_to_end(key)
         common = tuple(sorted(ticket.interests & partner.interests))

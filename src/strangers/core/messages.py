@@ -27,6 +27,7 @@ from .errors import (
     UnsupportedVersion,
 )
 from .limits import Limits
+from .reports import MAX_NOTE_CHARS, ReportReason
 
 PROTOCOL_VERSION: Final = 1
 
@@ -120,6 +121,15 @@ class Stop(_Message):
     type: Literal["stop"] = "stop"
 
 
+class Report(_Message):
+    """Report the current stranger: ends the chat and blocks the pair for good. The
+    server answers ``reported`` once the report is stored, never before."""
+
+    type: Literal["report"] = "report"
+    reason: ReportReason
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+
+
 class Ping(_Message):
     """Liveness probe; answered with ``pong`` carrying the same ``id``."""
 
@@ -128,7 +138,7 @@ class Ping(_Message):
 
 
 ClientMessage = Annotated[
-    Hello | Find | Typing | SendText | Skip | Stop | Ping, Field(discriminator="type")
+    Hello | Find | Typing | SendText | Skip | Stop | Report | Ping, Field(discriminator="type")
 ]
 CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Hello,
@@ -137,6 +147,7 @@ CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (
     SendText,
     Skip,
     Stop,
+    Report,
     Ping,
 )
 
@@ -217,11 +228,31 @@ class PartnerLeft(_Message):
 
 
 class Ended(_Message):
-    """This chatter's own chat (or wait) ended: ``skip`` or ``stop`` by this chatter."""
+    """This chatter's own chat (or wait) ended: by ``skip``, ``stop`` or ``report``."""
 
     type: Literal["ended"] = "ended"
-    reason: Literal["skip", "stop"]
+    reason: Literal["skip", "stop", "report"]
     match: str | None = None
+
+
+class Reported(_Message):
+    """The report is stored (committed) under case number ``case``."""
+
+    type: Literal["reported"] = "reported"
+    case: str
+    match: str
+
+
+class Banned(_Message):
+    """This device or network is banned: the reason, the case number, when it ends
+    (Unix time; absent for a permanent ban), and where to appeal (DSA art. 17 and 20:
+    a statement of reasons and a way to contest it). The socket closes after this."""
+
+    type: Literal["banned"] = "banned"
+    reason: str
+    case: str | None = None
+    until: int | None = None
+    appeal: str = "/v1/appeals"
 
 
 class Error(_Message):
@@ -245,24 +276,28 @@ class Pong(_Message):
 ServerMessage = (
     Welcome
     | Refused
+    | Banned
     | Waiting
     | Matched
     | Message
     | PartnerTyping
     | PartnerLeft
     | Ended
+    | Reported
     | Error
     | Pong
 )
 SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Welcome,
     Refused,
+    Banned,
     Waiting,
     Matched,
     Message,
     PartnerTyping,
     PartnerLeft,
     Ended,
+    Reported,
     Error,
     Pong,
 )

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from .limits import Limits, RateLimit
 from .messages import AgeBand, Mode
+from .reports import Line
 
 
 class State(StrEnum):
@@ -36,28 +37,45 @@ class Session:
 
     id: str
     device: str
+    network: str
     band: AgeBand
     language: str
     message_rate: RateLimit
     typing_rate: RateLimit
     skip_rate: RateLimit
+    report_rate: RateLimit
     state: State = State.IDLE
     mode: Mode | None = None
     interests: frozenset[str] = field(default_factory=frozenset)
     serial: int = 0
     match: str | None = None
     partner: str | None = None
+    # Only while chatting: the partner's identifiers and the lines of this match,
+    # kept in memory as the evidence a report would preserve (design §6).
+    partner_device: str = ""
+    partner_network: str = ""
+    matched_at: float = 0.0
+    transcript: list[Line] = field(default_factory=list)
 
     @classmethod
     def open(
-        cls, id: str, device: str, band: AgeBand, language: str, limits: Limits, now: float
+        cls,
+        id: str,
+        device: str,
+        network: str,
+        band: AgeBand,
+        language: str,
+        limits: Limits,
+        now: float,
     ) -> Session:
         return cls(
             id=id,
             device=device,
+            network=network,
             band=band,
             language=language,
             message_rate=RateLimit(limits.messages_per_second, limits.message_burst, now),
             typing_rate=RateLimit(limits.typing_per_second, limits.typing_per_second * 2, now),
             skip_rate=RateLimit(limits.skips_per_minute / 60.0, limits.skips_per_minute, now),
+            report_rate=RateLimit(limits.reports_per_hour / 3600.0, limits.report_burst, now),
         )

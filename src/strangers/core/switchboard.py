@@ -19,6 +19,7 @@ nothing from an ended match arrives late (design §4).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .errors import LimitExceeded, StateError
 from .limits import Limits
@@ -37,6 +38,7 @@ from .messages import (
     PartnerTyping,
     Ping,
     Pong,
+    Report,
     SendText,
     ServerMessage,
     Skip,
@@ -45,6 +47,7 @@ from .messages import (
     Waiting,
 )
 from .pools import pool_for
+from .reports import Filing, Line, Party
 from .session import Session, State
 
 # --- effects ---------------------------------------------------------------------------
@@ -103,7 +106,23 @@ class Dequeue:
     session: str
 
 
-Effect = Send | Relay | Enqueue | Dequeue
+@dataclass(frozen=True, slots=True)
+class BlockPair:
+    """Never pair these two devices again (a report was filed)."""
+
+    device_a: str
+    device_b: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """Commit ``filing``, then tell its reporter ``reported``. The filing's times are
+    in the switchboard's clock; the gateway rebases them to Unix time."""
+
+    filing: Filing
+
+
+Effect = Send | Relay | Enqueue | Dequeue | BlockPair | FileReport
 
 
 class Switchboard:
@@ -125,11 +144,20 @@ class Switchboard:
 
     # --- inputs ------------------------------------------------------------------------
 
-    def open(self, session: str, device: str, band: AgeBand, language: str, now: float) -> Session:
+    def open(
+        self,
+        session: str,
+        device: str,
+        band: AgeBand,
+        language: str,
+        now: float,
+        *,
+        network: str = "n:unknown",
+    ) -> Session:
         """Start a session admitted by the age gate; it begins idle."""
         if session in self.sessions:
             raise ValueError("session ids must be unique")
-        opened = Session.open(session, device, band, language, self.limits, now)
+        opened = Session.open(session, device, network, band, language, self.limits, now)
         self.sessions[session] = opened
         return opened
 
@@ -148,13 +176,15 @@ class Switchboard:
                 return self._skip(session, now)
             case Stop():
                 return self._stop(session)
+            case Report():
+                return self._report(session, message, now)
             case Ping(id=ping_id):
                 return [Send(session.id, Pong(id=ping_id))]
             case Hello():
                 raise StateError("The session has already started.")
         raise StateError()  # pragma: no cover - the union above is exhaustive
 
-    def from_peer(self, session_id: str, event: PeerEvent) -> list[Effect]:
+    def from_peer(self, session_id: str, event: PeerEvent, now: float) -> list[Effect]:
         """Apply an event from a partner; anything not from the current partner
         of the current match is dropped."""
         session = self.sessions.get(session_id)
@@ -167,6 +197,7 @@ class Switchboard:
             return []
         match event:
             case PeerText(text=text):
+                self._record(session, "reported", text, now)
                 return [Send(session.id, Message(text=text))]
             case PeerTyping(active=active):
                 return [Send(session.id, PartnerTyping(active=active))]
@@ -175,7 +206,7 @@ class Switchboard:
                 return [Send(session.id, PartnerLeft(match=match_id))]
         return []  # pragma: no cover
 
-    def paired(self, pair: Pair) -> list[Effect]:
+    def paired(self, pair: Pair, now: float) -> list[Effect]:
         """Start the chat the matchmaker paired, for the sides on this node.
 
         A side that is no longer waiting for that very ticket (it stopped, or
@@ -194,6 +225,9 @@ class Switchboard:
             session.state = State.CHATTING
             session.match = pair.match
             session.partner = other.session
+            session.partner_device = other.device
+            session.partner_network = other.network
+            session.matched_at = now
             effects.append(
                 Send(
                     session.id,
@@ -231,6 +265,7 @@ class Switchboard:
         if wait:
             raise LimitExceeded(retry_after=round(wait, 3))
         assert session.match is not None and session.partner is not None
+        self._record(session, "reporter", text, now)
         return [Relay(session.partner, PeerText(session.match, session.id, text))]
 
     def _typing(self, session: Session, active: bool, now: float) -> list[Effect]:
@@ -275,6 +310,44 @@ class Switchboard:
         effects.append(Send(session.id, Ended(reason="stop", match=match_id)))
         return effects
 
+    def _report(self, session: Session, report: Report, now: float) -> list[Effect]:
+        if session.state is not State.CHATTING:
+            raise StateError("There is no chat to report.")
+        wait = session.report_rate.take(now)
+        if wait:
+            raise LimitExceeded("Too many reports in a short time.", retry_after=round(wait, 3))
+        assert session.match is not None and session.partner is not None and session.mode
+        match_id = session.match
+        filing = Filing(
+            match=match_id,
+            pool=pool_for(session.band, session.mode).key,
+            reason=report.reason,
+            note=report.note,
+            reporter=Party(session.device, session.network, session.id),
+            reported=Party(session.partner_device, session.partner_network, session.partner),
+            matched_at=session.matched_at,
+            reported_at=now,
+            transcript=tuple(session.transcript),
+        )
+        block = BlockPair(session.device, session.partner_device)
+        effects = self._leave(session)
+        effects += [
+            block,
+            FileReport(filing),
+            Send(session.id, Ended(reason="report", match=match_id)),
+        ]
+        return effects
+
+    def _record(
+        self, session: Session, side: Literal["reporter", "reported"], text: str, now: float
+    ) -> None:
+        """Keep a line of the match, newest ``transcript_lines`` only, in this session's
+        view: its own lines are the reporter's if it ever reports."""
+        transcript = session.transcript
+        transcript.append(Line(round(now - session.matched_at, 3), side, text))
+        if len(transcript) > self.limits.transcript_lines:
+            del transcript[0]
+
     @staticmethod
     def _take_skip(session: Session, now: float) -> None:
         wait = session.skip_rate.take(now)
@@ -298,6 +371,7 @@ class Switchboard:
             interests=session.interests,
             joined_at=now,
             serial=session.serial,
+            network=session.network,
         )
         return [Send(session.id, Waiting(mode=mode)), Enqueue(ticket)]
 
@@ -318,3 +392,5 @@ class Switchboard:
             session.state = State.IDLE
         session.match = None
         session.partner = None
+        session.partner_device = session.partner_network = ""
+        session.transcript = []

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,27 +20,35 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import __version__
 from ..brokers.memory import MemoryBroker
 from ..core.age import AgeGate, AgeLedger
+from ..core.blocks import Blocklist
 from ..core.device import DeviceTokens
 from ..core.matching import Matchmaker
 from ..core.messages import Codec
 from ..core.switchboard import Switchboard
+from ..moderation.records import Records
+from .appeals import appeals_router
 from .chat_socket import ChatSocket, Services
 from .headers import SecurityHeaders
 from .node import Node
 from .settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+log = logging.getLogger("strangers.app")
 
 
 def build_services(settings: Settings) -> Services:
     limits, rules = settings.limits(), settings.match_rules()
-    matchmaker = Matchmaker(rules, match_ids=lambda: secrets.token_urlsafe(12))
-    node = Node(Switchboard(limits, rules), MemoryBroker(matchmaker))
+    blocks = Blocklist()
+    matchmaker = Matchmaker(
+        rules, blocked=blocks.blocked, match_ids=lambda: secrets.token_urlsafe(12)
+    )
+    node = Node(Switchboard(limits, rules), MemoryBroker(matchmaker), blocks=blocks)
     return Services(
         settings=settings,
         node=node,
         codec=Codec(limits),
-        tokens=DeviceTokens(settings.secret()),
+        tokens=DeviceTokens(settings.subkey("device-tokens")),
+        network_key=settings.subkey("network-hash"),
         age_gate=AgeGate(teen_pool=settings.teen_pool, lock_hours=settings.age_lock_hours),
         ages=AgeLedger(),
     )
@@ -56,19 +67,30 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == CHAT_PATH:
-            await ChatSocket(receive, send, self.services).run()
+            await ChatSocket(scope, receive, send, self.services).run()
         else:
             await self.http(scope, receive, send)
 
 
 HOUSEKEEPING_SECONDS = 60.0
+PURGE_EVERY = 60  # housekeeping rounds: evidence retention is checked hourly
 
 
 async def _housekeep(services: Services) -> None:
-    """Forget age locks that have run out, so the ledger holds only live ones."""
+    """Forget age locks that have run out, and delete evidence past its retention
+    (the same purge as `strangers purge`)."""
+    rounds = 0
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
         services.ages.prune(int(time.time()))
+        rounds += 1
+        if rounds % PURGE_EVERY == 0 and services.records is not None:
+            try:
+                purged = await services.records.purge(now=datetime.now(UTC))
+            except Exception:
+                log.exception("evidence purge failed; it runs again in an hour")
+            else:
+                log.info("purged %d evidence items past retention", purged)
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
@@ -77,6 +99,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        records = await Records.open(settings.records_url(), settings.evidence_secret())
+        services.records = records
+        for device_a, device_b in await records.blocked_pairs():
+            services.node.blocks.add(device_a, device_b)
         await services.node.start()
         housekeeping = asyncio.create_task(_housekeep(services), name="housekeeping")
         try:
@@ -84,6 +110,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         finally:
             housekeeping.cancel()
             await services.node.close()
+            await records.close()
 
     app = FastAPI(
         title="strangers",
@@ -101,6 +128,15 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, _exc: RequestValidationError) -> JSONResponse:
+        # The same {code, text} shape as every other refusal, and no echo of the input.
+        return JSONResponse(
+            {"code": "invalid", "text": "The request is missing a field or has a wrong value."},
+            status_code=400,
+        )
+
+    app.include_router(appeals_router(services))
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.add_middleware(SecurityHeaders)
     return Gateway(app, services)

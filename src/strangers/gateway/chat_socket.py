@@ -27,16 +27,19 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from starlette.types import Receive, Send
+from starlette.types import Receive, Scope, Send
 
 from ..core.age import Admitted, AgeGate, AgeLedger
 from ..core.device import DeviceClaims, DeviceTokens
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
 from ..core.limits import RateLimit
-from ..core.messages import Codec, Error, Hello, Refused, Welcome, encode
+from ..core.messages import Banned, Codec, Error, Hello, Refused, Reported, Welcome, encode
+from ..core.network import network_hash
+from ..core.reports import Filing
+from ..moderation.records import Records
 from .node import Node
 from .outbox import Outbox, Write
 from .settings import Settings
@@ -49,14 +52,16 @@ TRY_AGAIN_LATER = 1013
 
 @dataclass(slots=True)
 class Services:
-    """What every chat socket of a node shares."""
+    """What every chat socket of a node shares. ``records`` is opened at start-up."""
 
     settings: Settings
     node: Node
     codec: Codec
     tokens: DeviceTokens
+    network_key: bytes
     age_gate: AgeGate
     ages: AgeLedger
+    records: Records | None = None
 
 
 class _Closed(Exception):
@@ -64,7 +69,11 @@ class _Closed(Exception):
 
 
 class ChatSocket:
-    def __init__(self, receive: Receive, send: Send, services: Services) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, services: Services) -> None:
+        client = scope.get("client")
+        # The keyed hash is all that is kept of the address; the address itself is
+        # dropped here (design §6).
+        self.network = network_hash(services.network_key, client[0] if client else None)
         self._receive = receive
         self._send = send
         self.services = services
@@ -139,7 +148,13 @@ class ChatSocket:
         )
         services.ages.remember(claims.device, decision.record, wall)
         token = services.tokens.issue(DeviceClaims(claims.device, decision.record))
-        if not isinstance(decision, Admitted):
+        if isinstance(decision, Admitted):
+            ban = await self._ban(claims.device)
+            if ban is not None:
+                await self.send_text(encode(ban))
+                await self.close(POLICY_VIOLATION, "banned")
+                return False
+        else:
             await self.send_text(
                 encode(
                     Refused(
@@ -152,7 +167,12 @@ class ChatSocket:
         node = services.node
         session = secrets.token_urlsafe(12)
         node.switchboard.open(
-            session, claims.device, decision.band, hello.language, time.monotonic()
+            session,
+            claims.device,
+            decision.band,
+            hello.language,
+            time.monotonic(),
+            network=self.network,
         )
         self.session = session
         node.outboxes[session] = self.outbox
@@ -189,7 +209,39 @@ class ChatSocket:
                 log.exception("fault while handling a client message")
                 await self._refuse(InternalError())
                 continue
-            node.run(effects)
+            for filing in node.run(effects):
+                await self._file(filing)
+
+    async def _file(self, filing: Filing) -> None:
+        """Commit a report, and only then acknowledge it (design §6)."""
+        records = self.services.records
+        assert records is not None
+        wall, mono = time.time(), time.monotonic()
+        stored = replace(
+            filing,
+            matched_at=round(wall - (mono - filing.matched_at), 3),
+            reported_at=round(wall - (mono - filing.reported_at), 3),
+        )
+        try:
+            case = await records.file_report(stored, now=datetime.now(UTC))
+        except Exception:
+            log.exception("a report could not be stored")
+            self.outbox.put(
+                encode(_error_message(InternalError("The report could not be stored.")))
+            )
+            return
+        self.outbox.put(encode(Reported(case=case, match=filing.match)))
+
+    async def _ban(self, device: str) -> Banned | None:
+        records = self.services.records
+        assert records is not None
+        notice = await records.active_ban(
+            device=device, network=self.network, now=datetime.now(UTC)
+        )
+        if notice is None:
+            return None
+        until = int(notice.until.timestamp()) if notice.until is not None else None
+        return Banned(reason=notice.reason, case=notice.case, until=until)
 
     # --- helpers -------------------------------------------------------------------
 

@@ -15,9 +15,21 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from ..brokers.base import Broker
+from ..core.blocks import Blocklist
 from ..core.matching import Pair
 from ..core.messages import encode
-from ..core.switchboard import Dequeue, Effect, Enqueue, PeerEvent, Relay, Send, Switchboard
+from ..core.reports import Filing
+from ..core.switchboard import (
+    BlockPair,
+    Dequeue,
+    Effect,
+    Enqueue,
+    FileReport,
+    PeerEvent,
+    Relay,
+    Send,
+    Switchboard,
+)
 from .outbox import Outbox
 
 log = logging.getLogger("strangers.node")
@@ -29,10 +41,12 @@ class Node:
         switchboard: Switchboard,
         broker: Broker,
         clock: Callable[[], float] = time.monotonic,
+        blocks: Blocklist | None = None,
     ) -> None:
         self.switchboard = switchboard
         self.broker = broker
         self.clock = clock
+        self.blocks = blocks if blocks is not None else Blocklist()
         self.outboxes: dict[str, Outbox] = {}
 
     async def start(self) -> None:
@@ -41,10 +55,12 @@ class Node:
     async def close(self) -> None:
         await self.broker.close()
 
-    def run(self, effects: Iterable[Effect]) -> None:
-        """Carry out effects, and the effects they cause, in order."""
+    def run(self, effects: Iterable[Effect]) -> list[Filing]:
+        """Carry out effects, and the effects they cause, in order. Reports to file
+        are returned: committing them is I/O, which the caller awaits."""
         work = deque(effects)
         switchboard = self.switchboard
+        filings: list[Filing] = []
         while work:
             effect = work.popleft()
             if isinstance(effect, Send):
@@ -53,20 +69,28 @@ class Node:
                     outbox.put(encode(effect.message))
             elif isinstance(effect, Relay):
                 if effect.to in switchboard.sessions:
-                    work.extend(switchboard.from_peer(effect.to, effect.event))
+                    work.extend(switchboard.from_peer(effect.to, effect.event, self.clock()))
                 else:
                     self.broker.relay(effect.to, effect.event)
             elif isinstance(effect, Enqueue):
-                for pair in self.broker.enqueue(effect.ticket, self.clock()):
-                    work.extend(switchboard.paired(pair))
+                now = self.clock()
+                for pair in self.broker.enqueue(effect.ticket, now):
+                    work.extend(switchboard.paired(pair, now))
             elif isinstance(effect, Dequeue):
                 self.broker.dequeue(effect.session)
+            elif isinstance(effect, BlockPair):
+                # In memory at once, so the pair cannot meet while the report commits.
+                self.blocks.add(effect.device_a, effect.device_b)
+            elif isinstance(effect, FileReport):
+                filings.append(effect.filing)
+        return filings
 
     # PairSink: what the broker hands back on its own.
 
     def on_pairs(self, pairs: list[Pair]) -> None:
+        now = self.clock()
         for pair in pairs:
-            self.run(self.switchboard.paired(pair))
+            self.run(self.switchboard.paired(pair, now))
 
     def on_peer(self, to: str, event: PeerEvent) -> None:
-        self.run(self.switchboard.from_peer(to, event))
+        self.run(self.switchboard.from_peer(to, event, self.clock()))

@@ -7,6 +7,8 @@ test keeps the two in step.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -32,6 +34,16 @@ class Settings(BaseSettings):
         None,
         description="Signs device tokens (≥ 32 characters). Generated into the data directory "
         "when unset, except in production.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="Records database (SQLAlchemy async URL), e.g. "
+        "`postgresql+asyncpg://user@host/db`. Unset: SQLite in the data directory.",
+    )
+    evidence_key: SecretStr | None = Field(
+        None,
+        description="Fernet key that encrypts evidence at rest. Generated into the data "
+        "directory when unset, except in production.",
     )
     teen_pool: bool = Field(False, description="Open the separate 13–17 pool (off: adults only).")
     age_lock_hours: float = Field(
@@ -93,6 +105,32 @@ class Settings(BaseSettings):
             return self.same_device_pairs
         return self.env == "development"
 
+    def records_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from ..moderation.migrate import sqlite_url
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return sqlite_url(self.data_dir)
+
+    def evidence_secret(self) -> bytes:
+        """The evidence key: from settings, or generated once into the data directory
+        with mode 0600 (never in production, where it must be given)."""
+        if self.evidence_key is not None:
+            return self.evidence_key.get_secret_value().encode()
+        if self.env == "production":
+            raise ValueError("STRANGERS_EVIDENCE_KEY is required when STRANGERS_ENV=production")
+        from ..moderation.crypto import load_or_create_key
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return load_or_create_key(self.data_dir / "evidence.key")
+
+    def subkey(self, purpose: str) -> bytes:
+        """A key for one purpose, derived from the server secret (HMAC-SHA256 as a
+        KDF, RFC 5869's extract step), so device tokens and network hashes never
+        share a key."""
+        return hmac.new(self.secret(), b"strangers/" + purpose.encode(), hashlib.sha256).digest()
+
     def secret(self) -> bytes:
         """The server secret: from settings, or generated once into the data
         directory with mode 0600 (OWASP ASVS 5.0 V13.3: secrets not in code)."""
@@ -119,6 +157,6 @@ def settings_markdown() -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         default = field.default
-        shown = "(generated)" if name == "secret_key" else f"`{default}`"
+        shown = "(generated)" if name in ("secret_key", "evidence_key") else f"`{default}`"
         rows.append(f"| `STRANGERS_{name.upper()}` | {shown} | {field.description or ''} |")
     return "\n".join(rows) + "\n"

@@ -8,6 +8,8 @@ const MAX_INTEREST_CHARS = 32;
 const TYPING_IDLE_MS = 3000;
 const AUTO_NEXT_MS = 1000;
 const PING_MS = 25000; // keeps idle sockets open through reverse proxies
+const MAX_APPEAL_CHARS = 2000;
+const APPEAL_CODES = ["invalid", "unknown_case", "not_yours", "already_appealed", "rate_limited"];
 const COUNTER_FROM = 0.8; // show the character counter past this share of the limit
 const STORE = {
   device: "strangers.device",
@@ -41,6 +43,23 @@ const ui = {
   message: $("message"),
   send: $("send"),
   counter: $("counter"),
+  report: $("report"),
+  reportDialog: $("report-dialog"),
+  reportForm: $("report-form"),
+  reportNote: $("report-note"),
+  reportNoteLabel: $("report-note-label"),
+  reportProblem: $("report-problem"),
+  reportCancel: $("report-cancel"),
+  banned: $("banned"),
+  bannedReason: $("banned-reason"),
+  bannedCase: $("banned-case"),
+  bannedUntil: $("banned-until"),
+  appeal: $("appeal"),
+  appealForm: $("appeal-form"),
+  appealText: $("appeal-text"),
+  appealProblem: $("appeal-problem"),
+  appealSend: $("appeal-send"),
+  appealReceived: $("appeal-received"),
 };
 
 const store = {
@@ -69,6 +88,10 @@ const catalogues = new Map();
 function format(value) {
   if (Array.isArray(value)) return new Intl.ListFormat(language, { type: "conjunction" }).format(value);
   if (typeof value === "number") return new Intl.NumberFormat(language).format(value);
+  if (typeof value?.time === "number") {
+    const style = { dateStyle: "long", timeStyle: "short" };
+    return new Intl.DateTimeFormat(language, style).format(new Date(value.time * 1000));
+  }
   return String(value ?? "");
 }
 
@@ -119,7 +142,7 @@ function preferredLanguage() {
 // --- screens ------------------------------------------------------------------------
 
 function show(screen) {
-  for (const el of [ui.start, ui.refused, ui.chat]) el.hidden = el !== screen;
+  for (const el of [ui.start, ui.refused, ui.banned, ui.chat]) el.hidden = el !== screen;
   document.body.dataset.screen = screen.id;
 }
 
@@ -136,6 +159,63 @@ function storedRefusal() {
     return null;
   }
 }
+
+// Ban notice (design §1): the reason as the server wrote it (text, never HTML), the case,
+// when it ends, and an appeal form when there is a case to appeal.
+function showBanned(message) {
+  ui.bannedReason.textContent = String(message.reason ?? "");
+  const caseId = message.case == null ? null : String(message.case);
+  ui.bannedCase.hidden = !caseId;
+  if (caseId) localise(ui.bannedCase, "banned.case", { case: caseId });
+  if (typeof message.until === "number") localise(ui.bannedUntil, "banned.until", { time: { time: message.until } });
+  else localise(ui.bannedUntil, "banned.permanent");
+  ui.appeal.hidden = !caseId;
+  ui.appealForm.hidden = false;
+  ui.appealReceived.hidden = true;
+  ui.appealForm.dataset.case = caseId ?? "";
+  show(ui.banned);
+}
+
+function appealProblem(key) {
+  ui.appealProblem.hidden = !key;
+  ui.appealText.setAttribute("aria-invalid", String(Boolean(key)));
+  if (key) localise(ui.appealProblem, key);
+}
+
+ui.appealForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (ui.appealSend.disabled) return;
+  const text = ui.appealText.value.trim();
+  if (!text || text.length > MAX_APPEAL_CHARS) {
+    appealProblem("appeal.missing");
+    ui.appealText.focus();
+    return;
+  }
+  appealProblem(null);
+  ui.appealSend.disabled = true;
+  let key = "appeal.error.generic";
+  try {
+    const response = await fetch("/v1/appeals", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ device: store.get(STORE.device), case: ui.appealForm.dataset.case, text }),
+    });
+    if (response.status === 201) {
+      ui.appealForm.hidden = true;
+      ui.appealReceived.hidden = false;
+      ui.appealReceived.focus();
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (APPEAL_CODES.includes(body?.code)) key = `appeal.error.${body.code}`;
+  } catch {
+    // network failure: the generic line
+  } finally {
+    ui.appealSend.disabled = false;
+  }
+  appealProblem(key);
+});
 
 // --- start form ---------------------------------------------------------------------
 
@@ -274,6 +354,8 @@ let phase = "ended";
 let pending = false;
 let confirming = false;
 let matchId = null;
+let band = "adult";
+let reportAwaiting = 0; // reports sent whose `reported` (or error) has not come yet
 let autoTimer = 0;
 let pingTimer = 0;
 let typingTimer = 0;
@@ -306,6 +388,8 @@ function setPhase(next) {
   const chatting = next === "chatting";
   ui.message.disabled = !chatting;
   ui.send.disabled = !chatting;
+  ui.report.disabled = !chatting;
+  if (!chatting && ui.reportDialog.open) ui.reportDialog.close(); // nothing left to report
   if (!chatting) {
     showTyping(false);
     stopTyping();
@@ -403,6 +487,7 @@ function onSkip() {
 const handlers = {
   welcome(message) {
     store.set(STORE.device, message.device);
+    band = message.band === "teen" ? "teen" : "adult";
     ui.message.maxLength = message.limits?.message_chars ?? ui.message.maxLength;
     const rate = message.limits?.messages_per_second ?? bucket.rate;
     const burst = message.limits?.message_burst ?? bucket.burst;
@@ -417,6 +502,16 @@ const handlers = {
     disconnect();
     setPhase("refused");
     showRefused(message.reason);
+  },
+  banned(message) {
+    disconnect();
+    matchId = null;
+    setPhase("banned");
+    showBanned(message);
+  },
+  reported(message) {
+    reportAwaiting = Math.max(0, reportAwaiting - 1);
+    status("status.reported", { case: String(message.case ?? "") });
   },
   waiting() {
     setPhase("waiting");
@@ -449,7 +544,8 @@ const handlers = {
     }
   },
   ended(message) {
-    if (message.match && message.match === matchId) status("status.you_left");
+    if (message.reason === "report") status("status.reported_ended");
+    else if (message.match && message.match === matchId) status("status.you_left");
     else if (phase === "waiting") status("status.stopped");
     matchId = null;
     if (message.reason === "skip") {
@@ -461,6 +557,11 @@ const handlers = {
   },
   error(message) {
     pending = false;
+    if (reportAwaiting && message.code === "internal") {
+      reportAwaiting -= 1; // the report was not stored
+      status("status.report_failed", undefined, "status problem");
+      return;
+    }
     const code = `error.${message.code}` in catalogue ? message.code : "internal";
     status(`error.${code}`, { seconds: Math.ceil(message.retry_after ?? 1) }, "status problem");
   },
@@ -525,10 +626,90 @@ ui.composer.addEventListener("submit", (event) => {
 ui.skip.addEventListener("click", onSkip);
 
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !event.repeat && !ui.chat.hidden) {
+  // Esc in the report dialog closes the dialog only (its own cancel), never the chat.
+  if (event.key === "Escape" && !event.repeat && !ui.chat.hidden && !ui.reportDialog.open) {
     event.preventDefault();
     onSkip();
   }
+});
+
+// --- report -------------------------------------------------------------------------
+// Always one click from the chat (design §1). A modal <dialog>: the rest of the page is
+// inert, Tab wraps inside it, Esc cancels it, and focus goes back to where it was.
+
+const reasonInputs = () => [...ui.reportForm.elements.reason];
+const visibleReasons = () => reasonInputs().filter((input) => !input.disabled);
+
+function reportProblem(key) {
+  ui.reportProblem.hidden = !key;
+  if (key) localise(ui.reportProblem, key);
+}
+
+function noteRequired() {
+  return ui.reportForm.elements.reason.value === "other";
+}
+
+function renderNote() {
+  localise(ui.reportNoteLabel, noteRequired() ? "report.note_required" : "report.note");
+  ui.reportNote.required = noteRequired();
+}
+
+function openReport() {
+  if (phase !== "chatting" || ui.reportDialog.open) return;
+  confirming = false;
+  renderSkip();
+  ui.reportForm.reset();
+  for (const input of reasonInputs()) {
+    const off = (input.value === "underage" && band !== "adult") || (input.value === "adult" && band !== "teen");
+    input.disabled = off;
+    input.closest("label").hidden = off;
+  }
+  reportProblem(null);
+  renderNote();
+  ui.reportDialog.showModal();
+  visibleReasons()[0].focus();
+}
+
+ui.report.addEventListener("click", openReport);
+ui.reportCancel.addEventListener("click", () => ui.reportDialog.close());
+ui.reportForm.addEventListener("change", renderNote);
+
+ui.reportDialog.addEventListener("close", () => {
+  (ui.report.disabled ? ui.skip : ui.report).focus();
+});
+
+ui.reportDialog.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab") return;
+  const first = reasonInputs().find((input) => input.checked) ?? visibleReasons()[0];
+  const last = ui.reportCancel;
+  if (!event.shiftKey && document.activeElement === last) {
+    event.preventDefault();
+    first.focus();
+  } else if (event.shiftKey && document.activeElement?.name === "reason") {
+    event.preventDefault();
+    last.focus();
+  }
+});
+
+ui.reportForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const reason = ui.reportForm.elements.reason.value;
+  const note = ui.reportNote.value.trim();
+  if (!reason) {
+    reportProblem("report.missing_reason");
+    visibleReasons()[0].focus();
+    return;
+  }
+  if (noteRequired() && !note) {
+    reportProblem("report.missing_note");
+    ui.reportNote.focus();
+    return;
+  }
+  if (phase !== "chatting" || pending) return;
+  pending = true;
+  reportAwaiting += 1;
+  send({ type: "report", reason, note });
+  ui.reportDialog.close();
 });
 
 ui.auto.addEventListener("change", () => store.set(STORE.auto, ui.auto.checked ? "1" : "0"));

@@ -1,0 +1,33 @@
+"""Keyed network hashes: the only trace of a peer's address (design §6).
+
+A raw IP address is never stored or logged. What is kept is an HMAC-SHA256 of
+the address under a server secret (RFC 2104), so equal addresses can be
+matched (a ban on a network) without the address being recoverable from the
+records. IPv6 addresses are cut to their /64 first: one subscriber usually
+holds a whole /64 (RFC 6177), so hashing full addresses would let a banned
+device escape by changing its interface identifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+
+
+def network_hash(secret: bytes, address: str | None) -> str:
+    """``n:`` and 32 hex digits; ``n:unknown`` when there is no usable address."""
+    if not address:
+        return "n:unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "n:unknown"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        key = ipaddress.IPv6Network((ip, 64), strict=False).network_address.packed
+    else:
+        key = ip.packed
+    digest = hmac.new(secret, b"network:" + key, hashlib.sha256).hexdigest()
+    return "n:" + digest[:32]

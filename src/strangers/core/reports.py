@@ -1,0 +1,57 @@
+"""Reports: what a chatter files against a stranger, and what is kept with it.
+
+A report carries the evidence of its match (design §6): the transcript of both
+sides, kept in memory only while the match lasts, the times, and both sides'
+identifiers (device id and keyed network hash, never a raw address). The
+records layer commits it before the reporter is told it was received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final, Literal
+
+MAX_NOTE_CHARS: Final = 500
+
+
+class ReportReason(StrEnum):
+    """The reasons the page offers (design §1, Report)."""
+
+    SEXUAL = "sexual"  # nudity or sexual content
+    UNDERAGE = "underage"  # looks under 18 (in the adult pool)
+    ADULT = "adult"  # looks adult (in the teen pool)
+    HARASSMENT = "harassment"  # harassment or hate
+    SPAM = "spam"  # spam or bot
+    OTHER = "other"  # other, with a note
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One chat line of a match, as it was relayed; ``at`` is seconds since the match began."""
+
+    at: float
+    side: Literal["reporter", "reported"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    device: str
+    network: str  # keyed hash of the network address (HMAC; IPv6 by /64)
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """A report ready to be committed, with its evidence."""
+
+    match: str
+    pool: str
+    reason: ReportReason
+    note: str
+    reporter: Party
+    reported: Party
+    matched_at: float  # Unix time
+    reported_at: float  # Unix time
+    transcript: tuple[Line, ...]
