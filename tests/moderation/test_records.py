@@ -357,3 +357,11 @@ def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
 async def test_open_refuses_a_bad_key(tmp_path: Path) -> None:
     with pytest.raises(RecordError):
         await Records.open(f"sqlite+aiosqlite:///{tmp_path}/x.db", b"short")
+
+
+async def test_the_unknown_network_cannot_be_banned(records: Records) -> None:
+    with pytest.raises(RecordError) as refused:
+        await records.add_ban(
+            device=None, network="n:unknown", reason="spam", case=None, until=None, now=NOW
+        )
+    assert refused.value.code == "invalid"

@@ -13,16 +13,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from typing import Final
+
+#: The hash of every peer whose address could not be read; never a ban target.
+UNKNOWN_NETWORK: Final = "n:unknown"
 
 
 def network_hash(secret: bytes, address: str | None) -> str:
-    """``n:`` and 32 hex digits; ``n:unknown`` when there is no usable address."""
+    """``n:`` and 32 hex digits; :data:`UNKNOWN_NETWORK` when there is no usable address."""
     if not address:
-        return "n:unknown"
+        return UNKNOWN_NETWORK
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return "n:unknown"
+        return UNKNOWN_NETWORK
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if isinstance(ip, ipaddress.IPv6Address):

@@ -46,6 +46,7 @@ from .messages import (
     Typing,
     Waiting,
 )
+from .network import UNKNOWN_NETWORK
 from .pools import pool_for
 from .reports import Filing, Line, Party
 from .session import Session, State
@@ -152,7 +153,7 @@ class Switchboard:
         language: str,
         now: float,
         *,
-        network: str = "n:unknown",
+        network: str = UNKNOWN_NETWORK,
     ) -> Session:
         """Start a session admitted by the age gate; it begins idle."""
         if session in self.sessions:

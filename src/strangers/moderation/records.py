@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import MAX_NOTE_CHARS, Filing, ReportReason
 from strangers.moderation.db import make_engine
 from strangers.moderation.tables import (
@@ -314,6 +315,10 @@ class Records:
             _check_id(device, "device")
         if network is not None:
             _check_id(network, "network")
+            if network == UNKNOWN_NETWORK:
+                # Every peer whose address could not be read shares it: banning it
+                # would ban them all.
+                raise RecordError("invalid", "an unknown network cannot be banned")
         if not reason or len(reason) > MAX_REASON_CHARS:
             raise RecordError("invalid", "the reason is empty or too long")
         async with self._transaction() as session:
