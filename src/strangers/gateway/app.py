@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import __version__
 from ..brokers.memory import MemoryBroker
 from ..core.age import AgeGate, AgeLedger
+from ..core.bans import BanIndex
 from ..core.blocks import Blocklist
 from ..core.device import DeviceTokens
 from ..core.matching import Matchmaker
@@ -51,6 +52,7 @@ def build_services(settings: Settings) -> Services:
         network_key=settings.subkey("network-hash"),
         age_gate=AgeGate(teen_pool=settings.teen_pool, lock_hours=settings.age_lock_hours),
         ages=AgeLedger(),
+        bans=BanIndex(),
     )
 
 
@@ -93,6 +95,18 @@ async def _housekeep(services: Services) -> None:
                 log.info("purged %d evidence items past retention", purged)
 
 
+async def _refresh_bans(services: Services) -> None:
+    """Reload the bans in force, so one made anywhere (the console, another node)
+    reaches every new session within ``ban_refresh_seconds``."""
+    assert services.records is not None
+    while True:
+        await asyncio.sleep(services.settings.ban_refresh_seconds)
+        try:
+            services.bans.replace(await services.records.active_bans(now=datetime.now(UTC)))
+        except Exception:
+            log.exception("could not refresh bans; the last known ones stay in force")
+
+
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     services = build_services(settings)
@@ -103,12 +117,17 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         services.records = records
         for device_a, device_b in await records.blocked_pairs():
             services.node.blocks.add(device_a, device_b)
+        services.bans.replace(await records.active_bans(now=datetime.now(UTC)))
         await services.node.start()
-        housekeeping = asyncio.create_task(_housekeep(services), name="housekeeping")
+        tasks = [
+            asyncio.create_task(_housekeep(services), name="housekeeping"),
+            asyncio.create_task(_refresh_bans(services), name="ban-refresh"),
+        ]
         try:
             yield
         finally:
-            housekeeping.cancel()
+            for task in tasks:
+                task.cancel()
             await services.node.close()
             await records.close()
 

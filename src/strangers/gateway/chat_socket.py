@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from starlette.types import Receive, Scope, Send
 
 from ..core.age import Admitted, AgeGate, AgeLedger
+from ..core.bans import BanIndex
 from ..core.device import DeviceClaims, DeviceTokens
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
 from ..core.limits import RateLimit
@@ -61,6 +62,7 @@ class Services:
     network_key: bytes
     age_gate: AgeGate
     ages: AgeLedger
+    bans: BanIndex
     records: Records | None = None
 
 
@@ -149,7 +151,7 @@ class ChatSocket:
         services.ages.remember(claims.device, decision.record, wall)
         token = services.tokens.issue(DeviceClaims(claims.device, decision.record))
         if isinstance(decision, Admitted):
-            ban = await self._ban(claims.device)
+            ban = self._ban(claims.device)
             if ban is not None:
                 await self.send_text(encode(ban))
                 await self.close(POLICY_VIOLATION, "banned")
@@ -232,16 +234,12 @@ class ChatSocket:
             return
         self.outbox.put(encode(Reported(case=case, match=filing.match)))
 
-    async def _ban(self, device: str) -> Banned | None:
-        records = self.services.records
-        assert records is not None
-        notice = await records.active_ban(
-            device=device, network=self.network, now=datetime.now(UTC)
-        )
-        if notice is None:
+    def _ban(self, device: str) -> Banned | None:
+        entry = self.services.bans.lookup(device, self.network, datetime.now(UTC))
+        if entry is None:
             return None
-        until = int(notice.until.timestamp()) if notice.until is not None else None
-        return Banned(reason=notice.reason, case=notice.case, until=until)
+        until = int(entry.until.timestamp()) if entry.until is not None else None
+        return Banned(reason=entry.reason, case=entry.case, until=until)
 
     # --- helpers -------------------------------------------------------------------
 

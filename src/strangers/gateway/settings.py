@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="Fernet key that encrypts evidence at rest. Generated into the data "
         "directory when unset, except in production.",
     )
+    ban_refresh_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often bans are reloaded from the records for the check at hello.",
+    )
     teen_pool: bool = Field(False, description="Open the separate 13–17 pool (off: adults only).")
     age_lock_hours: float = Field(
         24.0, gt=0, description="How long an under-age answer keeps a device refused."

@@ -13,7 +13,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -23,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from strangers.core.bans import BanEntry
 from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import MAX_NOTE_CHARS, Filing, ReportReason
 from strangers.moderation.db import make_engine
@@ -67,13 +67,8 @@ class RecordError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class BanNotice:
-    """What a banned chatter is shown (design §1, Ban notice)."""
-
-    reason: str
-    case: str | None  # case number, e.g. "S-000042"
-    until: datetime | None  # None: permanent
+#: What a banned chatter is shown (design §1, Ban notice): reason, case number, end.
+BanNotice = BanEntry
 
 
 def case_number(case_id: int) -> str:
@@ -363,6 +358,22 @@ class Records:
             return None
         reason, number, until = row
         return BanNotice(reason=reason, case=number, until=until)
+
+    async def active_bans(self, *, now: datetime) -> list[tuple[str | None, str | None, BanNotice]]:
+        """Every ban in force: (device, network, notice), for the gateway's in-memory index."""
+        _check_time(now)
+        async with self._transaction() as session:
+            rows = (
+                await session.execute(
+                    select(Ban.device, Ban.network, Ban.reason, Case.number, Ban.until)
+                    .outerjoin(Case, Case.id == Ban.case_id)
+                    .where(or_(Ban.until.is_(None), Ban.until > now))
+                )
+            ).all()
+        return [
+            (device, network, BanNotice(reason=reason, case=number, until=until))
+            for device, network, reason, number, until in rows
+        ]
 
     async def add_strike(
         self, *, device: str, network: str, reason: str, case: str | None, now: datetime

@@ -1,0 +1,59 @@
+"""The bans in force, indexed in memory for the check at ``hello``.
+
+Checking the database on every connection cost more CPU than the rest of a
+chatter's session (see ``docs/performance.md``); the records stay authoritative
+and the gateway refreshes this index from them every few seconds, so a ban
+made anywhere reaches every new session within that period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .network import UNKNOWN_NETWORK
+
+
+@dataclass(frozen=True, slots=True)
+class BanEntry:
+    reason: str
+    case: str | None
+    until: datetime | None  # None: for good
+
+    def lasts_longer_than(self, other: BanEntry) -> bool:
+        if self.until is None or other.until is None:
+            return self.until is None and other.until is not None
+        return self.until > other.until
+
+
+class BanIndex:
+    def __init__(self) -> None:
+        self._by_device: dict[str, BanEntry] = {}
+        self._by_network: dict[str, BanEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_device) + len(self._by_network)
+
+    def replace(self, bans: Iterable[tuple[str | None, str | None, BanEntry]]) -> None:
+        """Take the bans in force as they are now, dropping every earlier entry."""
+        by_device: dict[str, BanEntry] = {}
+        by_network: dict[str, BanEntry] = {}
+        for device, network, entry in bans:
+            for key, index in ((device, by_device), (network, by_network)):
+                if key is None or key == UNKNOWN_NETWORK:
+                    continue
+                held = index.get(key)
+                if held is None or entry.lasts_longer_than(held):
+                    index[key] = entry
+        self._by_device, self._by_network = by_device, by_network
+
+    def lookup(self, device: str, network: str, now: datetime) -> BanEntry | None:
+        """The longest-lasting ban in force on this device or network."""
+        found: BanEntry | None = None
+        for entry in (self._by_device.get(device), self._by_network.get(network)):
+            if entry is None or (entry.until is not None and entry.until <= now):
+                continue
+            if found is None or entry.lasts_longer_than(found):
+                found = entry
+        return found
