@@ -19,6 +19,7 @@ from strangers.core.messages import (
     Pong,
     Report,
     SendText,
+    Signal,
     Skip,
     Stop,
     Typing,
@@ -281,3 +282,47 @@ def test_only_the_newest_lines_of_a_long_chat_are_kept():
     for i in range(5):
         h.send("a", SendText(text=str(i)))
     assert [line.text for line in h.board.sessions["a"].transcript] == ["2", "3", "4"]
+
+
+def video_pair(relay_only=True):
+    h = Harness()
+    h.board.relay_only = relay_only
+    h.open("a", "b")
+    h.send("a", Find(mode=Mode.VIDEO))
+    h.send("b", Find(mode=Mode.VIDEO))
+    h.inbox("a"), h.inbox("b")
+    return h
+
+
+def test_signals_reach_the_partner_with_relay_candidates_only():
+    h = video_pair()
+    relay = "candidate:3 1 udp 4 203.0.113.5 3478 typ relay raddr 0.0.0.0 rport 0"
+    host = "candidate:1 1 udp 9 192.0.2.10 5000 typ host"
+    h.send("a", Signal(kind="candidate", candidate=host, sdp_mid="0", sdp_mline_index=0))
+    h.send("a", Signal(kind="candidate", candidate=relay, sdp_mid="0", sdp_mline_index=0))
+    [got] = h.inbox("b")
+    assert got.type == "signal" and got.candidate == relay and got.sdp_mid == "0"
+    assert h.inbox("a") == []
+
+
+def test_without_turn_every_candidate_passes():
+    h = video_pair(relay_only=False)
+    host = "candidate:1 1 udp 9 192.0.2.10 5000 typ host"
+    h.send("a", Signal(kind="candidate", candidate=host))
+    assert [m.candidate for m in h.inbox("b")] == [host]
+
+
+def test_signalling_is_refused_in_a_text_chat_and_dropped_after_the_match(chatting):
+    h = chatting
+    with pytest.raises(StateError):
+        h.board.receive("a", Signal(kind="offer", sdp="v=0"), 0.0)
+    h.send("a", Stop())
+    assert h.board.receive("a", Signal(kind="offer", sdp="v=0"), 0.0) == []
+
+
+def test_no_video_on_a_server_without_it():
+    h = Harness()
+    h.board.video = False
+    h.open("a")
+    with pytest.raises(StateError):
+        h.board.receive("a", Find(mode=Mode.VIDEO), 0.0)

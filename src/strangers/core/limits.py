@@ -23,6 +23,8 @@ class Limits:
     - ``reports_per_hour`` / ``report_burst``: reports (each ends a chat, so a flood
       needs new chats too).
     - ``transcript_lines``: lines of a match kept in memory as evidence (the newest).
+    - ``signals_per_second`` / ``signal_burst``: WebRTC signalling (an offer and its
+      candidates come in a burst).
     """
 
     frame_chars: int = 8192
@@ -34,6 +36,8 @@ class Limits:
     reports_per_hour: float = 20.0
     report_burst: int = 5
     transcript_lines: int = 500
+    signals_per_second: float = 20.0
+    signal_burst: int = 100
 
     def __post_init__(self) -> None:
         if self.message_chars < 1 or self.frame_chars < self.message_chars:

@@ -16,7 +16,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import (
     InvalidField,
@@ -36,6 +44,8 @@ MAX_TEXT_CHARS: Final = 4000
 MAX_INTERESTS: Final = 10
 MAX_INTEREST_CHARS: Final = 32
 MAX_TOKEN_CHARS: Final = 512
+MAX_SDP_CHARS: Final = 16_000
+MAX_CANDIDATE_CHARS: Final = 1_000
 
 
 class Mode(StrEnum):
@@ -130,6 +140,28 @@ class Report(_Message):
     note: str = Field(default="", max_length=MAX_NOTE_CHARS)
 
 
+class Signal(_Message):
+    """WebRTC signalling for the current video match (RFC 8829 JSEP): an ``offer`` or
+    ``answer`` with its ``sdp``, or a trickled ``candidate`` (empty: end of
+    candidates) with its media section. Relayed only to the current partner; with
+    TURN configured, only relay candidates pass (see ``core/ice.py``)."""
+
+    type: Literal["signal"] = "signal"
+    kind: Literal["offer", "answer", "candidate"]
+    sdp: str | None = Field(default=None, max_length=MAX_SDP_CHARS)
+    candidate: str | None = Field(default=None, max_length=MAX_CANDIDATE_CHARS)
+    sdp_mid: str | None = Field(default=None, max_length=64)
+    sdp_mline_index: int | None = Field(default=None, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _payload_matches_kind(self) -> Signal:
+        if (self.kind == "candidate") != (self.candidate is not None) or (
+            self.kind != "candidate" and self.sdp is None
+        ):
+            raise ValueError("an offer or answer carries sdp; a candidate carries candidate")
+        return self
+
+
 class Ping(_Message):
     """Liveness probe; answered with ``pong`` carrying the same ``id``."""
 
@@ -138,7 +170,8 @@ class Ping(_Message):
 
 
 ClientMessage = Annotated[
-    Hello | Find | Typing | SendText | Skip | Stop | Report | Ping, Field(discriminator="type")
+    Hello | Find | Typing | SendText | Skip | Stop | Report | Signal | Ping,
+    Field(discriminator="type"),
 ]
 CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Hello,
@@ -148,6 +181,7 @@ CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Skip,
     Stop,
     Report,
+    Signal,
     Ping,
 )
 
@@ -165,9 +199,20 @@ class LimitsInfo(_Message):
     interest_timeout: float
 
 
+class IceServer(_Message):
+    """A STUN/TURN server for ``RTCPeerConnection`` (``RTCIceServer``)."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
 class Welcome(_Message):
     """The session is open. ``device`` is the signed device token to send in the
-    next ``hello``; ``band`` is the pool the age answer admits."""
+    next ``hello``; ``band`` is the pool the age answer admits. For video:
+    ``ice_servers`` with short-lived TURN credentials, and ``relay_only`` — false
+    only on a server without TURN (development), where peers can see each
+    other's address and the page says so."""
 
     type: Literal["welcome"] = "welcome"
     version: int = PROTOCOL_VERSION
@@ -175,6 +220,9 @@ class Welcome(_Message):
     device: str
     band: AgeBand
     limits: LimitsInfo
+    ice_servers: tuple[IceServer, ...] = ()
+    relay_only: bool = True
+    video: bool = True
 
 
 class Refused(_Message):
@@ -266,6 +314,17 @@ class Error(_Message):
     field: str | None = None
 
 
+class PartnerSignal(_Message):
+    """WebRTC signalling from the partner (see the client's ``signal``)."""
+
+    type: Literal["signal"] = "signal"
+    kind: Literal["offer", "answer", "candidate"]
+    sdp: str | None = None
+    candidate: str | None = None
+    sdp_mid: str | None = None
+    sdp_mline_index: int | None = None
+
+
 class Pong(_Message):
     """Answer to ``ping``."""
 
@@ -282,6 +341,7 @@ ServerMessage = (
     | Message
     | PartnerTyping
     | PartnerLeft
+    | PartnerSignal
     | Ended
     | Reported
     | Error
@@ -296,6 +356,7 @@ SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Message,
     PartnerTyping,
     PartnerLeft,
+    PartnerSignal,
     Ended,
     Reported,
     Error,

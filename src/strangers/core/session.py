@@ -44,6 +44,7 @@ class Session:
     typing_rate: RateLimit
     skip_rate: RateLimit
     report_rate: RateLimit
+    signal_rate: RateLimit
     state: State = State.IDLE
     mode: Mode | None = None
     interests: frozenset[str] = field(default_factory=frozenset)
@@ -78,4 +79,5 @@ class Session:
             typing_rate=RateLimit(limits.typing_per_second, limits.typing_per_second * 2, now),
             skip_rate=RateLimit(limits.skips_per_minute / 60.0, limits.skips_per_minute, now),
             report_rate=RateLimit(limits.reports_per_hour / 3600.0, limits.report_burst, now),
+            signal_rate=RateLimit(limits.signals_per_second, limits.signal_burst, now),
         )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import LimitExceeded, StateError
+from .ice import is_relay_candidate, relay_only_sdp
 from .limits import Limits
 from .matching import MatchRules, Pair, Ticket
 from .messages import (
@@ -35,12 +36,14 @@ from .messages import (
     Message,
     Mode,
     PartnerLeft,
+    PartnerSignal,
     PartnerTyping,
     Ping,
     Pong,
     Report,
     SendText,
     ServerMessage,
+    Signal,
     Skip,
     Stop,
     Typing,
@@ -82,7 +85,14 @@ class PeerLeft:
     sender: str
 
 
-PeerEvent = PeerText | PeerTyping | PeerLeft
+@dataclass(frozen=True, slots=True)
+class PeerSignal:
+    match: str
+    sender: str
+    signal: PartnerSignal
+
+
+PeerEvent = PeerText | PeerTyping | PeerLeft | PeerSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +139,21 @@ Effect = Send | Relay | Enqueue | Dequeue | BlockPair | FileReport
 class Switchboard:
     """The sessions of one node and their transitions."""
 
-    def __init__(self, limits: Limits | None = None, rules: MatchRules | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        rules: MatchRules | None = None,
+        *,
+        video: bool = True,
+        relay_only: bool = True,
+    ) -> None:
+        """``video``: whether video chat is offered at all (not in production without
+        TURN). ``relay_only``: whether signalling is filtered to relay candidates (TURN
+        configured); off only in development without TURN."""
         self.limits = limits or Limits()
         self.rules = rules or MatchRules()
+        self.video = video
+        self.relay_only = relay_only
         self.sessions: dict[str, Session] = {}
 
     def limits_info(self) -> LimitsInfo:
@@ -179,6 +201,8 @@ class Switchboard:
                 return self._stop(session)
             case Report():
                 return self._report(session, message, now)
+            case Signal():
+                return self._signal(session, message, now)
             case Ping(id=ping_id):
                 return [Send(session.id, Pong(id=ping_id))]
             case Hello():
@@ -205,6 +229,8 @@ class Switchboard:
             case PeerLeft(match=match_id):
                 self._end(session)
                 return [Send(session.id, PartnerLeft(match=match_id))]
+            case PeerSignal(signal=signal):
+                return [Send(session.id, signal)]
         return []  # pragma: no cover
 
     def paired(self, pair: Pair, now: float) -> list[Effect]:
@@ -283,6 +309,8 @@ class Switchboard:
             raise StateError("Already looking for someone.")
         if session.state is State.BANNED:
             raise StateError("This device is banned.")
+        if find.mode is Mode.VIDEO and not self.video:
+            raise StateError("Video chat is not available on this server.")
         self._take_skip(session, now)
         session.mode = find.mode
         session.interests = frozenset(find.interests)
@@ -310,6 +338,33 @@ class Switchboard:
         effects = self._leave(session)
         effects.append(Send(session.id, Ended(reason="stop", match=match_id)))
         return effects
+
+    def _signal(self, session: Session, signal: Signal, now: float) -> list[Effect]:
+        """Relay signalling to the partner of a video chat, relay candidates only when
+        ``relay_only`` (design §6: no peer learns another's address)."""
+        if session.state is not State.CHATTING:
+            # Late candidates race with the end of a match and carry nothing: drop them.
+            return []
+        if session.mode is not Mode.VIDEO:
+            raise StateError("Signalling is for video chats.")
+        wait = session.signal_rate.take(now)
+        if wait:
+            raise LimitExceeded("Too many signals in a short time.", retry_after=round(wait, 3))
+        sdp, candidate = signal.sdp, signal.candidate
+        if self.relay_only:
+            if candidate and not is_relay_candidate(candidate):
+                return []
+            if sdp is not None:
+                sdp = relay_only_sdp(sdp)
+        assert session.match is not None and session.partner is not None
+        relayed = PartnerSignal(
+            kind=signal.kind,
+            sdp=sdp,
+            candidate=candidate,
+            sdp_mid=signal.sdp_mid,
+            sdp_mline_index=signal.sdp_mline_index,
+        )
+        return [Relay(session.partner, PeerSignal(session.match, session.id, relayed))]
 
     def _report(self, session: Session, report: Report, now: float) -> list[Effect]:
         if session.state is not State.CHATTING:

@@ -43,7 +43,18 @@ def build_services(settings: Settings) -> Services:
     matchmaker = Matchmaker(
         rules, blocked=blocks.blocked, match_ids=lambda: secrets.token_urlsafe(12)
     )
-    node = Node(Switchboard(limits, rules), MemoryBroker(matchmaker), blocks=blocks)
+    turn = settings.turn_configured()
+    if not turn and settings.env == "production":
+        log.error("no TURN server configured: video chat is off (STRANGERS_TURN_URLS, _SECRET)")
+    elif not turn:
+        log.warning(
+            "no TURN server configured: video peers can see each other's address "
+            "(development only; set STRANGERS_TURN_URLS and STRANGERS_TURN_SECRET)"
+        )
+    switchboard = Switchboard(
+        limits, rules, video=turn or settings.env != "production", relay_only=turn
+    )
+    node = Node(switchboard, MemoryBroker(matchmaker), blocks=blocks)
     return Services(
         settings=settings,
         node=node,

@@ -37,9 +37,20 @@ from ..core.bans import BanIndex
 from ..core.device import DeviceClaims, DeviceTokens
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
 from ..core.limits import RateLimit
-from ..core.messages import Banned, Codec, Error, Hello, Refused, Reported, Welcome, encode
+from ..core.messages import (
+    Banned,
+    Codec,
+    Error,
+    Hello,
+    IceServer,
+    Refused,
+    Reported,
+    Welcome,
+    encode,
+)
 from ..core.network import network_hash
 from ..core.reports import Filing
+from ..core.turn import rest_credentials
 from ..moderation.records import Records
 from .node import Node
 from .outbox import Outbox, Write
@@ -185,6 +196,9 @@ class ChatSocket:
                     device=token,
                     band=decision.band,
                     limits=node.switchboard.limits_info(),
+                    ice_servers=self._ice_servers(session, wall),
+                    relay_only=node.switchboard.relay_only,
+                    video=node.switchboard.video,
                 )
             )
         )
@@ -233,6 +247,22 @@ class ChatSocket:
             )
             return
         self.outbox.put(encode(Reported(case=case, match=filing.match)))
+
+    def _ice_servers(self, session: str, now: int) -> tuple[IceServer, ...]:
+        """Short-lived TURN credentials for this session (none without TURN)."""
+        settings = self.services.settings
+        if not settings.turn_configured():
+            return ()
+        assert settings.turn_secret is not None
+        secret = settings.turn_secret.get_secret_value().encode()
+        credentials = rest_credentials(secret, session, now=now, ttl=settings.turn_ttl)
+        return (
+            IceServer(
+                urls=tuple(settings.turn_urls),
+                username=credentials.username,
+                credential=credentials.credential,
+            ),
+        )
 
     def _ban(self, device: str) -> Banned | None:
         entry = self.services.bans.lookup(device, self.network, datetime.now(UTC))

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         gt=0,
         description="How often bans are reloaded from the records for the check at hello.",
     )
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description='TURN server URLs for video, e.g. `["turns:turn.example.org:5349"]` '
+        "(JSON). Unset: no relay (development only; production offers no video).",
+    )
+    turn_secret: SecretStr | None = Field(
+        None, description="The secret shared with coturn (`static-auth-secret`)."
+    )
+    turn_ttl: int = Field(
+        3600, ge=60, le=86400, description="Seconds a TURN credential stays valid."
+    )
     teen_pool: bool = Field(False, description="Open the separate 13–17 pool (off: adults only).")
     age_lock_hours: float = Field(
         24.0, gt=0, description="How long an under-age answer keeps a device refused."
@@ -110,6 +121,9 @@ class Settings(BaseSettings):
             return self.same_device_pairs
         return self.env == "development"
 
+    def turn_configured(self) -> bool:
+        return bool(self.turn_urls) and self.turn_secret is not None
+
     def records_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -161,7 +175,7 @@ def settings_markdown() -> str:
     """The README's settings table, generated from :class:`Settings`."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True, validated_data={})
         shown = "(generated)" if name in ("secret_key", "evidence_key") else f"`{default}`"
         rows.append(f"| `STRANGERS_{name.upper()}` | {shown} | {field.description or ''} |")
     return "\n".join(rows) + "\n"
