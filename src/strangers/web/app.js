@@ -60,6 +60,17 @@ const ui = {
   appealProblem: $("appeal-problem"),
   appealSend: $("appeal-send"),
   appealReceived: $("appeal-received"),
+  videoButton: $("video-button"),
+  videoUnavailable: $("video-unavailable"),
+  videoProblem: $("video-problem"),
+  videoProblemText: $("video-problem-text"),
+  textInstead: $("text-instead"),
+  stage: $("stage"),
+  devBanner: $("dev-banner"),
+  remoteVideo: $("remote-video"),
+  localVideo: $("local-video"),
+  mute: $("mute"),
+  cameraOff: $("camera-off"),
 };
 
 const store = {
@@ -275,8 +286,9 @@ ui.interestInput.addEventListener("input", () => {
   ui.interestInput.value = value.slice(cut + 1).trimStart();
 });
 
-ui.form.addEventListener("submit", (event) => {
+ui.form.addEventListener("submit", async (event) => {
   event.preventDefault();
+  const wantsVideo = event.submitter === ui.videoButton;
   const missing = [ui.month, ui.year].find((select) => !select.value);
   ui.birthProblem.hidden = !missing;
   for (const select of [ui.month, ui.year]) select.setAttribute("aria-invalid", String(!select.value));
@@ -287,10 +299,27 @@ ui.form.addEventListener("submit", (event) => {
   addInterests(ui.interestInput.value);
   ui.interestInput.value = "";
   birth = { birth_year: Number(ui.year.value), birth_month: Number(ui.month.value) };
+  if (wantsVideo) {
+    if (ui.videoButton.disabled) return;
+    ui.videoButton.disabled = true;
+    const ok = await openCamera();
+    ui.videoButton.disabled = false;
+    if (!ok) return;
+  }
+  startChat(wantsVideo ? "video" : "text");
+});
+
+ui.textInstead.addEventListener("click", () => startChat("text"));
+
+function startChat(next) {
+  mode = next;
+  ui.videoProblem.hidden = true;
+  ui.stage.hidden = mode !== "video";
+  document.body.dataset.mode = mode;
   show(ui.chat);
   ui.skip.focus();
   search();
-});
+}
 
 ui.language.addEventListener("change", () => {
   store.set(STORE.language, ui.language.value);
@@ -386,6 +415,7 @@ function setPhase(next) {
   confirming = false;
   clearTimeout(autoTimer); // any change of phase supersedes a pending automatic search
   const chatting = next === "chatting";
+  if (!chatting) closePeer(); // a match's peer connection never outlives the match
   ui.message.disabled = !chatting;
   ui.send.disabled = !chatting;
   ui.report.disabled = !chatting;
@@ -423,7 +453,7 @@ function connect() {
       ...birth,
       language,
     });
-    find(); // pipelined behind hello: the server takes it once the session is open
+    if (mode === "text") find(); // pipelined behind hello: the server takes it once the session is open
   });
   ws.addEventListener("message", (event) => {
     let message;
@@ -454,7 +484,7 @@ function disconnect() {
 
 function find() {
   pending = true;
-  send({ type: "find", mode: "text", interests });
+  send({ type: "find", mode, interests });
 }
 
 function search() {
@@ -495,6 +525,26 @@ const handlers = {
     clearInterval(pingTimer);
     let ping = 0;
     pingTimer = setInterval(() => send({ type: "ping", id: (ping += 1) }), PING_MS);
+    video = {
+      enabled: message.video !== false,
+      relayOnly: message.relay_only !== false,
+      iceServers: (message.ice_servers ?? []).map((server) => ({
+        urls: server.urls,
+        ...(server.username != null && { username: server.username }),
+        ...(server.credential != null && { credential: server.credential }),
+      })),
+    };
+    renderVideoAvailability();
+    ui.devBanner.hidden = video.relayOnly;
+    if (mode !== "video") return;
+    if (video.enabled) find(); // video waits for the welcome: the server may not offer it
+    else {
+      mode = "text"; // "New" then starts a text chat
+      ui.stage.hidden = true;
+      document.body.dataset.mode = mode;
+      status("video.unavailable", undefined, "status problem");
+      setPhase("ended");
+    }
   },
   refused(message) {
     store.set(STORE.device, message.device);
@@ -520,6 +570,7 @@ const handlers = {
   matched(message) {
     matchId = message.match;
     setPhase("chatting");
+    if (mode === "video") openPeer();
     status("status.matched");
     if (message.interests?.length) status("status.common", { list: message.interests });
     if (message.fallback) status("status.fallback");
@@ -555,6 +606,9 @@ const handlers = {
       setPhase("ended");
     }
   },
+  signal(message) {
+    if (phase === "chatting" && peer) enqueue(() => onSignal(message));
+  },
   error(message) {
     pending = false;
     if (reportAwaiting && message.code === "internal") {
@@ -566,6 +620,138 @@ const handlers = {
     status(`error.${code}`, { seconds: Math.ceil(message.retry_after ?? 1) }, "status problem");
   },
 };
+
+// --- video --------------------------------------------------------------------------
+// One RTCPeerConnection per match. Both sides add their tracks and offer; offers that
+// cross ("glare") are settled without an extra message: the side whose ICE ufrag is the
+// smaller is polite, rolls back and answers; the other ignores the crossing offer
+// (perfect negotiation, https://w3c.github.io/webrtc-pc/#perfect-negotiation-example).
+// All negotiation steps run one at a time through `enqueue`.
+
+let mode = "text";
+let video = { enabled: true, relayOnly: true, iceServers: [] };
+let localStream = null;
+let peer = null; // { pc, queue, ignoring }
+
+window.strangersVideo = { pc: () => peer?.pc ?? null };
+
+function renderVideoAvailability() {
+  ui.videoButton.hidden = !video.enabled;
+  ui.videoUnavailable.hidden = video.enabled;
+}
+
+async function openCamera() {
+  if (localStream) return true;
+  ui.videoProblem.hidden = true;
+  try {
+    if (!navigator.mediaDevices?.getUserMedia) throw new DOMException("", "NotFoundError");
+    localStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+  } catch (error) {
+    const absent = ["NotFoundError", "OverconstrainedError", "NotReadableError"].includes(error?.name);
+    localise(ui.videoProblemText, absent ? "video.no_device" : "video.denied");
+    ui.videoProblem.hidden = false;
+    ui.textInstead.focus();
+    return false;
+  }
+  ui.localVideo.srcObject = localStream;
+  ui.mute.setAttribute("aria-pressed", "false");
+  ui.cameraOff.setAttribute("aria-pressed", "false");
+  return true;
+}
+
+function toggleTracks(button, tracks) {
+  const off = button.getAttribute("aria-pressed") !== "true";
+  button.setAttribute("aria-pressed", String(off));
+  for (const track of tracks) track.enabled = !off;
+}
+
+ui.mute.addEventListener("click", () => toggleTracks(ui.mute, localStream?.getAudioTracks() ?? []));
+ui.cameraOff.addEventListener("click", () => toggleTracks(ui.cameraOff, localStream?.getVideoTracks() ?? []));
+
+function enqueue(step) {
+  const current = peer;
+  if (!current) return;
+  current.queue = current.queue
+    .then(() => (peer === current ? step(current) : undefined))
+    .catch((error) => console.warn("strangers: video negotiation", error));
+}
+
+function ufrag(description) {
+  return /^a=ice-ufrag:(.*)$/m.exec(description?.sdp ?? "")?.[1]?.trim() ?? "";
+}
+
+function openPeer() {
+  closePeer();
+  if (!localStream) return;
+  const pc = new RTCPeerConnection({
+    iceServers: video.iceServers,
+    iceTransportPolicy: video.relayOnly ? "relay" : "all",
+  });
+  const current = { pc, queue: Promise.resolve(), ignoring: false };
+  peer = current;
+  const remote = new MediaStream();
+  ui.remoteVideo.srcObject = remote;
+  pc.addEventListener("track", (event) => {
+    remote.addTrack(event.track);
+    ui.remoteVideo.play?.().catch(() => {});
+  });
+  pc.addEventListener("icecandidate", ({ candidate }) => {
+    if (peer !== current) return;
+    send({
+      type: "signal",
+      kind: "candidate",
+      candidate: candidate?.candidate ?? "",
+      sdp_mid: candidate?.sdpMid ?? null,
+      sdp_mline_index: candidate?.sdpMLineIndex ?? null,
+    });
+  });
+  pc.addEventListener("negotiationneeded", () =>
+    enqueue(async () => {
+      if (pc.signalingState !== "stable") return;
+      await pc.setLocalDescription(await pc.createOffer());
+      send({ type: "signal", kind: "offer", sdp: pc.localDescription.sdp });
+    }),
+  );
+  for (const track of localStream.getTracks()) pc.addTrack(track, localStream);
+}
+
+async function onSignal(message) {
+  const { pc } = peer;
+  if (message.kind === "candidate") {
+    if (typeof message.candidate !== "string") return;
+    try {
+      await pc.addIceCandidate({
+        candidate: message.candidate,
+        sdpMid: message.sdp_mid ?? null,
+        sdpMLineIndex: message.sdp_mline_index ?? null,
+      });
+    } catch (error) {
+      if (!peer.ignoring) throw error;
+    }
+    return;
+  }
+  if (typeof message.sdp !== "string") return;
+  const description = { type: message.kind, sdp: message.sdp };
+  if (message.kind === "offer") {
+    const glare = pc.signalingState !== "stable";
+    const polite = glare && ufrag(pc.localDescription) < ufrag(description);
+    peer.ignoring = glare && !polite;
+    if (peer.ignoring) return;
+    if (glare) await pc.setLocalDescription({ type: "rollback" });
+    await pc.setRemoteDescription(description);
+    await pc.setLocalDescription(await pc.createAnswer());
+    send({ type: "signal", kind: "answer", sdp: pc.localDescription.sdp });
+  } else if (message.kind === "answer" && pc.signalingState === "have-local-offer") {
+    await pc.setRemoteDescription(description);
+  }
+}
+
+function closePeer() {
+  if (!peer) return;
+  peer.pc.close();
+  peer = null;
+  ui.remoteVideo.srcObject = null;
+}
 
 // --- composer -----------------------------------------------------------------------
 
