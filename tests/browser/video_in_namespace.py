@@ -13,22 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chromium import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS  # this script's own folder
 from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
+ARGS = [*CHROMIUM_ARGS, *MEDIA_ARGS]
 
 
 def write_y4m(path: Path, frames: int = 30) -> None:
@@ -116,7 +106,7 @@ def main(work: Path) -> int:
         wait_http("http://127.0.0.1:8765/healthz")
         with sync_playwright() as p:
             browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium",
+                executable_path=str(CHROMIUM),
                 headless=True,
                 args=[*ARGS, f"--use-file-for-fake-video-capture={y4m}"],
             )
