@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from strangers.core.bans import BanIndex
 from strangers.core.reports import Filing, Line, Party, ReportReason
 from strangers.moderation import BanNotice, RecordError, Records, load_or_create_key
 from strangers.moderation import records as records_module
@@ -223,37 +224,46 @@ async def test_no_column_holds_an_address_after_a_filing(
     assert seen > 20
 
 
+async def ban_for(
+    records: Records, *, device: str, network: str, now: datetime
+) -> BanNotice | None:
+    """What the gateway does at hello: index the bans in force, look the chatter up."""
+    index = BanIndex()
+    index.replace(await records.active_bans(now=now))
+    return index.lookup(device, network, now)
+
+
 async def test_active_ban_by_device_network_expiry_and_permanence(records: Records) -> None:
     dev, net = "dev-bob", "net-bob"
-    assert await records.active_ban(device=dev, network=net, now=NOW) is None
+    assert await ban_for(records, device=dev, network=net, now=NOW) is None
 
     number = await records.file_report(filing(), now=NOW)
     hour = NOW + timedelta(hours=1)
     await records.add_ban(
         device=dev, network=None, reason="harassment", case=number, until=hour, now=NOW
     )
-    assert await records.active_ban(device=dev, network="net-other", now=NOW) == BanNotice(
+    assert await ban_for(records, device=dev, network="net-other", now=NOW) == BanNotice(
         reason="harassment", case=number, until=hour
     )
     # Expired: ignored.
-    assert await records.active_ban(device=dev, network=net, now=hour) is None
+    assert await ban_for(records, device=dev, network=net, now=hour) is None
 
     day = NOW + timedelta(days=1)
     await records.add_ban(device=None, network=net, reason="spam", case=None, until=day, now=NOW)
-    notice = await records.active_ban(device="dev-other", network=net, now=NOW)
+    notice = await ban_for(records, device="dev-other", network=net, now=NOW)
     assert notice == BanNotice(reason="spam", case=None, until=day)
     assert notice.until is not None and notice.until.tzinfo is not None
     # Both match: the longest-lasting wins.
-    assert await records.active_ban(device=dev, network=net, now=NOW) == notice
+    assert await ban_for(records, device=dev, network=net, now=NOW) == notice
 
     await records.add_ban(
         device=dev, network=None, reason="underage", case=None, until=None, now=NOW
     )
     later = NOW + timedelta(days=3650)
-    assert await records.active_ban(device=dev, network="x", now=later) == BanNotice(
+    assert await ban_for(records, device=dev, network="x", now=later) == BanNotice(
         reason="underage", case=None, until=None
     )
-    assert await records.active_ban(device="dev-other", network=net, now=later) is None
+    assert await ban_for(records, device="dev-other", network=net, now=later) is None
 
 
 async def test_ban_arguments_are_checked(records: Records) -> None:

@@ -338,27 +338,6 @@ class Records:
             )
             return ban.id
 
-    async def active_ban(self, *, device: str, network: str, now: datetime) -> BanNotice | None:
-        """The ban in force on this device or this network, the longest-lasting one."""
-        _check_time(now)
-        async with self._transaction() as session:
-            row = (
-                await session.execute(
-                    select(Ban.reason, Case.number, Ban.until)
-                    .outerjoin(Case, Case.id == Ban.case_id)
-                    .where(
-                        or_(Ban.device == device, Ban.network == network),
-                        or_(Ban.until.is_(None), Ban.until > now),
-                    )
-                    .order_by(Ban.until.is_(None).desc(), Ban.until.desc(), Ban.id.desc())
-                    .limit(1)
-                )
-            ).first()
-        if row is None:
-            return None
-        reason, number, until = row
-        return BanNotice(reason=reason, case=number, until=until)
-
     async def active_bans(self, *, now: datetime) -> list[tuple[str | None, str | None, BanNotice]]:
         """Every ban in force: (device, network, notice), for the gateway's in-memory index."""
         _check_time(now)
