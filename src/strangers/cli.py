@@ -143,3 +143,64 @@ def settings_table() -> None:
     from .gateway.settings import settings_markdown
 
     typer.echo(settings_markdown(), nl=False)
+
+
+hashes = typer.Typer(
+    help="Known-abuse hash lists (PDQ) the video checks match frames against.",
+    no_args_is_help=True,
+)
+app.add_typer(hashes, name="hashes")
+
+
+@hashes.command("import")
+def hashes_import(
+    file: Annotated[Path, typer.Argument(help="One 64-hex-digit hash a line, then a label.")],
+    list_name: Annotated[
+        str | None, typer.Option("--list", help="The list's name (default: the file's stem).")
+    ] = None,
+) -> None:
+    """Import a hash list into the records (all or nothing), migrating them first."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .gateway.settings import Settings
+    from .moderation.hash_import import HashListError, parse_hash_list
+    from .moderation.migrate import upgrade
+    from .moderation.records import RecordError, Records
+
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"error: {message}", err=True)
+        return typer.Exit(1)
+
+    name = file.stem if list_name is None else list_name
+    try:
+        # utf-8-sig: a byte-order mark, as spreadsheet exports write, is not part of line 1.
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise fail(f"{file} is not UTF-8 text") from None
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        entries = parse_hash_list(text)
+    except HashListError as exc:
+        raise fail(f"{file}, line {exc.line}: {exc.detail}; nothing imported") from None
+
+    async def run(settings: Settings) -> tuple[int, int]:
+        records = await Records.open(settings.records_url(), settings.evidence_secret())
+        try:
+            return await records.import_hashes(entries, list_name=name, now=datetime.now(UTC))
+        finally:
+            await records.close()
+
+    try:
+        settings = Settings()
+        upgrade(settings.records_url())
+        added, present = asyncio.run(run(settings))
+    except RecordError as exc:
+        raise fail(f"{exc.detail}; nothing imported") from None
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        # A settings or connection failure; its class says which, without a traceback.
+        raise fail(f"the records are unavailable ({type(exc).__name__})") from None
+    typer.echo(f"imported {added} hashes ({present} already present) into list {name}")

@@ -1,6 +1,16 @@
-"""Video through a TURN relay, in a loopback-only network namespace: two strangers
-see each other's camera, only through relay candidates, and a skip tears the
-connection down so the next match gets a fresh one."""
+"""Video in a loopback-only network namespace, through a TURN relay, with the frame
+checks (design §6, video). One run of video_in_namespace.py (one coturn, two
+servers, Chromium with fake cameras made from scikit-image's pictures) feeds all
+the tests here:
+
+- video flows only through relay candidates, and a skip starts afresh;
+- safe start: a face on both sides lifts each viewer's blur within 1.5 s of the
+  match (measured in the page's own clock, from its timeline);
+- a faceless camera: its viewer blurs with "face not visible" after three checks
+  of that video, and the sender is told to show their face;
+- a server whose checker flags nudity: the viewer's video is blurred for nudity and
+  the match ends within 1 s of the frame check.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +19,17 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.browser
 HERE = Path(__file__).resolve().parent
+EN = json.loads((HERE.parents[1] / "src/strangers/web/i18n/en.json").read_text(encoding="utf-8"))
+SAFE_START_S = 1.5
+NUDITY_END_S = 1.0
 
 
 def _missing() -> str | None:
@@ -26,26 +41,105 @@ def _missing() -> str | None:
     return None
 
 
-def test_video_flows_only_through_the_relay_and_a_skip_starts_afresh(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def seen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     reason = _missing()
     if reason:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    inner = (
-        f"ip link set lo up && exec {sys.executable} {HERE / 'video_in_namespace.py'} {tmp_path}"
-    )
+    work = tmp_path_factory.mktemp("video")
+    inner = f"ip link set lo up && exec {sys.executable} {HERE / 'video_in_namespace.py'} {work}"
     done = subprocess.run(
-        ["unshare", "-n", "sh", "-c", inner], capture_output=True, text=True, timeout=180
+        ["unshare", "-n", "sh", "-c", inner], capture_output=True, text=True, timeout=240
     )
     logs = "".join(
-        f"\n--- {name}\n{(tmp_path / name).read_text()[-3000:]}"
-        for name in ("server.log", "turn.log")
-        if (tmp_path / name).exists()
+        f"\n--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(work.glob("*.log"))
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + logs
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    yield json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def events(page: dict[str, Any], name: str, **match: object) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in page["timeline"]
+        if e["event"] == name and all(e.get(k) == v for k, v in match.items())
+    ]
+
+
+def test_video_flows_only_through_the_relay_and_a_skip_starts_afresh(
+    seen: dict[str, Any],
+) -> None:
     for stats in seen["first"] + seen["second"]:
         assert stats["frames"] > 0
         assert stats["local"] == "relay" and stats["remote"] == "relay"
     assert seen["closed_after_skip"] is True and seen["fresh"] is True
+
+
+def test_a_face_on_both_sides_lifts_each_blur_soon_after_the_match(seen: dict[str, Any]) -> None:
+    assert seen["lifted"] == [True, True], seen["relay_pages"]
+    for page in seen["relay_pages"]:
+        (matched,) = events(page, "matched")
+        # Safe start: blurred from the match until the first clean check.
+        assert events(page, "blur_on", reason="checking")[0]["at"] >= matched["at"]
+        lifted = events(page, "blur_off")[0]
+        assert lifted["match"] == matched["match"]
+        assert lifted["at"] - matched["at"] <= SAFE_START_S * 1000, page["timeline"]
+        partner = events(page, "frame_posted", source="partner", status=200)
+        assert partner and partner[0]["sent"] < lifted["at"]
+        assert page["dom_blur"] == "off" and page["overlay"] == ""
+
+
+def test_a_faceless_video_is_blurred_after_three_checks_and_its_sender_is_told(
+    seen: dict[str, Any],
+) -> None:
+    viewer, sender = seen["faceless_viewer"], seen["faceless_sender"]
+    assert seen["faceless_blurred"], viewer
+    (blurred,) = events(viewer, "blur_on", reason="face_not_visible")
+    # Checks of the stranger's video posted before the blur (its answer may come after
+    # the socket's blur message).
+    checked = [
+        e
+        for e in events(viewer, "frame_posted", source="partner", status=200)
+        if e["sent"] <= blurred["at"]
+    ]
+    assert len(checked) >= 3, viewer["timeline"]
+    assert not events(viewer, "blur_off")  # never lifted: no face was ever seen
+    assert viewer["blur"] == {"on": True, "reason": "face_not_visible"}
+    assert viewer["dom_blur"] == "on" and viewer["dom_reason"] == "face_not_visible"
+    assert viewer["overlay"] == EN["blur.face_not_visible"]
+    assert viewer["overlay_role"] == "status"
+
+    assert seen["faceless_notice"], sender
+    assert events(sender, "notice", reason="show_face", active=True)
+    assert sender["notice"] == EN["notice.show_face"] and sender["notice_role"] == "status"
+    # The sender sees the viewer's face: its own blur lifted.
+    assert sender["blur"] == {"on": False, "reason": "clear"}
+
+
+def test_a_nudity_verdict_blurs_the_viewer_and_ends_the_match_at_once(
+    seen: dict[str, Any],
+) -> None:
+    pages = seen["nudity_pages"]
+    assert seen["nudity_ended"] == [True, True], pages
+
+    def wall(page: dict[str, Any], at: float) -> float:
+        return page["origin"] + at  # both pages' times in one clock
+
+    first_check = min(wall(page, e["sent"]) for page in pages for e in events(page, "frame_posted"))
+    viewers = [page for page in pages if events(page, "blur_on", reason="nudity")]
+    assert viewers, [page["timeline"] for page in pages]
+    for page in viewers:
+        (blurred,) = events(page, "blur_on", reason="nudity")
+        assert wall(page, blurred["at"]) - first_check <= NUDITY_END_S * 1000, pages
+        assert page["dom_blur"] == "on" and page["dom_reason"] == "nudity"
+        assert page["overlay"] == EN["blur.nudity"]
+    for page in pages:
+        (ended,) = events(page, "ended")
+        assert ended["reason"] in ("safety", "banned"), page["timeline"]
+        assert wall(page, ended["at"]) - first_check <= NUDITY_END_S * 1000, pages
+        if ended["reason"] == "safety":
+            assert EN["status.ended_safety"] in page["last_lines"]
+        else:
+            assert page["screen"] == "banned"

@@ -1,6 +1,22 @@
-"""Runs inside a loopback-only network namespace (see test_video.py): coturn, the
-server with TURN settings, and two (then three) Chromium contexts with a synthetic
-camera. Prints one JSON line with what it saw; exits non-zero on failure."""
+"""Runs inside a loopback-only network namespace (see test_video.py): coturn, two
+servers with TURN settings, and Chromium with fake cameras. Prints one JSON line
+with what it saw (test_video.py judges it); exits non-zero if a step broke.
+
+Scenarios, in order, one coturn for all:
+
+- ``relay`` (server A, the real frame checks; two face cameras, then a third):
+  video flows through the relay only, both blurs lift after the first checks, and a
+  skip tears the connection down so the next match gets a fresh one;
+- ``faceless`` (server A): a camera with no face; its viewer's page blurs with
+  "face not visible" after three checks and the sender sees the show-face notice;
+- ``nudity`` (server B, started with ``STRANGERS_FRAME_CHECKER`` set to
+  fake_checker.py, which flags every frame): the viewer's video is blurred for
+  nudity and the match ends.
+
+Each page's timeline (``window.strangersVideo.timeline()``) is returned with the
+page's ``performance.timeOrigin``, so times compare across pages.
+Set STRANGERS_SCREENSHOTS=1 to write docs/screenshots/video-*.jpg as well.
+"""
 
 from __future__ import annotations
 
@@ -13,26 +29,19 @@ import time
 import urllib.request
 from pathlib import Path
 
-from chromium import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS  # this script's own folder
-from playwright.sync_api import sync_playwright
+from cameras import face_picture, scene_picture, write_y4m  # this script's own folder
+from chromium import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS
+from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ARGS = [*CHROMIUM_ARGS, *MEDIA_ARGS]
+SCREENSHOTS = os.environ.get("STRANGERS_SCREENSHOTS") == "1"
+SERVER_A, SERVER_B = "http://127.0.0.1:8765", "http://127.0.0.1:8766"
 
 
-def write_y4m(path: Path, frames: int = 30) -> None:
-    """A benign synthetic clip: a gradient sliding sideways, 640x480 4:2:0."""
-    width, height = 640, 480
-    chroma = bytes([128]) * (width // 2 * height // 2)
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
-        for n in range(frames):
-            row = bytes((x + 8 * n) % 256 for x in range(width))
-            out.write(b"FRAME\n" + row * height + chroma + chroma)
-
-
-def wait_http(url: str, seconds: float = 20) -> None:
+def wait_http(url: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -61,12 +70,28 @@ STATS = """async () => {
           local: local ? local.candidateType : null, remote: remote ? remote.candidateType : null};
 }"""
 
+# What a page shows of the checks: its hooks, the DOM they drive, and its last lines.
+STATE = """() => {
+  const remote = document.getElementById("remote-video");
+  const lines = [...document.getElementById("log").querySelectorAll("p")];
+  return {
+    origin: performance.timeOrigin,
+    blur: window.strangersVideo.blur(),
+    timeline: window.strangersVideo.timeline(),
+    dom_blur: remote.dataset.blur,
+    dom_reason: remote.dataset.blurReason,
+    overlay: document.getElementById("remote-overlay").textContent,
+    notice: document.getElementById("face-notice").textContent,
+    notice_role: document.getElementById("face-notice").getAttribute("role"),
+    overlay_role: document.getElementById("remote-overlay").getAttribute("role"),
+    last_lines: lines.slice(-3).map((p) => p.textContent),
+    screen: document.body.dataset.screen,
+  };
+}"""
 
-def main(work: Path) -> int:
-    secret = secrets.token_hex(24)
-    y4m = work / "camera.y4m"
-    write_y4m(y4m)
-    turn = subprocess.Popen(
+
+def start_turn(work: Path, secret: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             "turnserver",
             "-n",
@@ -74,7 +99,7 @@ def main(work: Path) -> int:
             "--relay-ip=127.0.0.1",
             "--listening-port=3478",
             "--min-port=49160",
-            "--max-port=49200",
+            "--max-port=49300",
             "--use-auth-secret",
             f"--static-auth-secret={secret}",
             "--realm=strangers.test",
@@ -88,70 +113,204 @@ def main(work: Path) -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
+
+
+def start_server(
+    work: Path, name: str, port: int, secret: str, **extra: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "STRANGERS_DATA_DIR": str(work / "data"),
+        "STRANGERS_DATA_DIR": str(work / f"data-{name}"),
         "STRANGERS_TURN_URLS": '["turn:127.0.0.1:3478?transport=udp"]',
         "STRANGERS_TURN_SECRET": secret,
+        **extra,
     }
-    with open(work / "server.log", "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "strangers", "serve", "--host", "127.0.0.1", "--port", "8765"],
+    with open(work / f"server-{name}.log", "w") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "strangers",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    seen: dict[str, object] = {}
+
+
+CONSOLE: list[str] = []  # the pages' warnings and errors, written to console.log
+
+
+def chatter(browser: Browser, base: str) -> Page:
+    page = browser.new_context(locale="en-GB").new_page()
+    name = f"{base[-4:]}#{len(CONSOLE)}"
+    page.on(
+        "console",
+        lambda m: (
+            CONSOLE.append(f"{name} {m.type}: {m.text}") if m.type in ("warning", "error") else None
+        ),
+    )
+    page.on("pageerror", lambda e: CONSOLE.append(f"{name} pageerror: {e}"))
+    page.goto(base + "/")
+    page.select_option("#birth-month", "6")
+    page.select_option("#birth-year", "1990")
+    page.click("#video-button")
+    return page
+
+
+def connected(page: Page, timeout: float = 20.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    stats = None
+    while time.monotonic() < deadline:
+        stats = page.evaluate(STATS)
+        if stats and stats["state"] == "connected" and stats["frames"] > 0:
+            return stats
+        time.sleep(0.1)
+    detail = page.evaluate(
+        """() => { const pc = window.strangersVideo.pc();
+          return {signaling: pc && pc.signalingState, gathering: pc && pc.iceGatheringState,
+                  ice: pc && pc.iceConnectionState, timeline: window.strangersVideo.timeline(),
+                  lines: [...document.querySelectorAll('#log p')].map((p) => p.textContent)}; }"""
+    )
+    raise AssertionError(f"no video: {stats} {detail}")
+
+
+def settle(page: Page, expression: str, timeout: float) -> bool:
+    """Wait for ``expression`` to hold in ``page``; False (not an error) if it never does,
+    so test_video.py reports what the page showed instead of a bare timeout."""
     try:
-        wait_http("http://127.0.0.1:8765/healthz")
+        page.wait_for_function(expression, timeout=timeout * 1000, polling=50)
+        return True
+    except PlaywrightTimeout:
+        return False
+
+
+def shoot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        folder = ROOT / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / name), animations="disabled", type="jpeg", quality=80)
+
+
+BLUR_OFF = "() => window.strangersVideo.blur().on === false"
+NO_FACE = "() => window.strangersVideo.blur().reason === 'face_not_visible'"
+NOTICE = "() => document.getElementById('face-notice').textContent !== ''"
+ENDED = (
+    "() => window.strangersVideo.timeline().some((e) => e.event === 'ended')"
+    " && window.strangersVideo.posting() === 0"
+)
+
+
+def relay(face: Browser, seen: dict[str, object]) -> None:
+    a, b = chatter(face, SERVER_A), chatter(face, SERVER_A)
+    seen["first"] = [connected(a), connected(b)]
+    seen["lifted"] = [settle(a, BLUR_OFF, 8), settle(b, BLUR_OFF, 8)]
+    seen["relay_pages"] = [a.evaluate(STATE), b.evaluate(STATE)]
+    if SCREENSHOTS:
+        b.fill("#message", "Hello from orbit!")
+        b.keyboard.press("Enter")
+        a.wait_for_selector(".line.stranger")
+        a.wait_for_timeout(600)  # a few more frames at full size
+        shoot(a, "video-chat.jpg")
+    a.evaluate("window.__firstPc = window.strangersVideo.pc(); true")
+    a.keyboard.press("Escape")
+    a.keyboard.press("Escape")
+    b.wait_for_function(
+        "() => !window.strangersVideo.pc() || "
+        "window.strangersVideo.pc().connectionState === 'closed'"
+    )
+    # a closes its connection on its own `ended`, which may come just after b's news.
+    seen["closed_after_skip"] = settle(a, "() => window.__firstPc.connectionState === 'closed'", 5)
+    c = chatter(face, SERVER_A)
+    a.keyboard.press("Escape")  # New: look again; meets c (b is on cooldown)
+    seen["second"] = [connected(a), connected(c)]
+    seen["fresh"] = a.evaluate("() => window.strangersVideo.pc() !== window.__firstPc")
+    for page in (a, b, c):
+        page.context.close()
+
+
+def faceless(face: Browser, scene: Browser, seen: dict[str, object]) -> None:
+    sender = chatter(scene, SERVER_A)  # the camera shows a cup of coffee
+    viewer = chatter(face, SERVER_A)
+    connected(viewer)
+    seen["faceless_blurred"] = settle(viewer, NO_FACE, 12)
+    seen["faceless_notice"] = settle(sender, NOTICE, 4)
+    seen["faceless_viewer"] = viewer.evaluate(STATE)
+    seen["faceless_sender"] = sender.evaluate(STATE)
+    shoot(viewer, "video-face-not-visible.jpg")
+    shoot(sender, "video-show-face.jpg")
+    for page in (sender, viewer):
+        page.context.close()
+
+
+def nudity(face: Browser, seen: dict[str, object]) -> None:
+    a, b = chatter(face, SERVER_B), chatter(face, SERVER_B)
+    seen["nudity_ended"] = [settle(a, ENDED, 12), settle(b, ENDED, 4)]
+    seen["nudity_pages"] = [a.evaluate(STATE), b.evaluate(STATE)]
+    for page in (a, b):
+        page.context.close()
+
+
+def main(work: Path) -> int:
+    started = time.monotonic()
+    secret = secrets.token_hex(24)
+    face_y4m = write_y4m(work / "face.y4m", face_picture())
+    scene_y4m = write_y4m(work / "scene.y4m", scene_picture())
+    turn = start_turn(work, secret)
+    servers = [
+        start_server(work, "a", 8765, secret),
+        start_server(
+            work,
+            "b",
+            8766,
+            secret,
+            STRANGERS_FRAME_CHECKER="fake_checker:nudity_checker",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+        ),
+    ]
+    seen: dict[str, object] = {}
+    timings: dict[str, float] = {}
+    try:
+        wait_http(SERVER_A + "/healthz")
+        wait_http(SERVER_B + "/healthz")
+        timings["setup"] = time.monotonic() - started
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=[*ARGS, f"--use-file-for-fake-video-capture={y4m}"],
-            )
 
-            def chatter():
-                page = browser.new_context(locale="en-GB").new_page()
-                page.goto("http://127.0.0.1:8765/")
-                page.select_option("#birth-month", "6")
-                page.select_option("#birth-year", "1990")
-                page.click("#video-button")
-                return page
+            def launch(y4m: Path) -> Browser:
+                return p.chromium.launch(
+                    executable_path=str(CHROMIUM),
+                    headless=True,
+                    args=[*ARGS, f"--use-file-for-fake-video-capture={y4m}"],
+                )
 
-            def connected(page, timeout=20.0):
-                deadline = time.monotonic() + timeout
-                stats = None
-                while time.monotonic() < deadline:
-                    stats = page.evaluate(STATS)
-                    if stats and stats["state"] == "connected" and stats["frames"] > 0:
-                        return stats
-                    time.sleep(0.2)
-                raise AssertionError(f"no video: {stats}")
-
-            a, b = chatter(), chatter()
-            seen["first"] = [connected(a), connected(b)]
-            first_pc = a.evaluate("window.__firstPc = window.strangersVideo.pc(); true")
-            a.keyboard.press("Escape")
-            a.keyboard.press("Escape")
-            b.wait_for_function(
-                "() => !window.strangersVideo.pc() || "
-                "window.strangersVideo.pc().connectionState === 'closed'"
-            )
-            seen["closed_after_skip"] = a.evaluate(
-                "() => window.__firstPc.connectionState === 'closed'"
-            )
-            c = chatter()
-            a.keyboard.press("Escape")  # New: look again; meets c (b is on cooldown)
-            seen["second"] = [connected(a), connected(c)]
-            seen["fresh"] = a.evaluate("() => window.strangersVideo.pc() !== window.__firstPc")
-            del first_pc
-            browser.close()
+            face, scene = launch(face_y4m), launch(scene_y4m)
+            for name, run in (
+                ("relay", lambda: relay(face, seen)),
+                ("faceless", lambda: faceless(face, scene, seen)),
+                ("nudity", lambda: nudity(face, seen)),
+            ):
+                begun = time.monotonic()
+                run()
+                timings[name] = time.monotonic() - begun
+            face.close()
+            scene.close()
     finally:
-        server.terminate()
-        turn.terminate()
-        server.wait(10)
-        turn.wait(10)
+        for process in (*servers, turn):
+            process.terminate()
+        for process in (*servers, turn):
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        (work / "console.log").write_text("\n".join(CONSOLE) + "\n")
+    timings["total"] = time.monotonic() - started
+    seen["timings"] = timings
+    (work / "seen.json").write_text(json.dumps(seen, indent=1))
     print(json.dumps(seen))
     return 0
 

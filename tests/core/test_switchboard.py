@@ -65,6 +65,11 @@ class Harness:
                     work.extend(self.board.paired(pair, 0.0))
             elif isinstance(effect, Dequeue):
                 self.mm.leave(effect.session)
+            else:
+                self.other(effect)
+
+    def other(self, effect):
+        """Effects the node hands to the records or the sockets; ignored here."""
 
     def send(self, session, message, now=0.0):
         self.run(self.board.receive(session, message, now))

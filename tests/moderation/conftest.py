@@ -17,8 +17,10 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from strangers.moderation import Records, sqlite_url, upgrade
+from strangers.moderation.db import make_engine
 
 POSTGRES = os.environ.get(
     "STRANGERS_TEST_POSTGRES", "postgresql+asyncpg://root@127.0.0.1:5432/test"
@@ -70,3 +72,11 @@ async def records(db_url: str, evidence_key: bytes) -> AsyncIterator[Records]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """A second engine on the same database, to look at what was really committed."""
+    eng = make_engine(db_url)
+    yield eng
+    await eng.dispose()

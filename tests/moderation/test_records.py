@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
 import os
 import re
 import stat
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,13 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from strangers.core.bans import BanIndex
+from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict
 from strangers.core.reports import Filing, Line, Party, ReportReason
 from strangers.moderation import BanNotice, RecordError, Records, load_or_create_key
 from strangers.moderation import records as records_module
-from strangers.moderation.db import make_engine
 from strangers.moderation.tables import Base, Case, Evidence
+
+from .helpers import all_rows, ban_for, counts, gradient_jpeg, sealed_evidence
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "my number is 555 0199, meet me at the station"
@@ -46,30 +49,6 @@ def filing(note: str = "rude", reported: Party = REPORTED, match: str = "m-1") -
             Line(at=t0 + 2, side="reported", text=SECRET),
         ),
     )
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """A second engine on the same database, to look at what was really committed."""
-    eng = make_engine(db_url)
-    yield eng
-    await eng.dispose()
-
-
-async def counts(engine: AsyncEngine) -> dict[str, int]:
-    async with engine.connect() as conn:
-        return {
-            name: int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
-            for name, table in Base.metadata.tables.items()
-        }
-
-
-async def all_rows(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
-    async with engine.connect() as conn:
-        return {
-            name: [dict(row._mapping) for row in await conn.execute(select(table))]
-            for name, table in Base.metadata.tables.items()
-        }
 
 
 async def test_migration_matches_the_models(engine: AsyncEngine) -> None:
@@ -112,6 +91,46 @@ async def test_report_commits_case_report_evidence_block_audit(
     assert payload["match"] == "m-1"
     assert [line["text"] for line in payload["lines"]] == ["hi", SECRET]
     assert [line["side"] for line in payload["lines"]] == ["reporter", "reported"]
+
+
+async def test_a_report_with_frames_keeps_them_as_evidence(
+    records: Records, engine: AsyncEngine, evidence_key: bytes
+) -> None:
+    nude = FrameVerdict(nudity=("BUTTOCKS_EXPOSED",), scores=(("BUTTOCKS_EXPOSED", 0.7),))
+    frames = (
+        CheckedFrame(at=1.5, shows=FrameSource.OWN, jpeg=gradient_jpeg(10), verdict=FrameVerdict()),
+        CheckedFrame(at=3.0, shows=FrameSource.PARTNER, jpeg=gradient_jpeg(20), verdict=nude),
+    )
+    number = await records.file_report(dataclasses.replace(filing(), frames=frames), now=NOW)
+    evidence = await sealed_evidence(engine, evidence_key, number)
+    assert list(evidence) == ["transcript", "frames"]
+    payload, created, retain = evidence["frames"]
+    assert (created, retain) == (NOW, NOW + timedelta(days=90))
+    assert payload["match"] == "m-1" and payload["sampled_by"] == "reporter"
+    assert [frame["shows"] for frame in payload["frames"]] == ["reporter", "reported"]
+    assert [base64.b64decode(frame["jpeg"]) for frame in payload["frames"]] == [
+        gradient_jpeg(10),
+        gradient_jpeg(20),
+    ]
+    assert payload["frames"][1] == {
+        "at": 3.0,
+        "shows": "reported",
+        "jpeg": base64.b64encode(gradient_jpeg(20)).decode(),
+        "sha256": hashlib.sha256(gradient_jpeg(20)).hexdigest(),
+        "verdict": {
+            "nudity": ["BUTTOCKS_EXPOSED"],
+            "face": True,
+            "hash_hit": None,
+            "scores": [["BUTTOCKS_EXPOSED", 0.7]],
+        },
+    }
+    # Encrypted at rest: the JPEG bytes are not in the column.
+    blobs = [bytes(row["ciphertext"]) for row in (await all_rows(engine))["evidence"]]
+    assert not any(gradient_jpeg(20) in blob for blob in blobs)
+
+    # Without frames (a text chat), there is no frames row.
+    text_only = await records.file_report(filing(match="m-2"), now=NOW)
+    assert list(await sealed_evidence(engine, evidence_key, text_only)) == ["transcript"]
 
 
 async def test_evidence_under_another_key_is_refused(db_url: str, records: Records) -> None:
@@ -222,15 +241,6 @@ async def test_no_column_holds_an_address_after_a_filing(
                     assert not ip.search(value), (table, column, value)
                     assert "::" not in value, (table, column, value)
     assert seen > 20
-
-
-async def ban_for(
-    records: Records, *, device: str, network: str, now: datetime
-) -> BanNotice | None:
-    """What the gateway does at hello: index the bans in force, look the chatter up."""
-    index = BanIndex()
-    index.replace(await records.active_bans(now=now))
-    return index.lookup(device, network, now)
 
 
 async def test_active_ban_by_device_network_expiry_and_permanence(records: Records) -> None:

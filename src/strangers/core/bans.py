@@ -37,16 +37,19 @@ class BanIndex:
 
     def replace(self, bans: Iterable[tuple[str | None, str | None, BanEntry]]) -> None:
         """Take the bans in force as they are now, dropping every earlier entry."""
-        by_device: dict[str, BanEntry] = {}
-        by_network: dict[str, BanEntry] = {}
+        fresh = BanIndex()
         for device, network, entry in bans:
-            for key, index in ((device, by_device), (network, by_network)):
-                if key is None or key == UNKNOWN_NETWORK:
-                    continue
-                held = index.get(key)
-                if held is None or entry.lasts_longer_than(held):
-                    index[key] = entry
-        self._by_device, self._by_network = by_device, by_network
+            fresh.add(device, network, entry)
+        self._by_device, self._by_network = fresh._by_device, fresh._by_network
+
+    def add(self, device: str | None, network: str | None, entry: BanEntry) -> None:
+        """Put a ban in force at once, before the next refresh brings it from the records."""
+        for key, index in ((device, self._by_device), (network, self._by_network)):
+            if key is None or key == UNKNOWN_NETWORK:
+                continue
+            held = index.get(key)
+            if held is None or entry.lasts_longer_than(held):
+                index[key] = entry
 
     def lookup(self, device: str, network: str, now: datetime) -> BanEntry | None:
         """The longest-lasting ban in force on this device or network."""

@@ -10,8 +10,13 @@ Hierarchy::
 
     StrangersError
     ├── ProtocolError        the frame cannot be accepted (shape, size, version, order)
+    │   ├── NotJpeg          a posted frame is not a JPEG
+    │   └── BadSize          a posted frame's dimensions are out of bounds
+    ├── Unauthorized         a request's bearer token is missing, forged or for someone else
     ├── StateError           the message is valid but not in the session's current state
+    │   └── MatchOver        a frame for a match that has ended
     ├── LimitExceeded        a rate or size limit was hit; carries ``retry_after``
+    │   └── Busy             the server shed the work under load; try again later
     └── InternalError        the server failed; the peer sees a generic text only
 """
 
@@ -30,6 +35,11 @@ ERROR_CODES: Final[dict[str, str]] = {
     "hello_required": "The first message must be hello.",
     "not_allowed": "That message is not allowed right now.",
     "rate_limited": "Too many messages; slow down.",
+    "not_jpeg": "The frame is not a JPEG image.",
+    "bad_size": "The frame's width or height is out of bounds.",
+    "bad_token": "The frame token is missing or not valid.",
+    "match_over": "That match has ended.",
+    "busy": "The server is busy; the frame was not checked.",
     "internal": "Something went wrong on our side.",
 }
 
@@ -79,10 +89,28 @@ class HelloRequired(ProtocolError):
     code: ClassVar[str] = "hello_required"
 
 
+class NotJpeg(ProtocolError):
+    code: ClassVar[str] = "not_jpeg"
+
+
+class BadSize(ProtocolError):
+    code: ClassVar[str] = "bad_size"
+
+
+class Unauthorized(StrangersError):
+    """A bearer token that does not verify (RFC 6750 §3.1 ``invalid_token``)."""
+
+    code: ClassVar[str] = "bad_token"
+
+
 class StateError(StrangersError):
     """A valid message that the session's state does not allow (design §4)."""
 
     code: ClassVar[str] = "not_allowed"
+
+
+class MatchOver(StateError):
+    code: ClassVar[str] = "match_over"
 
 
 class LimitExceeded(StrangersError):
@@ -93,6 +121,12 @@ class LimitExceeded(StrangersError):
     def __init__(self, detail: str | None = None, *, retry_after: float) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class Busy(LimitExceeded):
+    """Work shed under load (design §6: what is shed is counted)."""
+
+    code: ClassVar[str] = "busy"
 
 
 class InternalError(StrangersError):

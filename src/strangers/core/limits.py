@@ -25,6 +25,11 @@ class Limits:
     - ``transcript_lines``: lines of a match kept in memory as evidence (the newest).
     - ``signals_per_second`` / ``signal_burst``: WebRTC signalling (an offer and its
       candidates come in a burst).
+    - ``frame_posts_per_second`` / ``frame_post_burst``: frames posted for checking (the
+      page samples both videos every 2 s at first, then every 5 s: design §6).
+    - ``evidence_frames``: checked frames of each video kept in memory per match.
+    - ``no_face_blur`` / ``no_face_end``: checks in a row without a face before the
+      viewer's blur, and before the match ends.
     """
 
     frame_chars: int = 8192
@@ -38,6 +43,11 @@ class Limits:
     transcript_lines: int = 500
     signals_per_second: float = 20.0
     signal_burst: int = 100
+    frame_posts_per_second: float = 1.5
+    frame_post_burst: int = 6
+    evidence_frames: int = 3
+    no_face_blur: int = 3
+    no_face_end: int = 6
 
     def __post_init__(self) -> None:
         if self.message_chars < 1 or self.frame_chars < self.message_chars:
@@ -46,6 +56,10 @@ class Limits:
             raise ValueError("messages_per_second and message_burst must be positive")
         if self.skips_per_minute < 1 or self.typing_per_second <= 0:
             raise ValueError("skips_per_minute and typing_per_second must be positive")
+        if self.frame_posts_per_second <= 0 or self.frame_post_burst < 1:
+            raise ValueError("frame_posts_per_second and frame_post_burst must be positive")
+        if not 0 < self.no_face_blur <= self.no_face_end or self.evidence_frames < 0:
+            raise ValueError("need 0 < no_face_blur <= no_face_end and evidence_frames >= 0")
 
 
 class RateLimit:

@@ -252,6 +252,9 @@ class Matched(_Message):
     mode: Mode
     interests: tuple[str, ...] = ()
     fallback: bool = False
+    #: Video only: the bearer token for ``POST /v1/frames``, held by this side of this
+    #: match alone and void once the match ends (design §6, video).
+    frame_token: str | None = None
 
 
 class Message(_Message):
@@ -276,10 +279,12 @@ class PartnerLeft(_Message):
 
 
 class Ended(_Message):
-    """This chatter's own chat (or wait) ended: by ``skip``, ``stop`` or ``report``."""
+    """This chatter's own chat (or wait) ended: by ``skip``, ``stop`` or ``report``, or by
+    the server's checks (``safety``: a frame was flagged; ``no_face``: no face was seen
+    for too long)."""
 
     type: Literal["ended"] = "ended"
-    reason: Literal["skip", "stop", "report"]
+    reason: Literal["skip", "stop", "report", "safety", "no_face"]
     match: str | None = None
 
 
@@ -332,6 +337,28 @@ class Pong(_Message):
     id: int | None = None
 
 
+class Blur(_Message):
+    """Blur the stranger's video (``on``) or show it (design §6, video). The page starts
+    every video match blurred (safe start); the first clean check lifts it.
+    ``reason`` when on: ``nudity``, ``face_not_visible`` or ``known_abuse``; when off:
+    ``clear``."""
+
+    type: Literal["blur"] = "blur"
+    on: bool
+    reason: Literal["nudity", "face_not_visible", "known_abuse", "clear"]
+    match: str
+
+
+class Notice(_Message):
+    """A short notice about this chatter's own chat: ``show_face`` (your face is not
+    visible, the stranger sees a blur) while ``active``, cleared when not."""
+
+    type: Literal["notice"] = "notice"
+    kind: Literal["show_face"]
+    active: bool = True
+    match: str | None = None
+
+
 ServerMessage = (
     Welcome
     | Refused
@@ -346,6 +373,8 @@ ServerMessage = (
     | Reported
     | Error
     | Pong
+    | Blur
+    | Notice
 )
 SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Welcome,
@@ -361,6 +390,8 @@ SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Reported,
     Error,
     Pong,
+    Blur,
+    Notice,
 )
 
 _CLIENT: Final = TypeAdapter[ClientMessage](ClientMessage)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal
 
+from .frames import CheckedFrame
+
 MAX_NOTE_CHARS: Final = 500
 
 
@@ -55,3 +57,5 @@ class Filing:
     matched_at: float  # Unix time
     reported_at: float  # Unix time
     transcript: tuple[Line, ...]
+    #: The reporter's page's last checked frames of this match, of both sides (video).
+    frames: tuple[CheckedFrame, ...] = ()

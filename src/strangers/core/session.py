@@ -20,6 +20,7 @@ from enum import StrEnum
 from .limits import Limits, RateLimit
 from .messages import AgeBand, Mode
 from .reports import Line
+from .video import FrameWatch
 
 
 class State(StrEnum):
@@ -45,6 +46,7 @@ class Session:
     skip_rate: RateLimit
     report_rate: RateLimit
     signal_rate: RateLimit
+    frame_rate: RateLimit
     state: State = State.IDLE
     mode: Mode | None = None
     interests: frozenset[str] = field(default_factory=frozenset)
@@ -57,6 +59,7 @@ class Session:
     partner_network: str = ""
     matched_at: float = 0.0
     transcript: list[Line] = field(default_factory=list)
+    watch: FrameWatch = field(default_factory=FrameWatch)
 
     @classmethod
     def open(
@@ -80,4 +83,5 @@ class Session:
             skip_rate=RateLimit(limits.skips_per_minute / 60.0, limits.skips_per_minute, now),
             report_rate=RateLimit(limits.reports_per_hour / 3600.0, limits.report_burst, now),
             signal_rate=RateLimit(limits.signals_per_second, limits.signal_burst, now),
+            frame_rate=RateLimit(limits.frame_posts_per_second, limits.frame_post_burst, now),
         )

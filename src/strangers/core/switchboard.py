@@ -14,6 +14,11 @@ Partners talk only through :class:`PeerEvent` values that carry the match and
 the sender; an event whose match or sender is not the recipient's current
 ones is dropped, so nobody but the current partner can reach a chatter, and
 nothing from an ended match arrives late (design §4).
+
+Video frames come in two steps around the detectors' I/O: :meth:`Switchboard.frame_posted`
+admits a post (the token's match must still be current, within the frame rate) and
+snapshots both sides' identifiers; :meth:`Switchboard.frame_checked` applies the verdict
+through the policy of :mod:`strangers.core.video` (blur, prompt, end, flag).
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import LimitExceeded, StateError
+from .errors import LimitExceeded, MatchOver, StateError
+from .frame_tokens import FrameTokens
+from .frames import CheckedFrame, FrameSource, FrameVerdict
 from .ice import is_relay_candidate, relay_only_sdp
 from .limits import Limits
 from .matching import MatchRules, Pair, Ticket
 from .messages import (
     AgeBand,
+    Banned,
+    Blur,
     ClientMessage,
     Ended,
     Find,
@@ -35,6 +44,7 @@ from .messages import (
     Matched,
     Message,
     Mode,
+    Notice,
     PartnerLeft,
     PartnerSignal,
     PartnerTyping,
@@ -53,6 +63,10 @@ from .network import UNKNOWN_NETWORK
 from .pools import pool_for
 from .reports import Filing, Line, Party
 from .session import Session, State
+from .video import Flag, FlagKind, FrameWatch, Outcome, enforcement_for, judge, keep_frame
+
+#: Why a match was ended by the server's checks rather than by a chatter.
+EndReason = Literal["safety", "no_face"]
 
 # --- effects ---------------------------------------------------------------------------
 
@@ -81,8 +95,11 @@ class PeerTyping:
 
 @dataclass(frozen=True, slots=True)
 class PeerLeft:
+    """The sender left the match; ``reason`` when the server's checks ended it."""
+
     match: str
     sender: str
+    reason: EndReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +109,16 @@ class PeerSignal:
     signal: PartnerSignal
 
 
-PeerEvent = PeerText | PeerTyping | PeerLeft | PeerSignal
+@dataclass(frozen=True, slots=True)
+class PeerNotify:
+    """A message the policy sends to the sender's partner (a blur, a prompt)."""
+
+    match: str
+    sender: str
+    message: Blur | Notice
+
+
+PeerEvent = PeerText | PeerTyping | PeerLeft | PeerSignal | PeerNotify
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +159,45 @@ class FileReport:
     filing: Filing
 
 
-Effect = Send | Relay | Enqueue | Dequeue | BlockPair | FileReport
+@dataclass(frozen=True, slots=True)
+class EnforceFlag:
+    """Commit ``flag`` as a case with its evidence and carry out its enforcement
+    (strike, bans); times are in the switchboard's clock, as for :class:`FileReport`."""
+
+    flag: Flag
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """Close the socket of ``session`` once what was sent to it is written (a ban)."""
+
+    session: str
+
+
+Effect = Send | Relay | Enqueue | Dequeue | BlockPair | FileReport | EnforceFlag | Kick
+
+
+@dataclass(frozen=True, slots=True)
+class FramePost:
+    """A frame post admitted for checking. Both sides' identifiers are taken when it is
+    admitted, so a flag is enforced even if the match ends while the check runs.
+    ``first``: among the first frames of the match, which are checked first under load
+    (design §6), as are the teen pool's."""
+
+    session: str
+    match: str
+    source: FrameSource
+    pool: str
+    teen: bool
+    first: bool
+    sampler: Party
+    partner: Party
+    matched_at: float
+
+    @property
+    def priority(self) -> int:
+        """0 goes first: first frames in the teen pool, first frames, the teen pool, rest."""
+        return (0 if self.first else 2) + (0 if self.teen else 1)
 
 
 class Switchboard:
@@ -146,14 +210,17 @@ class Switchboard:
         *,
         video: bool = True,
         relay_only: bool = True,
+        frame_tokens: FrameTokens | None = None,
     ) -> None:
         """``video``: whether video chat is offered at all (not in production without
         TURN). ``relay_only``: whether signalling is filtered to relay candidates (TURN
-        configured); off only in development without TURN."""
+        configured); off only in development without TURN. ``frame_tokens``: issues each
+        side of a video match its token for posting frames to be checked."""
         self.limits = limits or Limits()
         self.rules = rules or MatchRules()
         self.video = video
         self.relay_only = relay_only
+        self.frame_tokens = frame_tokens
         self.sessions: dict[str, Session] = {}
 
     def limits_info(self) -> LimitsInfo:
@@ -226,11 +293,15 @@ class Switchboard:
                 return [Send(session.id, Message(text=text))]
             case PeerTyping(active=active):
                 return [Send(session.id, PartnerTyping(active=active))]
-            case PeerLeft(match=match_id):
+            case PeerLeft(match=match_id, reason=reason):
                 self._end(session)
+                if reason is not None:
+                    return [Send(session.id, Ended(reason=reason, match=match_id))]
                 return [Send(session.id, PartnerLeft(match=match_id))]
             case PeerSignal(signal=signal):
                 return [Send(session.id, signal)]
+            case PeerNotify(message=notify):
+                return [Send(session.id, notify)]
         return []  # pragma: no cover
 
     def paired(self, pair: Pair, now: float) -> list[Effect]:
@@ -255,6 +326,10 @@ class Switchboard:
             session.partner_device = other.device
             session.partner_network = other.network
             session.matched_at = now
+            session.watch = FrameWatch()
+            token = None
+            if ticket.pool.mode is Mode.VIDEO and self.frame_tokens is not None:
+                token = self.frame_tokens.issue(pair.match, session.id)
             effects.append(
                 Send(
                     session.id,
@@ -263,9 +338,118 @@ class Switchboard:
                         mode=ticket.pool.mode,
                         interests=pair.common,
                         fallback=pair.fallback_for(ticket),
+                        frame_token=token,
                     ),
                 )
             )
+        return effects
+
+    def frame_posted(
+        self, session_id: str, match: str, source: FrameSource, now: float
+    ) -> FramePost:
+        """Admit a frame posted with a token for ``match``: raises ``MatchOver`` unless
+        the session is in that very match (of video), ``LimitExceeded`` past its frame
+        rate. Nothing changes when it raises."""
+        session = self.sessions.get(session_id)
+        if (
+            session is None
+            or session.state is not State.CHATTING
+            or session.match != match
+            or session.mode is not Mode.VIDEO
+        ):
+            raise MatchOver()
+        wait = session.frame_rate.take(now)
+        if wait:
+            raise LimitExceeded("Too many frames in a short time.", retry_after=round(wait, 3))
+        assert session.partner is not None
+        session.watch.posts += 1
+        pool = pool_for(session.band, session.mode)
+        return FramePost(
+            session=session.id,
+            match=match,
+            source=source,
+            pool=pool.key,
+            teen=session.band is AgeBand.TEEN,
+            first=session.watch.posts <= 2,
+            sampler=Party(session.device, session.network, session.id),
+            partner=Party(session.partner_device, session.partner_network, session.partner),
+            matched_at=session.matched_at,
+        )
+
+    def frame_checked(
+        self, post: FramePost, verdict: FrameVerdict, jpeg: bytes, now: float
+    ) -> list[Effect]:
+        """Apply a frame's verdict (design §6, video). A flag on a frame whose match has
+        ended meanwhile is still enforced; anything else about it is moot."""
+        session = self.sessions.get(post.session)
+        current = (
+            session is not None and session.state is State.CHATTING and session.match == post.match
+        )
+        if session is None or not current:
+            if verdict.hash_hit is None and not verdict.nudity:
+                return []
+            frame = CheckedFrame(round(now - post.matched_at, 3), post.source, jpeg, verdict)
+            return [EnforceFlag(self._flag(post, verdict, now, (frame,), ()))]
+        assert session.match is not None and session.partner is not None
+        watch = session.watch
+        keep_frame(
+            watch,
+            CheckedFrame(round(now - session.matched_at, 3), post.source, jpeg, verdict),
+            self.limits.evidence_frames,
+        )
+        judgement = judge(
+            watch,
+            post.source,
+            verdict,
+            no_face_blur=self.limits.no_face_blur,
+            no_face_end=self.limits.no_face_end,
+        )
+        match_id, partner = session.match, session.partner
+        effects: list[Effect] = []
+        if judgement.prompt_sender is not None:
+            prompt = Notice(kind="show_face", active=judgement.prompt_sender, match=match_id)
+            if post.source is FrameSource.OWN:
+                effects.append(Send(session.id, prompt))
+            else:
+                effects.append(Relay(partner, PeerNotify(match_id, session.id, prompt)))
+        match judgement.outcome:
+            case Outcome.UNBLUR:
+                effects.append(Send(session.id, Blur(on=False, reason="clear", match=match_id)))
+            case Outcome.NO_FACE:
+                blur = Blur(on=True, reason="face_not_visible", match=match_id)
+                effects.append(Send(session.id, blur))
+            case Outcome.END_NO_FACE:
+                effects += self._end_by_checks(session, "no_face")
+            case Outcome.NUDITY | Outcome.KNOWN_ABUSE:
+                reason: Literal["nudity", "known_abuse"] = (
+                    "nudity" if judgement.outcome is Outcome.NUDITY else "known_abuse"
+                )
+                blur = Blur(on=True, reason=reason, match=match_id)
+                # The viewer is blurred first, then the match ends: in that order on
+                # the wire too (design §6: "blur at the viewer at once").
+                if post.source is FrameSource.PARTNER:
+                    effects.append(Send(session.id, blur))
+                else:
+                    effects.append(Relay(partner, PeerNotify(match_id, session.id, blur)))
+                flag = self._flag(
+                    post, verdict, now, tuple(watch.frames), tuple(session.transcript)
+                )
+                effects += self._end_by_checks(session, "safety")
+                effects.append(EnforceFlag(flag))
+        return effects
+
+    def ban(self, device: str, network: str | None, notice: Banned) -> list[Effect]:
+        """A ban just made: every session of ``device`` (or of ``network``, when the ban
+        covers it) on this node leaves its wait or chat, is told, and is closed. A
+        session already banned is not told twice."""
+        effects: list[Effect] = []
+        for session in list(self.sessions.values()):
+            on_network = network not in (None, UNKNOWN_NETWORK) and session.network == network
+            if session.state is State.BANNED or (session.device != device and not on_network):
+                continue  # told already, or not concerned
+            effects += self._leave(session)
+            session.state = State.BANNED
+            effects += [Send(session.id, notice), Kick(session.id)]
         return effects
 
     def close(self, session_id: str) -> list[Effect]:
@@ -384,6 +568,7 @@ class Switchboard:
             matched_at=session.matched_at,
             reported_at=now,
             transcript=tuple(session.transcript),
+            frames=tuple(session.watch.frames),
         )
         block = BlockPair(session.device, session.partner_device)
         effects = self._leave(session)
@@ -431,16 +616,54 @@ class Switchboard:
         )
         return [Send(session.id, Waiting(mode=mode)), Enqueue(ticket)]
 
-    def _leave(self, session: Session) -> list[Effect]:
+    def _leave(self, session: Session, reason: EndReason | None = None) -> list[Effect]:
         """End the session's wait or chat; it becomes idle (unless banned)."""
         effects: list[Effect] = []
         if session.state is State.WAITING:
             effects.append(Dequeue(session.id))
         elif session.state is State.CHATTING:
             assert session.match is not None and session.partner is not None
-            effects.append(Relay(session.partner, PeerLeft(session.match, session.id)))
+            effects.append(Relay(session.partner, PeerLeft(session.match, session.id, reason)))
         self._end(session)
         return effects
+
+    def _end_by_checks(self, session: Session, reason: EndReason) -> list[Effect]:
+        match_id = session.match
+        effects = self._leave(session, reason)
+        effects.append(Send(session.id, Ended(reason=reason, match=match_id)))
+        return effects
+
+    def _flag(
+        self,
+        post: FramePost,
+        verdict: FrameVerdict,
+        now: float,
+        frames: tuple[CheckedFrame, ...],
+        lines: tuple[Line, ...],
+    ) -> Flag:
+        """The flag of a verdict on ``post``'s frame. The transcript comes in the
+        sampler's view; it is turned so that "reported" always marks the subject."""
+        own = post.source is FrameSource.OWN
+        if own:
+            swap: dict[str, Literal["reporter", "reported"]] = {
+                "reporter": "reported",
+                "reported": "reporter",
+            }
+            lines = tuple(Line(line.at, swap[line.side], line.text) for line in lines)
+        kind = FlagKind.KNOWN_ABUSE if verdict.hash_hit is not None else FlagKind.NUDITY
+        return Flag(
+            kind=kind,
+            match=post.match,
+            pool=post.pool,
+            subject=post.sampler if own else post.partner,
+            sampler=post.sampler,
+            verdict=verdict,
+            enforcement=enforcement_for(kind, teen=post.teen),
+            matched_at=post.matched_at,
+            flagged_at=now,
+            frames=frames,
+            transcript=lines,
+        )
 
     @staticmethod
     def _end(session: Session) -> None:
@@ -450,3 +673,4 @@ class Switchboard:
         session.partner = None
         session.partner_device = session.partner_network = ""
         session.transcript = []
+        session.watch = FrameWatch()

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
@@ -23,12 +24,17 @@ from ..core.age import AgeGate, AgeLedger
 from ..core.bans import BanIndex
 from ..core.blocks import Blocklist
 from ..core.device import DeviceTokens
+from ..core.frame_tokens import FrameTokens
 from ..core.matching import Matchmaker
 from ..core.messages import Codec
 from ..core.switchboard import Switchboard
 from ..moderation.records import Records
+from ..safety.checker import NudityThresholds, load_checker
+from ..safety.hashes import HashList
+from ..safety.pool import CheckPool
 from .appeals import appeals_router
 from .chat_socket import ChatSocket, Services
+from .frames import frames_router
 from .headers import SecurityHeaders
 from .node import Node
 from .settings import Settings
@@ -51,8 +57,13 @@ def build_services(settings: Settings) -> Services:
             "no TURN server configured: video peers can see each other's address "
             "(development only; set STRANGERS_TURN_URLS and STRANGERS_TURN_SECRET)"
         )
+    frame_tokens = FrameTokens(settings.subkey("frame-tokens"))
     switchboard = Switchboard(
-        limits, rules, video=turn or settings.env != "production", relay_only=turn
+        limits,
+        rules,
+        video=turn or settings.env != "production",
+        relay_only=turn,
+        frame_tokens=frame_tokens,
     )
     node = Node(switchboard, MemoryBroker(matchmaker), blocks=blocks)
     return Services(
@@ -64,7 +75,24 @@ def build_services(settings: Settings) -> Services:
         age_gate=AgeGate(teen_pool=settings.teen_pool, lock_hours=settings.age_lock_hours),
         ages=AgeLedger(),
         bans=BanIndex(),
+        frame_tokens=frame_tokens,
+        hashes=HashList(),
     )
+
+
+async def start_frame_checks(services: Services) -> CheckPool:
+    """Load the frame checker (the bundled models, or the operator's own) off the event
+    loop, and start its worker pool."""
+    settings = services.settings
+    checker = await asyncio.to_thread(
+        load_checker,
+        settings.frame_checker,
+        nudity=NudityThresholds(threshold=settings.nudity_threshold),
+        face_threshold=settings.face_threshold,
+        hashes=services.hashes,
+    )
+    services.checker = checker
+    return CheckPool(checker, workers=settings.frame_workers, capacity=settings.frame_queue)
 
 
 CHAT_PATH = "/v1/ws"
@@ -118,6 +146,19 @@ async def _refresh_bans(services: Services) -> None:
             log.exception("could not refresh bans; the last known ones stay in force")
 
 
+async def _refresh_hashes(services: Services) -> None:
+    """Reload the known-abuse hash lists, so an import reaches every node."""
+    assert services.records is not None
+    while True:
+        await asyncio.sleep(services.settings.hash_refresh_seconds)
+        try:
+            entries = await services.records.hash_entries()
+            # Parsing a big list takes a while: off the event loop, swapped in at once.
+            await asyncio.to_thread(services.hashes.replace, entries)
+        except Exception:
+            log.exception("could not reload the hash lists; the last loaded ones stay")
+
+
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     services = build_services(settings)
@@ -129,10 +170,13 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         for device_a, device_b in await records.blocked_pairs():
             services.node.blocks.add(device_a, device_b)
         services.bans.replace(await records.active_bans(now=datetime.now(UTC)))
+        await asyncio.to_thread(services.hashes.replace, await records.hash_entries())
+        services.frame_checks = await start_frame_checks(services)
         await services.node.start()
         tasks = [
             asyncio.create_task(_housekeep(services), name="housekeeping"),
             asyncio.create_task(_refresh_bans(services), name="ban-refresh"),
+            asyncio.create_task(_refresh_hashes(services), name="hash-refresh"),
         ]
         try:
             yield
@@ -140,6 +184,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             for task in tasks:
                 task.cancel()
             await services.node.close()
+            await services.frame_checks.close()
             await records.close()
 
     app = FastAPI(
@@ -158,6 +203,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    @app.get("/metrics", summary="Prometheus metrics (text exposition format).")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, _exc: RequestValidationError) -> JSONResponse:
         # The same {code, text} shape as every other refusal, and no echo of the input.
@@ -167,6 +216,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         )
 
     app.include_router(appeals_router(services))
+    app.include_router(frames_router(services))
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.add_middleware(SecurityHeaders)
     return Gateway(app, services)

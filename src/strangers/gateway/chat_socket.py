@@ -27,7 +27,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.types import Receive, Scope, Send
@@ -36,6 +36,7 @@ from ..core.age import Admitted, AgeGate, AgeLedger
 from ..core.bans import BanIndex
 from ..core.device import DeviceClaims, DeviceTokens
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
+from ..core.frame_tokens import FrameTokens
 from ..core.limits import RateLimit
 from ..core.messages import (
     Banned,
@@ -50,8 +51,14 @@ from ..core.messages import (
 )
 from ..core.network import network_hash
 from ..core.reports import Filing
+from ..core.session import State
+from ..core.switchboard import EnforceFlag
 from ..core.turn import rest_credentials
 from ..moderation.records import Records
+from ..safety.checker import FrameChecker
+from ..safety.hashes import HashList
+from ..safety.pool import CheckPool
+from .enforcement import enforce_flag, file_report
 from .node import Node
 from .outbox import Outbox, Write
 from .settings import Settings
@@ -74,7 +81,11 @@ class Services:
     age_gate: AgeGate
     ages: AgeLedger
     bans: BanIndex
+    frame_tokens: FrameTokens
+    hashes: HashList
     records: Records | None = None
+    checker: FrameChecker | None = None
+    frame_checks: CheckPool | None = None
 
 
 class _Closed(Exception):
@@ -95,10 +106,10 @@ class ChatSocket:
         self.frames = RateLimit(settings.frames_per_second, settings.frames_per_second * 2, now)
         self.errors = RateLimit(1.0, settings.errors_before_close, now)
         self.session: str | None = None
+        self.kicked = False
+        self._cancel = _canceller(asyncio.current_task())
         self.send_text = _text_sender(send)
-        self.outbox = Outbox(
-            self.send_text, settings.send_queue, _canceller(asyncio.current_task())
-        )
+        self.outbox = Outbox(self.send_text, settings.send_queue, self._cancel)
 
     async def run(self) -> None:
         if (await self._receive())["type"] != "websocket.connect":
@@ -115,13 +126,23 @@ class ChatSocket:
         except _Closed:
             pass
         except asyncio.CancelledError:
-            if not self.outbox.overflowed:
+            # A ban cancels this task through node.closers (the Kick effect).
+            self.kicked = self._banned()
+            if not (self.outbox.overflowed or self.kicked):
                 raise
-            log.info("dropped a reader too slow for its send queue")
+            if self.outbox.overflowed:
+                log.info("dropped a reader too slow for its send queue")
         finally:
             if self.session is not None:
                 node.outboxes.pop(self.session, None)
+                node.closers.pop(self.session, None)
                 node.run(node.switchboard.close(self.session))
+            if self.kicked and not self.outbox.overflowed:
+                # Banned mid-session: the notice is written before the close (RFC 6455
+                # §7.4.1: 1008 policy violation).
+                with contextlib.suppress(Exception):
+                    await self.outbox.drain()
+                    await self.close(POLICY_VIOLATION, "banned")
             self.outbox.close()
             if self.outbox.overflowed:
                 with contextlib.suppress(Exception):
@@ -189,6 +210,7 @@ class ChatSocket:
         )
         self.session = session
         node.outboxes[session] = self.outbox
+        node.closers[session] = self._cancel
         self.outbox.put(
             encode(
                 Welcome(
@@ -225,21 +247,20 @@ class ChatSocket:
                 log.exception("fault while handling a client message")
                 await self._refuse(InternalError())
                 continue
-            for filing in node.run(effects):
-                await self._file(filing)
+            for work in node.run(effects):
+                if isinstance(work, EnforceFlag):
+                    await enforce_flag(self.services, work.flag)
+                else:
+                    await self._file(work.filing)
+
+    def _banned(self) -> bool:
+        session = self.services.node.switchboard.sessions.get(self.session or "")
+        return session is not None and session.state is State.BANNED
 
     async def _file(self, filing: Filing) -> None:
         """Commit a report, and only then acknowledge it (design §6)."""
-        records = self.services.records
-        assert records is not None
-        wall, mono = time.time(), time.monotonic()
-        stored = replace(
-            filing,
-            matched_at=round(wall - (mono - filing.matched_at), 3),
-            reported_at=round(wall - (mono - filing.reported_at), 3),
-        )
         try:
-            case = await records.file_report(stored, now=datetime.now(UTC))
+            case = await file_report(self.services, filing)
         except Exception:
             log.exception("a report could not be stored")
             self.outbox.put(

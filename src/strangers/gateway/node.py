@@ -5,6 +5,8 @@ thread, with no await between an input and its effects: ``Send`` goes to the
 session's :class:`Outbox`, a ``Relay`` to a local session goes straight back
 into the switchboard (to a remote one, through the broker), ``Enqueue`` and
 ``Dequeue`` go to the broker, and pairs come back into the switchboard.
+What needs the records (``FileReport``, ``EnforceFlag``) is handed back to the
+caller to await; ``Kick`` closes a socket through the closer it registered.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from ..brokers.base import Broker
 from ..core.blocks import Blocklist
 from ..core.matching import Pair
 from ..core.messages import encode
-from ..core.reports import Filing
 from ..core.switchboard import (
     BlockPair,
     Dequeue,
     Effect,
+    EnforceFlag,
     Enqueue,
     FileReport,
+    Kick,
     PeerEvent,
     Relay,
     Send,
@@ -33,6 +36,9 @@ from ..core.switchboard import (
 from .outbox import Outbox
 
 log = logging.getLogger("strangers.node")
+
+#: Effects that need the records: the caller awaits them.
+RecordsWork = FileReport | EnforceFlag
 
 
 class Node:
@@ -48,6 +54,7 @@ class Node:
         self.clock = clock
         self.blocks = blocks if blocks is not None else Blocklist()
         self.outboxes: dict[str, Outbox] = {}
+        self.closers: dict[str, Callable[[], None]] = {}
 
     async def start(self) -> None:
         await self.broker.start(self)
@@ -55,12 +62,12 @@ class Node:
     async def close(self) -> None:
         await self.broker.close()
 
-    def run(self, effects: Iterable[Effect]) -> list[Filing]:
+    def run(self, effects: Iterable[Effect]) -> list[RecordsWork]:
         """Carry out effects, and the effects they cause, in order. Reports to file
-        are returned: committing them is I/O, which the caller awaits."""
+        and flags to enforce are returned: that is I/O, which the caller awaits."""
         work = deque(effects)
         switchboard = self.switchboard
-        filings: list[Filing] = []
+        deferred: list[RecordsWork] = []
         while work:
             effect = work.popleft()
             if isinstance(effect, Send):
@@ -81,9 +88,13 @@ class Node:
             elif isinstance(effect, BlockPair):
                 # In memory at once, so the pair cannot meet while the report commits.
                 self.blocks.add(effect.device_a, effect.device_b)
-            elif isinstance(effect, FileReport):
-                filings.append(effect.filing)
-        return filings
+            elif isinstance(effect, FileReport | EnforceFlag):
+                deferred.append(effect)
+            elif isinstance(effect, Kick):
+                closer = self.closers.get(effect.session)
+                if closer is not None:
+                    closer()
+        return deferred
 
     # PairSink: what the broker hands back on its own.
 

@@ -94,6 +94,39 @@ class Settings(BaseSettings):
     send_queue: int = Field(
         256, ge=8, description="Messages queued for one socket before a slow reader is dropped."
     )
+    frame_checker: str = Field(
+        "builtin",
+        description="Frame checks: `builtin` (NudeNet, a face check, PDQ hash lists) or "
+        "`package.module:factory` for your own checker.",
+    )
+    frame_workers: int = Field(
+        2, ge=1, le=64, description="Threads that check frames (about one per core)."
+    )
+    frame_queue: int = Field(
+        32, ge=1, description="Frames waiting for a check before the least urgent are shed."
+    )
+    frame_posts_per_second: float = Field(
+        1.5, gt=0, description="Frames one chatter may post for checking, per second."
+    )
+    frame_post_burst: int = Field(6, ge=1, description="Frames one chatter may post in a burst.")
+    nudity_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Score at which an exposed-body class counts as nudity (NudeNet).",
+    )
+    face_threshold: float = Field(
+        0.35, gt=0, le=1, description="Score at which NudeNet's face classes count as a face."
+    )
+    no_face_blur_checks: int = Field(
+        3, ge=1, description="Checks in a row without a face before the viewer's blur."
+    )
+    no_face_end_checks: int = Field(
+        6, ge=1, description="Checks in a row without a face before the match ends."
+    )
+    hash_refresh_seconds: float = Field(
+        60.0, gt=0, description="How often the known-abuse hash lists are reloaded."
+    )
     backlog: int = Field(4096, ge=64, description="Listen backlog for bursts of connections.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
@@ -106,6 +139,10 @@ class Settings(BaseSettings):
             messages_per_second=self.messages_per_second,
             message_burst=self.message_burst,
             skips_per_minute=self.skips_per_minute,
+            frame_posts_per_second=self.frame_posts_per_second,
+            frame_post_burst=self.frame_post_burst,
+            no_face_blur=self.no_face_blur_checks,
+            no_face_end=self.no_face_end_checks,
         )
 
     def match_rules(self) -> MatchRules:

@@ -1,4 +1,5 @@
-"""The durable records: reports with their evidence, bans, strikes, blocks, appeals.
+"""The durable records: reports and automatic flags with their evidence, bans, strikes,
+blocks, appeals, and the operator's known-abuse hash lists.
 
 One :class:`Records` per process, on SQLite (the laptop default) or PostgreSQL. Every
 method is one transaction: it commits before it returns, or it leaves nothing behind.
@@ -8,11 +9,14 @@ Callers see a :class:`RecordError` with a stable code, never SQL. Identifiers ar
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -23,19 +27,26 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from strangers.core.bans import BanEntry
+from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict, HashHit
 from strangers.core.network import UNKNOWN_NETWORK
-from strangers.core.reports import MAX_NOTE_CHARS, Filing, ReportReason
+from strangers.core.reports import MAX_NOTE_CHARS, Filing, Line, Party, ReportReason
+from strangers.core.video import PERMANENT, Flag, FlagKind, ban_after_strikes
 from strangers.moderation.db import make_engine
+from strangers.moderation.hash_import import normalise_hash
 from strangers.moderation.tables import (
+    HASH_LABEL_MAX,
+    HASH_LIST_MAX,
     Appeal,
     Audit,
     Ban,
     Block,
     Case,
     Evidence,
+    HashEntry,
     Report,
     Strike,
 )
+from strangers.moderation.tables import Flag as FlagRow
 
 EVIDENCE_DAYS: Final = 90  # design §6
 ESCALATED_EVIDENCE_DAYS: Final = 365  # REPORT Act: a year when escalated
@@ -53,6 +64,28 @@ SEVERITY: Final[dict[ReportReason, int]] = {
     ReportReason.OTHER: 10,
 }
 
+#: Automatic flags share the queue with reports (design §6). A hash-list match is the
+#: most severe of all: known abuse material, to be reported (18 U.S.C. 2258A). Nudity in
+#: the teen pool comes next to an underage report; in the adult pool it was already acted
+#: on automatically (a strike), so it ranks low.
+KNOWN_ABUSE_SEVERITY: Final = 100
+TEEN_NUDITY_SEVERITY: Final = 80
+NUDITY_SEVERITY: Final = 40
+
+#: What a banned chatter is told (DSA art. 17, statement of reasons): the facts found,
+#: stated plainly; the case number goes with it, for an appeal.
+FLAG_BAN_REASONS: Final[dict[FlagKind, str]] = {
+    FlagKind.NUDITY: "Nudity on camera",
+    # Factual without saying which list matched: telling the subject that a report to
+    # the authorities is coming could prejudice it (18 U.S.C. 2258A; DSA art. 17(5)
+    # leaves out what authorities need withheld).
+    FlagKind.KNOWN_ABUSE: "Illegal content on camera",
+}
+
+#: Rows a statement inserts at most when importing a hash list (4 parameters a row stay
+#: far below the SQLite and PostgreSQL parameter limits).
+HASH_IMPORT_CHUNK: Final = 1000
+
 
 class RecordError(Exception):
     """A refused or failed records operation; ``code`` is stable, the text is safe to show.
@@ -69,6 +102,18 @@ class RecordError(Exception):
 
 #: What a banned chatter is shown (design §1, Ban notice): reason, case number, end.
 BanNotice = BanEntry
+
+
+@dataclass(frozen=True)
+class FlagOutcome:
+    """What :meth:`Records.file_flag` committed: the case number, the subject device's
+    strikes in the last 24 hours (this flag's included; 0 when the flag strikes nothing)
+    the device ban's notice, if the flag banned it, and the network ban's, if any."""
+
+    case: str
+    strikes: int
+    ban: BanNotice | None
+    network_ban: BanNotice | None = None
 
 
 def case_number(case_id: int) -> str:
@@ -92,6 +137,89 @@ def _check_id(value: str, what: str) -> None:
     except ValueError:
         return
     raise RecordError("invalid", f"{what} must be an opaque identifier, not an address")
+
+
+def _check_parties(*parties: tuple[Party, str]) -> None:
+    for party, side in parties:
+        _check_id(party.device, f"{side} device")
+        _check_id(party.network, f"{side} network")
+
+
+def _check_reason(reason: str) -> None:
+    if not reason or len(reason) > MAX_REASON_CHARS:
+        raise RecordError("invalid", "the reason is empty or too long")
+
+
+def _check_ban(
+    device: str | None, network: str | None, reason: str, until: datetime | None
+) -> None:
+    if until is not None:
+        _check_time(until)
+    if device is None and network is None:
+        raise RecordError("invalid", "a ban needs a device or a network")
+    if device is not None:
+        _check_id(device, "device")
+    if network is not None:
+        _check_id(network, "network")
+        if network == UNKNOWN_NETWORK:
+            # Every peer whose address could not be read shares it: banning it
+            # would ban them all.
+            raise RecordError("invalid", "an unknown network cannot be banned")
+    _check_reason(reason)
+
+
+def _ban_end(seconds: float, now: datetime) -> datetime | None:
+    """When a ban of ``seconds`` from ``now`` ends; None: for good (:data:`PERMANENT`)."""
+    if seconds == PERMANENT:
+        return None
+    if not seconds > 0:
+        raise RecordError("invalid", "a ban lasts a positive time")
+    try:
+        return now + timedelta(seconds=seconds)
+    except OverflowError:
+        raise RecordError("invalid", "the ban would end past the calendar") from None
+
+
+def _hit_json(hit: HashHit | None) -> dict[str, Any] | None:
+    return None if hit is None else {"label": hit.label, "distance": hit.distance}
+
+
+def _verdict_json(verdict: FrameVerdict) -> dict[str, Any]:
+    return {
+        "nudity": list(verdict.nudity),
+        "face": verdict.face,
+        "hash_hit": _hit_json(verdict.hash_hit),
+        "scores": [[name, score] for name, score in verdict.scores],
+    }
+
+
+def _frames_json(
+    match: str, sampled_by: str, frames: Sequence[CheckedFrame], shows: Mapping[FrameSource, str]
+) -> dict[str, Any]:
+    """Frames as evidence; ``shows`` names whose video each source is, in the case's
+    terms. The digest lets a law-enforcement report name the exact bytes kept."""
+    return {
+        "match": match,
+        "sampled_by": sampled_by,
+        "frames": [
+            {
+                "at": frame.at,
+                "shows": shows[frame.shows],
+                "jpeg": base64.b64encode(frame.jpeg).decode("ascii"),
+                "sha256": hashlib.sha256(frame.jpeg).hexdigest(),
+                "verdict": _verdict_json(frame.verdict),
+            }
+            for frame in frames
+        ],
+    }
+
+
+def _lines_json(lines: Sequence[Line], sides: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"at": line.at, "side": sides[line.side], "text": line.text} for line in lines]
+
+
+def _party_json(party: Party) -> dict[str, str]:
+    return {"device": party.device, "network": party.network, "session": party.session}
 
 
 class Records:
@@ -153,35 +281,36 @@ class Records:
             raise RecordError("invalid", "the note is too long")
         if filing.reason not in SEVERITY:
             raise RecordError("invalid", "unknown report reason")
-        for party, side in ((filing.reporter, "reporter"), (filing.reported, "reported")):
-            _check_id(party.device, f"{side} device")
-            _check_id(party.network, f"{side} network")
-        payload = {
-            "match": filing.match,
-            "pool": filing.pool,
-            "matched_at": filing.matched_at,
-            "reported_at": filing.reported_at,
-            "lines": [
-                {"at": line.at, "side": line.side, "text": line.text} for line in filing.transcript
-            ],
+        _check_parties((filing.reporter, "reporter"), (filing.reported, "reported"))
+        same_sides = {"reporter": "reporter", "reported": "reported"}
+        sealed = {
+            "transcript": self._seal(
+                {
+                    "match": filing.match,
+                    "pool": filing.pool,
+                    "matched_at": filing.matched_at,
+                    "reported_at": filing.reported_at,
+                    "lines": _lines_json(filing.transcript, same_sides),
+                }
+            )
         }
-        ciphertext = self._fernet.encrypt(json.dumps(payload, ensure_ascii=False).encode())
+        if filing.frames:
+            # The reporter's page sampled them: "own" is the reporter's camera.
+            sides = {FrameSource.OWN: "reporter", FrameSource.PARTNER: "reported"}
+            sealed["frames"] = self._seal(
+                _frames_json(filing.match, "reporter", filing.frames, sides)
+            )
 
         async with self._transaction() as session:
-            # The number derives from the id: insert with a placeholder nobody else can see
-            # (it never leaves this transaction), then set it.
-            case = Case(
-                number=f"~{uuid.uuid4().hex[:24]}",
+            case = await self._open_case(
+                session,
                 kind="report",
                 severity=SEVERITY[ReportReason(filing.reason)],
                 status="open",
-                opened_at=now,
                 escalated=False,
                 pool=filing.pool,
+                now=now,
             )
-            session.add(case)
-            await session.flush()
-            case.number = case_number(case.id)
             session.add_all(
                 [
                     Report(
@@ -196,13 +325,7 @@ class Records:
                         matched_at=_at(filing.matched_at),
                         reported_at=_at(filing.reported_at),
                     ),
-                    Evidence(
-                        case_id=case.id,
-                        kind="transcript",
-                        ciphertext=ciphertext,
-                        created_at=now,
-                        retain_until=now + timedelta(days=EVIDENCE_DAYS),
-                    ),
+                    *self._evidence(case.id, sealed, days=EVIDENCE_DAYS, now=now),
                 ]
             )
             await session.flush()
@@ -218,6 +341,62 @@ class Records:
             number = case.number
         return number
 
+    def _seal(self, payload: dict[str, Any]) -> bytes:
+        """Evidence is encrypted at rest (design §6)."""
+        return self._fernet.encrypt(json.dumps(payload, ensure_ascii=False).encode())
+
+    @staticmethod
+    def _evidence(
+        case_id: int, sealed: Mapping[str, bytes], *, days: int, now: datetime
+    ) -> list[Evidence]:
+        return [
+            Evidence(
+                case_id=case_id,
+                kind=kind,
+                ciphertext=ciphertext,
+                created_at=now,
+                retain_until=now + timedelta(days=days),
+            )
+            for kind, ciphertext in sealed.items()
+        ]
+
+    @staticmethod
+    async def _open_case(
+        session: AsyncSession,
+        *,
+        kind: str,
+        severity: int,
+        status: str,
+        escalated: bool,
+        pool: str,
+        now: datetime,
+    ) -> Case:
+        # The number derives from the id: insert with a placeholder nobody else can see
+        # (it never leaves this transaction), then set it.
+        case = Case(
+            number=f"~{uuid.uuid4().hex[:24]}",
+            kind=kind,
+            severity=severity,
+            status=status,
+            opened_at=now,
+            escalated=escalated,
+            pool=pool,
+        )
+        session.add(case)
+        await session.flush()
+        case.number = case_number(case.id)
+        return case
+
+    @staticmethod
+    def _insert_new(session: AsyncSession, model: type[Any], rows: Any) -> Any:
+        """An INSERT of ``rows`` that skips those a unique constraint already holds."""
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(model).values(rows).on_conflict_do_nothing()
+        if dialect == "sqlite":
+            return sqlite.insert(model).values(rows).on_conflict_do_nothing()
+        raise RecordError("unavailable", f"unsupported database {dialect}")  # pragma: no cover
+
     async def _block(
         self, session: AsyncSession, one: str, other: str, case_id: int | None, now: datetime
     ) -> None:
@@ -225,14 +404,175 @@ class Records:
             return  # one device on both sides (the laptop default): nothing to block
         a, b = sorted((one, other))
         values = {"device_a": a, "device_b": b, "created_at": now, "case_id": case_id}
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(Block).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(Block).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            raise RecordError("unavailable", f"unsupported database {dialect}")
-        await session.execute(statement)
+        await session.execute(self._insert_new(session, Block, values))
+
+    # Automatic flags (video)
+
+    async def file_flag(self, flag: Flag, *, now: datetime) -> FlagOutcome:
+        """Commit an automatic video flag (design §6, video) in one transaction: its case,
+        the ``flags`` row, the evidence, the strike and bans its enforcement asks for, the
+        audit. Returns only once all of it is committed; a failure leaves nothing.
+
+        - The case: kind "automatic"; severity :data:`KNOWN_ABUSE_SEVERITY`,
+          :data:`TEEN_NUDITY_SEVERITY` (a ``teen-*`` pool) or :data:`NUDITY_SEVERITY`;
+          status "escalated" when the enforcement escalates (marked for a report to law
+          enforcement, 18 U.S.C. 2258A), else "open" when it asks for a review, else
+          "actioned" (acted on automatically, kept for audit).
+        - The evidence, encrypted: "frames" (when the flag has any), "transcript" (when
+          it has lines) and "identifiers" of both sides; kept 90 days, a year when
+          escalated (REPORT Act). The evidence names the sides from the subject:
+          "subject" and "other". The flag's frames are in the sampler's view ("own" is
+          the sampler's camera) and its transcript is already turned to the subject
+          ("reported" is the subject), as the switchboard hands them over; the evidence
+          also says whose page sampled (``sampled_by``: "subject" or "viewer").
+        - A strike on the subject's device when the enforcement strikes; ``strikes`` in
+          the outcome counts its strikes in the last 24 hours (0 without a strike).
+        - A device ban for the longer of the enforcement's ban and the one the strikes
+          earn (:func:`~strangers.core.video.ban_after_strikes`), for good when
+          :data:`~strangers.core.video.PERMANENT`; with ``network_ban_seconds``, the
+          subject's network for that long, unless it is the unknown network. The reason is the
+          statement shown to the banned chatter (DSA art. 17).
+        """
+        _check_time(now)
+        try:
+            kind = FlagKind(flag.kind)
+        except ValueError:
+            raise RecordError("invalid", "unknown flag kind") from None
+        _check_parties((flag.subject, "subject"), (flag.sampler, "sampler"))
+        enforcement = flag.enforcement
+        for seconds in (enforcement.ban_seconds, enforcement.network_ban_seconds):
+            if seconds is not None:
+                _ban_end(seconds, now)  # refused: not positive, or past the calendar
+        if kind is FlagKind.KNOWN_ABUSE:
+            severity = KNOWN_ABUSE_SEVERITY
+        elif flag.pool.startswith("teen"):  # a pool key is "<band>-<mode>" (core.pools)
+            severity = TEEN_NUDITY_SEVERITY
+        else:
+            severity = NUDITY_SEVERITY
+        escalated = enforcement.escalate
+        status = "escalated" if escalated else "open" if enforcement.review else "actioned"
+        days = ESCALATED_EVIDENCE_DAYS if escalated else EVIDENCE_DAYS
+        # Sessions, not devices, tell the sides apart: one device may be on both (laptop).
+        own_page = flag.sampler.session == flag.subject.session
+        sampled_by = "subject" if own_page else "viewer"
+        # The frames are the sampler's: "own" shows the subject when it sampled itself.
+        shows = (
+            {FrameSource.OWN: "subject", FrameSource.PARTNER: "other"}
+            if own_page
+            else {FrameSource.OWN: "other", FrameSource.PARTNER: "subject"}
+        )
+        sealed: dict[str, bytes] = {}
+        if flag.frames:
+            sealed["frames"] = self._seal(_frames_json(flag.match, sampled_by, flag.frames, shows))
+        about = {
+            "match": flag.match,
+            "pool": flag.pool,
+            "matched_at": flag.matched_at,
+            "flagged_at": flag.flagged_at,
+        }
+        if flag.transcript:
+            sides = {"reported": "subject", "reporter": "other"}
+            sealed["transcript"] = self._seal(
+                {**about, "lines": _lines_json(flag.transcript, sides)}
+            )
+        sealed["identifiers"] = self._seal(
+            {
+                **about,
+                "subject": _party_json(flag.subject),
+                "sampler": _party_json(flag.sampler),
+                "sampled_by": sampled_by,
+                "hash_hit": _hit_json(flag.verdict.hash_hit),
+            }
+        )
+
+        async with self._transaction() as session:
+            case = await self._open_case(
+                session,
+                kind="automatic",
+                severity=severity,
+                status=status,
+                escalated=escalated,
+                pool=flag.pool,
+                now=now,
+            )
+            row = FlagRow(
+                case_id=case.id,
+                kind=str(kind),
+                match=flag.match,
+                pool=flag.pool,
+                subject_device=flag.subject.device,
+                subject_network=flag.subject.network,
+                sampler_device=flag.sampler.device,
+                sampler_network=flag.sampler.network,
+                sampled_by=sampled_by,
+                detail=json.dumps(_verdict_json(flag.verdict), separators=(",", ":")),
+                flagged_at=_at(flag.flagged_at),
+            )
+            session.add_all([row, *self._evidence(case.id, sealed, days=days, now=now)])
+            await session.flush()
+            self._audit(
+                session,
+                at=now,
+                action="flag.filed",
+                case_id=case.id,
+                flag=row.id,
+                kind=str(kind),
+                pool=flag.pool,
+                status=status,
+                sampled_by=sampled_by,
+            )
+            strikes = 0
+            if enforcement.strike:
+                strikes = await self._strike(
+                    session,
+                    device=flag.subject.device,
+                    network=flag.subject.network,
+                    reason=str(kind),
+                    case_id=case.id,
+                    now=now,
+                )
+            ban, network_ban = await self._flag_bans(session, flag, kind, strikes, case, now)
+        return FlagOutcome(case=case.number, strikes=strikes, ban=ban, network_ban=network_ban)
+
+    async def _flag_bans(
+        self,
+        session: AsyncSession,
+        flag: Flag,
+        kind: FlagKind,
+        strikes: int,
+        case: Case,
+        now: datetime,
+    ) -> tuple[BanNotice | None, BanNotice | None]:
+        """The bans a flag makes (see :meth:`file_flag`): the device ban's notice and
+        the network ban's."""
+        enforcement = flag.enforcement
+        earned = ban_after_strikes(strikes) if enforcement.strike else None
+        given = [seconds for seconds in (enforcement.ban_seconds, earned) if seconds is not None]
+        reason = FLAG_BAN_REASONS[kind]
+        targets: list[tuple[str | None, str | None, float]] = []
+        if given:
+            seconds = max(given)
+            if earned is not None and seconds == earned and earned != enforcement.ban_seconds:
+                # The strikes made this ban: say so, it is why this one lasts as it does.
+                reason = f"{reason}: {strikes} strikes in 24 hours"
+            targets.append((flag.subject.device, None, seconds))
+        network_seconds = enforcement.network_ban_seconds
+        if network_seconds is not None and flag.subject.network != UNKNOWN_NETWORK:
+            targets.append((None, flag.subject.network, network_seconds))
+        notices: dict[bool, BanNotice] = {}
+        for device, network, seconds in targets:
+            until = _ban_end(seconds, now)
+            await self._ban(
+                session,
+                device=device,
+                network=network,
+                reason=reason,
+                case_id=case.id,
+                until=until,
+                now=now,
+            )
+            notices[network is not None] = BanNotice(reason=reason, case=case.number, until=until)
+        return notices.get(False), notices.get(True)
 
     async def blocked_pairs(self) -> list[tuple[str, str]]:
         """Every blocked pair, each sorted ``(device_a, device_b)``."""
@@ -300,43 +640,55 @@ class Records:
         until: datetime | None,
         now: datetime,
     ) -> int:
-        """Ban a device, a network or both until ``until`` (None: for good). Returns its id."""
+        """Ban a device, a network or both until ``until`` (None: for good). Returns its id.
+
+        ``reason`` is shown to the banned chatter with the case number (DSA art. 17):
+        at most 64 characters. The unknown network is never a ban target."""
         _check_time(now)
-        if until is not None:
-            _check_time(until)
-        if device is None and network is None:
-            raise RecordError("invalid", "a ban needs a device or a network")
-        if device is not None:
-            _check_id(device, "device")
-        if network is not None:
-            _check_id(network, "network")
-            if network == UNKNOWN_NETWORK:
-                # Every peer whose address could not be read shares it: banning it
-                # would ban them all.
-                raise RecordError("invalid", "an unknown network cannot be banned")
-        if not reason or len(reason) > MAX_REASON_CHARS:
-            raise RecordError("invalid", "the reason is empty or too long")
+        _check_ban(device, network, reason, until)
         async with self._transaction() as session:
             case_id = None if case is None else await self._case_id(session, case)
-            ban = Ban(
+            return await self._ban(
+                session,
                 device=device,
                 network=network,
                 reason=reason,
                 case_id=case_id,
-                created_at=now,
                 until=until,
+                now=now,
             )
-            session.add(ban)
-            await session.flush()
-            self._audit(
-                session,
-                at=now,
-                action="ban.added",
-                case_id=case_id,
-                ban=ban.id,
-                until=None if until is None else until.isoformat(),
-            )
-            return ban.id
+
+    async def _ban(
+        self,
+        session: AsyncSession,
+        *,
+        device: str | None,
+        network: str | None,
+        reason: str,
+        case_id: int | None,
+        until: datetime | None,
+        now: datetime,
+    ) -> int:
+        """Add a ban inside the caller's transaction; the arguments passed ``_check_ban``."""
+        ban = Ban(
+            device=device,
+            network=network,
+            reason=reason,
+            case_id=case_id,
+            created_at=now,
+            until=until,
+        )
+        session.add(ban)
+        await session.flush()
+        self._audit(
+            session,
+            at=now,
+            action="ban.added",
+            case_id=case_id,
+            ban=ban.id,
+            until=None if until is None else until.isoformat(),
+        )
+        return ban.id
 
     async def active_bans(self, *, now: datetime) -> list[tuple[str | None, str | None, BanNotice]]:
         """Every ban in force: (device, network, notice), for the gateway's in-memory index."""
@@ -362,26 +714,39 @@ class Records:
         _check_time(now)
         _check_id(device, "device")
         _check_id(network, "network")
-        if not reason or len(reason) > MAX_REASON_CHARS:
-            raise RecordError("invalid", "the reason is empty or too long")
+        _check_reason(reason)
         async with self._transaction() as session:
             case_id = None if case is None else await self._case_id(session, case)
-            session.add(
-                Strike(device=device, network=network, case_id=case_id, reason=reason, at=now)
+            return await self._strike(
+                session, device=device, network=network, reason=reason, case_id=case_id, now=now
             )
-            await session.flush()
-            count = await session.scalar(
-                select(func.count())
-                .select_from(Strike)
-                .where(
-                    and_(
-                        Strike.device == device,
-                        Strike.at > now - STRIKE_WINDOW,
-                        Strike.at <= now,
-                    )
+
+    @staticmethod
+    async def _strike(
+        session: AsyncSession,
+        *,
+        device: str,
+        network: str,
+        reason: str,
+        case_id: int | None,
+        now: datetime,
+    ) -> int:
+        """Add a strike inside the caller's transaction; returns the device's strikes in
+        the window, this one included."""
+        session.add(Strike(device=device, network=network, case_id=case_id, reason=reason, at=now))
+        await session.flush()
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Strike)
+            .where(
+                and_(
+                    Strike.device == device,
+                    Strike.at > now - STRIKE_WINDOW,
+                    Strike.at <= now,
                 )
             )
-            return int(count or 0)
+        )
+        return int(count or 0)
 
     # Appeals
 
@@ -429,3 +794,79 @@ class Records:
                 appeal=appeal.id,
             )
             return appeal.id
+
+    # Known-abuse hash lists
+
+    async def import_hashes(
+        self,
+        entries: Sequence[tuple[str, str]],
+        *,
+        list_name: str,
+        now: datetime,
+        actor: str = "operator",
+    ) -> tuple[int, int]:
+        """Add ``(hash, label)`` entries to the hash list ``list_name``, all or nothing:
+        the PDQ hashes the video checks match frames against (design §6). Hashes are kept
+        as 64 lowercase hex digits; a hash the list already holds keeps its first label.
+        Returns (added, already present), which add up to ``len(entries)``: a hash given
+        twice is added once and then counted as present.
+
+        A malformed hash, a label over 128 characters or a list name over 64: ``invalid``,
+        nothing written.
+        """
+        _check_time(now)
+        if not list_name or len(list_name) > HASH_LIST_MAX:
+            raise RecordError(
+                "invalid", f"the list name is empty or over {HASH_LIST_MAX} characters"
+            )
+        rows: dict[str, dict[str, Any]] = {}
+        for number, (value, label) in enumerate(entries, start=1):
+            try:
+                hex_digits = normalise_hash(value)
+            except ValueError as exc:
+                raise RecordError("invalid", f"entry {number}: {exc}") from None
+            if len(label) > HASH_LABEL_MAX:
+                raise RecordError(
+                    "invalid", f"entry {number}: the label is over {HASH_LABEL_MAX} characters"
+                )
+            rows.setdefault(
+                hex_digits,
+                {"hash": hex_digits, "label": label, "list_name": list_name, "imported_at": now},
+            )
+        unique = list(rows.values())
+        added = 0
+        async with self._transaction() as session:
+            for start in range(0, len(unique), HASH_IMPORT_CHUNK):
+                chunk = unique[start : start + HASH_IMPORT_CHUNK]
+                # RETURNING yields only the rows inserted, not those skipped as present.
+                statement = self._insert_new(session, HashEntry, chunk).returning(HashEntry.id)
+                added += len((await session.execute(statement)).all())
+            present = len(entries) - added
+            self._audit(
+                session,
+                at=now,
+                action="hashes.imported",
+                case_id=None,
+                actor=actor,
+                list=list_name,
+                added=added,
+                present=present,
+            )
+        return added, present
+
+    async def hash_entries(self) -> list[tuple[str, str]]:
+        """Every listed hash as (lowercase hex, label), for the gateway's matcher; a hash
+        on several lists comes once per list."""
+        async with self._transaction() as session:
+            rows = await session.execute(
+                select(HashEntry.hash, HashEntry.label).order_by(HashEntry.id)
+            )
+            return [(hex_digits, label) for hex_digits, label in rows]
+
+    async def hash_list_counts(self) -> dict[str, int]:
+        """How many hashes each list holds."""
+        async with self._transaction() as session:
+            rows = await session.execute(
+                select(HashEntry.list_name, func.count()).group_by(HashEntry.list_name)
+            )
+            return {name: int(count) for name, count in rows}

@@ -2,6 +2,10 @@
 
 Identifiers are opaque strings only: a device id and a keyed network hash (design §6).
 There is no address column anywhere. Times are timezone-aware UTC.
+
+Revisions: 0001 the reports, bans and appeals; 0002 automatic video flags
+(:class:`Flag`), the "frames" and "identifiers" evidence kinds, and the operator's
+known-abuse hash lists (:class:`HashEntry`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -36,9 +41,16 @@ NAMING_CONVENTION: Final = {
 
 CASE_KINDS: Final = ("report", "automatic")
 CASE_STATUSES: Final = ("open", "dismissed", "actioned", "escalated")
-EVIDENCE_KINDS: Final = ("transcript",)
+EVIDENCE_KINDS: Final = ("transcript", "frames", "identifiers")
+FLAG_KINDS: Final = ("nudity", "known_abuse")  # strangers.core.video.FlagKind
+#: Whose page sampled a flagged frame, seen from the flagged chatter (the subject): its
+#: own page (its camera) or the viewer's (its incoming video, which it cannot opt out of).
+FLAG_SAMPLERS: Final = ("subject", "viewer")
 APPEAL_STATUSES: Final = ("pending", "upheld", "overturned")
 NOTE_MAX: Final = 500  # the same bound as strangers.core.reports.MAX_NOTE_CHARS
+HASH_HEX_CHARS: Final = 64  # a PDQ hash: 256 bits as lowercase hex
+HASH_LABEL_MAX: Final = 128
+HASH_LIST_MAX: Final = 64
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -123,6 +135,53 @@ class Evidence(Base):
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     retain_until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Flag(Base):
+    """An automatic video flag (design §6): what was found, on whom, seen by whose page.
+
+    ``detail`` is JSON of the verdict (nudity classes, face, scores, hash label and
+    distance), kept in the clear for the moderator's queue; the frames themselves are
+    encrypted evidence of the flag's case.
+    """
+
+    __tablename__ = "flags"
+    __table_args__ = (
+        CheckConstraint(_in("kind", FLAG_KINDS), name="kind"),
+        CheckConstraint(_in("sampled_by", FLAG_SAMPLERS), name="sampled_by"),
+        Index(None, "subject_device"),
+        Index(None, "subject_network"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    match: Mapped[str] = mapped_column(String(128))
+    pool: Mapped[str] = mapped_column(String(32))
+    subject_device: Mapped[str] = mapped_column(String(128))
+    subject_network: Mapped[str] = mapped_column(String(128))
+    sampler_device: Mapped[str] = mapped_column(String(128))
+    sampler_network: Mapped[str] = mapped_column(String(128))
+    sampled_by: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    flagged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HashEntry(Base):
+    """One hash of an operator's known-abuse list (PDQ, matched at distance ≤ 31)."""
+
+    __tablename__ = "hash_entries"
+    __table_args__ = (
+        CheckConstraint(f"length(hash) = {HASH_HEX_CHARS}", name="hash_length"),
+        UniqueConstraint("list", "hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS))
+    label: Mapped[str] = mapped_column(String(HASH_LABEL_MAX))
+    # The attribute is not called ``list``, which would shadow the builtin in the class.
+    list_name: Mapped[str] = mapped_column("list", String(HASH_LIST_MAX))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Ban(Base):

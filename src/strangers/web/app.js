@@ -1,4 +1,5 @@
-// The chatter page, text mode: start screen, age question, chat over /v1/ws.
+// The chatter page: start screen, age question, chat over /v1/ws, video over WebRTC
+// with the stranger's video sampled for the server's safety checks (design §6).
 // Protocol: src/strangers/core/messages.py. Every visible string comes from i18n/<lang>.json.
 
 const LANGUAGES = ["en", "fr"];
@@ -68,7 +69,10 @@ const ui = {
   stage: $("stage"),
   devBanner: $("dev-banner"),
   remoteVideo: $("remote-video"),
+  remoteOverlay: $("remote-overlay"),
   localVideo: $("local-video"),
+  local: $("local"),
+  faceNotice: $("face-notice"),
   mute: $("mute"),
   cameraOff: $("camera-off"),
 };
@@ -415,7 +419,14 @@ function setPhase(next) {
   confirming = false;
   clearTimeout(autoTimer); // any change of phase supersedes a pending automatic search
   const chatting = next === "chatting";
-  if (!chatting) closePeer(); // a match's peer connection never outlives the match
+  if (!chatting) {
+    stopFrames(); // no frame is ever posted from a match that is over
+    closePeer(); // a match's peer connection never outlives the match
+  }
+  endingReason = null;
+  // Past its match a blur's line goes, unless the video was flagged: then the reason
+  // stays (next to the status line) until the next search.
+  if (!chatting && !FLAGGED.includes(blur.reason)) clearLine(ui.remoteOverlay);
   ui.message.disabled = !chatting;
   ui.send.disabled = !chatting;
   ui.report.disabled = !chatting;
@@ -489,6 +500,7 @@ function find() {
 
 function search() {
   clearTimeout(autoTimer);
+  clearLine(ui.remoteOverlay);
   separate();
   if (socket) find();
   else connect(); // find follows the welcome
@@ -554,9 +566,11 @@ const handlers = {
     showRefused(message.reason);
   },
   banned(message) {
-    disconnect();
+    disconnect(); // may arrive mid-chat (a check flagged this device)
     matchId = null;
+    endingReason = "banned";
     setPhase("banned");
+    closeCamera();
     showBanned(message);
   },
   reported(message) {
@@ -570,7 +584,14 @@ const handlers = {
   matched(message) {
     matchId = message.match;
     setPhase("chatting");
-    if (mode === "video") openPeer();
+    if (mode === "video") {
+      mark("matched");
+      lastMatch = message.match;
+      setBlur(true, "checking", true); // safe start: blurred until the first clean check
+      showFaceNotice(false);
+      openPeer();
+      startFrames(message.match, message.frame_token);
+    }
     status("status.matched");
     if (message.interests?.length) status("status.common", { list: message.interests });
     if (message.fallback) status("status.fallback");
@@ -587,6 +608,7 @@ const handlers = {
   partner_left(message) {
     if (message.match !== matchId) return;
     matchId = null;
+    endingReason = "partner_left";
     status("status.partner_left");
     setPhase("ended");
     if (ui.auto.checked) {
@@ -595,10 +617,14 @@ const handlers = {
     }
   },
   ended(message) {
-    if (message.reason === "report") status("status.reported_ended");
+    if (message.reason === "safety" || message.reason === "no_face") {
+      if (message.match && message.match !== matchId) return; // an older match
+      status(`status.ended_${message.reason}`, undefined, "status problem");
+    } else if (message.reason === "report") status("status.reported_ended");
     else if (message.match && message.match === matchId) status("status.you_left");
     else if (phase === "waiting") status("status.stopped");
     matchId = null;
+    endingReason = String(message.reason ?? "ended");
     if (message.reason === "skip") {
       separate(); // the server's waiting follows
       setPhase("waiting");
@@ -608,6 +634,21 @@ const handlers = {
   },
   signal(message) {
     if (phase === "chatting" && peer) enqueue(() => onSignal(message));
+  },
+  blur(message) {
+    if (mode !== "video" || message.match == null) return;
+    if (message.on === true && message.match === lastMatch) {
+      // Also just after its match ended (the end may overtake the blur): the reason stays.
+      setBlur(true, BLUR_REASONS.includes(message.reason) ? message.reason : "hidden");
+    } else if (message.on === false && phase === "chatting" && message.match === matchId) {
+      setBlur(false, "clear");
+    }
+  },
+  notice(message) {
+    if (message.kind !== "show_face" || mode !== "video" || phase !== "chatting") return;
+    if (message.match != null && message.match !== matchId) return;
+    mark("notice", { reason: message.kind, active: message.active !== false });
+    showFaceNotice(message.active !== false);
   },
   error(message) {
     pending = false;
@@ -633,7 +674,18 @@ let video = { enabled: true, relayOnly: true, iceServers: [] };
 let localStream = null;
 let peer = null; // { pc, queue, ignoring }
 
-window.strangersVideo = { pc: () => peer?.pc ?? null };
+// Test hooks: the peer connection, the blur state ({on, reason}) and a timeline of video
+// events in the page's own clock ({at: performance.now(), event, match, ...}): matched,
+// blur_on / blur_off (reason), partner_frame (the stranger's first decoded frame),
+// frame_posted (source, status, code, sent: when it was posted), notice (reason,
+// active) and ended (reason). The DOM mirrors the blur: data-blur and data-blur-reason
+// on #remote-video.
+window.strangersVideo = {
+  pc: () => peer?.pc ?? null,
+  blur: () => ({ ...blur }),
+  timeline: () => timeline.map((entry) => ({ ...entry })),
+  posting: () => posting, // frames posted whose answer has not come yet
+};
 
 function renderVideoAvailability() {
   ui.videoButton.hidden = !video.enabled;
@@ -657,6 +709,12 @@ async function openCamera() {
   ui.mute.setAttribute("aria-pressed", "false");
   ui.cameraOff.setAttribute("aria-pressed", "false");
   return true;
+}
+
+function closeCamera() {
+  for (const track of localStream?.getTracks() ?? []) track.stop();
+  localStream = null;
+  ui.localVideo.srcObject = null;
 }
 
 function toggleTracks(button, tracks) {
@@ -751,6 +809,209 @@ function closePeer() {
   peer.pc.close();
   peer = null;
   ui.remoteVideo.srcObject = null;
+}
+
+// --- frame checks -------------------------------------------------------------------
+// Design §6: the viewer's page samples the stranger's incoming video (so a sender
+// cannot opt out) and its own camera, at match start (the first decoded frame), every
+// 2 s for the first 10 s of the match, then every 5 s, as 320-px-wide JPEGs posted to
+// /v1/frames with this side's frame token. The verdicts come back over the socket as
+// `blur` and `notice`. The CSS blur does not reach drawImage, so samples see real pixels.
+
+const FRAME_WIDTH = 320;
+const FRAME_MAX_BYTES = 65536;
+const FRAME_QUALITIES = [0.7, 0.5, 0.35, 0.2];
+const FRAME_EARLY_MS = 10000;
+const FRAME_EARLY_EVERY_MS = 2000;
+const FRAME_EVERY_MS = 5000;
+const BLUR_REASONS = ["nudity", "face_not_visible", "known_abuse"];
+const FLAGGED = ["nudity", "known_abuse"];
+const TIMELINE_MAX = 1000;
+
+let blur = { on: true, reason: "checking" };
+let frames = null; // { match, token, start, stopped, timers, partner, own }
+let endingReason = null; // why the current match is ending, for the timeline
+let lastMatch = null; // the latest video match, current or just ended
+let posting = 0;
+const timeline = [];
+
+function mark(event, extra = {}) {
+  timeline.push({ at: performance.now(), event, match: matchId, ...extra });
+  if (timeline.length > TIMELINE_MAX) timeline.splice(0, timeline.length - TIMELINE_MAX);
+}
+
+function setBlur(on, reason, always = false) {
+  const changed = always || blur.on !== on || blur.reason !== reason;
+  blur = { on, reason };
+  ui.remoteVideo.dataset.blur = on ? "on" : "off";
+  ui.remoteVideo.dataset.blurReason = reason;
+  if (on && (phase === "chatting" || FLAGGED.includes(reason))) localise(ui.remoteOverlay, `blur.${reason}`);
+  else clearLine(ui.remoteOverlay);
+  if (changed) mark(on ? "blur_on" : "blur_off", { reason });
+}
+
+function clearLine(el) {
+  delete el.dataset.i18n;
+  delete el.dataset.i18nArgs;
+  el.textContent = "";
+}
+
+function showFaceNotice(active) {
+  ui.local.dataset.notice = active ? "show_face" : "";
+  if (active) localise(ui.faceNotice, "notice.show_face");
+  else clearLine(ui.faceNotice);
+}
+
+function startFrames(match, token) {
+  stopFrames();
+  if (typeof token !== "string" || !token) return; // a server without frame checks
+  const run = { match, token, start: performance.now(), stopped: false, timers: new Set() };
+  for (const source of ["partner", "own"]) {
+    const canvas = document.createElement("canvas");
+    run[source] = { canvas, busy: false, resumeAt: 0 };
+  }
+  frames = run;
+  whenDecoded(run, ui.remoteVideo, () => {
+    mark("partner_frame", { match }); // the stranger's first decoded frame
+    sampleLoop(run, "partner");
+  });
+  whenDecoded(run, ui.localVideo, () => sampleLoop(run, "own"));
+}
+
+function stopFrames() {
+  const run = frames;
+  if (!run) return;
+  frames = null;
+  run.stopped = true;
+  for (const timer of run.timers) clearTimeout(timer);
+  run.timers.clear();
+  showFaceNotice(false);
+  mark("ended", { match: run.match, reason: endingReason ?? phase });
+}
+
+const live = (run) => frames === run && !run.stopped && matchId === run.match && phase === "chatting";
+
+function later(run, ms, step) {
+  const timer = setTimeout(() => {
+    run.timers.delete(timer);
+    if (live(run)) step();
+  }, ms);
+  run.timers.add(timer);
+}
+
+function hasFrame(video) {
+  return video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && video.videoWidth > 0;
+}
+
+// Calls `then` once `video` has a decoded frame to draw: the first frame presented
+// (requestVideoFrameCallback), or `loadeddata`, whichever comes first.
+function whenDecoded(run, video, then) {
+  let done = false;
+  const finish = () => {
+    done = true;
+    video.removeEventListener("loadeddata", go);
+    video.removeEventListener("playing", go);
+  };
+  const go = () => {
+    if (done) return;
+    if (!live(run)) finish(); // the match ended before its first frame
+    else if (hasFrame(video)) {
+      finish();
+      then();
+    }
+  };
+  if (hasFrame(video)) {
+    go(); // the own camera is already playing
+    return;
+  }
+  video.addEventListener("loadeddata", go);
+  video.addEventListener("playing", go);
+  if (video.requestVideoFrameCallback) {
+    const watch = () => {
+      if (done || !live(run)) return;
+      if (hasFrame(video)) go();
+      else video.requestVideoFrameCallback(watch);
+    };
+    video.requestVideoFrameCallback(watch);
+  }
+  later(run, 250, function poll() {
+    go();
+    if (!done) later(run, 250, poll);
+  });
+}
+
+function sampleLoop(run, source) {
+  const elapsed = performance.now() - run.start;
+  later(run, elapsed < FRAME_EARLY_MS ? FRAME_EARLY_EVERY_MS : FRAME_EVERY_MS, () => sampleLoop(run, source));
+  sample(run, source);
+}
+
+function cameraOn() {
+  return Boolean(localStream) && ui.cameraOff.getAttribute("aria-pressed") !== "true";
+}
+
+async function sample(run, source) {
+  const state = run[source];
+  if (state.busy || performance.now() < state.resumeAt) return;
+  const video = source === "partner" ? ui.remoteVideo : ui.localVideo;
+  if (source === "own" && !cameraOn()) return;
+  if (!hasFrame(video)) return;
+  state.busy = true;
+  try {
+    const jpeg = await encodeFrame(video, state.canvas);
+    if (!jpeg || !live(run)) return;
+    await postFrame(run, source, jpeg);
+  } catch (error) {
+    console.warn("strangers: frame check", error);
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function encodeFrame(video, canvas) {
+  const height = Math.max(1, Math.round((FRAME_WIDTH * video.videoHeight) / video.videoWidth));
+  canvas.width = FRAME_WIDTH;
+  canvas.height = height;
+  canvas.getContext("2d").drawImage(video, 0, 0, FRAME_WIDTH, height);
+  for (const quality of FRAME_QUALITIES) {
+    const jpeg = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+    if (jpeg && jpeg.size <= FRAME_MAX_BYTES) return jpeg;
+  }
+  return null;
+}
+
+async function postFrame(run, source, jpeg) {
+  const sent = performance.now();
+  let response;
+  let body = null;
+  posting += 1;
+  try {
+    response = await fetch(`/v1/frames?source=${source}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Authorization: `Bearer ${run.token}`, "Content-Type": "image/jpeg" },
+      body: jpeg,
+    });
+    if (!response.ok) body = await response.json().catch(() => ({}));
+  } catch {
+    mark("frame_posted", { match: run.match, source, status: 0, sent });
+    return; // network trouble: the schedule goes on
+  } finally {
+    posting -= 1;
+  }
+  mark("frame_posted", { match: run.match, source, status: response.status, sent, code: body?.code });
+  if (response.status === 410 || response.status === 401) {
+    // The match is over for the server (or the token is void): stop sampling it.
+    if (frames === run) {
+      for (const timer of run.timers) clearTimeout(timer);
+      run.timers.clear();
+      run.stopped = true;
+    }
+  } else if (response.status === 429) {
+    const wait = Number(body?.retry_after);
+    run[source].resumeAt = performance.now() + (Number.isFinite(wait) && wait > 0 ? wait * 1000 : FRAME_EVERY_MS);
+  }
+  // 503 busy (shed under load), 413, 415, 422: the schedule simply goes on.
 }
 
 // --- composer -----------------------------------------------------------------------

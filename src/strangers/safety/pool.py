@@ -1,0 +1,240 @@
+"""Frame checks off the event loop, most urgent first, shedding under load (design §6).
+
+:class:`CheckPool` runs a :class:`~strangers.safety.checker.FrameChecker` in ``workers``
+threads, fed by as many asyncio worker tasks from a bounded priority queue. A lower
+``priority`` number is checked first; among equals, the older frame. Design §6: "under
+load, first-frame checks and the teen pool come first; what is shed is counted and
+shown in metrics". The gateway passes 0 for a match's first frames in the teen pool,
+1 for other first frames, 2 for later teen-pool frames, 3 for the rest.
+
+When ``capacity`` frames are already waiting, the least urgent of them and the new one
+(the highest number, then the newest) is shed: the new frame's :meth:`CheckPool.check`
+raises :class:`Shed` ``queue_full``, or a waiting frame's raises ``displaced`` and the
+new one takes its place. A caller that is cancelled while its frame waits takes the
+frame out of the queue, so no worker checks a frame nobody waits for; a frame already
+being checked runs to the end and its result is dropped. :meth:`CheckPool.close`
+sheds what waits (``closed``) and lets running checks finish. A frame whose check has not
+come back within ``max_wait`` seconds is shed as ``stale`` (under sustained overload the
+least urgent frames would otherwise wait without end, holding their requests open; the
+page samples again soon anyway).
+
+What the checker raises reaches the caller as is: ``FrameRejected`` for bad bytes,
+anything else for a fault of the checker (the worker goes on with the next frame).
+Every outcome is counted in :mod:`strangers.safety.metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from .checker import CheckResult, FrameChecker
+from .hashes import PDQ_MIN_QUALITY
+from .jpeg import FrameRejected
+from .metrics import (
+    FRAME_CHECK_SECONDS,
+    FRAME_HASH_SKIPPED,
+    FRAME_QUEUE_DEPTH,
+    FRAMES_CHECKED,
+    FRAMES_SHED,
+    STAGES,
+    verdict_label,
+)
+
+ShedReason = Literal["queue_full", "displaced", "closed", "stale"]
+
+#: Stages a checker may report that become metric labels; others are not recorded, so
+#: an operator's checker cannot grow the metric's label set without bound.
+_CHECKER_STAGES: Final = frozenset(STAGES) - {"queue", "total"}
+
+
+class Shed(Exception):
+    """A frame dropped unchecked; ``reason`` is ``queue_full``, ``displaced``, ``closed``
+    or ``stale``."""
+
+    def __init__(self, reason: ShedReason) -> None:
+        super().__init__(f"frame check shed: {reason}")
+        self.reason: ShedReason = reason
+
+
+@dataclass(eq=False)
+class _Job:
+    priority: int
+    seq: int
+    jpeg: bytes
+    future: asyncio.Future[CheckResult]
+    enqueued: float
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return self.priority, self.seq
+
+
+def _shed(job: _Job, reason: ShedReason) -> None:
+    FRAMES_SHED.labels(reason=reason).inc()
+    if not job.future.done():
+        job.future.set_exception(Shed(reason))
+
+
+class CheckPool:
+    """A bounded priority queue of frames in front of ``workers`` checker threads."""
+
+    def __init__(
+        self,
+        checker: FrameChecker,
+        *,
+        workers: int = 2,
+        capacity: int = 32,
+        max_wait: float = 5.0,
+    ) -> None:
+        if max_wait <= 0:
+            raise ValueError("max_wait must be positive")
+        if workers < 1:
+            raise ValueError("a check pool needs at least one worker")
+        if capacity < 1:
+            raise ValueError("a check pool's queue must hold at least one frame")
+        self.checker = checker
+        self.workers = workers
+        self.capacity = capacity
+        self.max_wait = max_wait
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="frame-check")
+        self._queue: list[tuple[int, int, _Job]] = []
+        self._seq = itertools.count()
+        self._ready: asyncio.Condition | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting for a worker (not those being checked)."""
+        return len(self._queue)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def start(self) -> None:
+        """Start the worker tasks in the running loop (:meth:`check` does it if needed)."""
+        if self._tasks:
+            return
+        if self._closed:
+            raise Shed("closed")
+        loop = asyncio.get_running_loop()
+        self._ready = asyncio.Condition()
+        self._tasks = [
+            loop.create_task(self._work(), name=f"frame-check-{n}") for n in range(self.workers)
+        ]
+
+    async def check(self, jpeg: bytes, *, priority: int) -> CheckResult:
+        """Check one frame when a worker is free; see the module docstring for order,
+        shedding and errors."""
+        if self._closed:
+            FRAMES_SHED.labels(reason="closed").inc()
+            raise Shed("closed")
+        self.start()
+        assert self._ready is not None
+        job = _Job(
+            priority,
+            next(self._seq),
+            jpeg,
+            asyncio.get_running_loop().create_future(),
+            time.perf_counter(),
+        )
+        if len(self._queue) >= self.capacity:
+            worst = max(self._queue, key=lambda entry: entry[:2])[2]
+            if job.order > worst.order:
+                FRAMES_SHED.labels(reason="queue_full").inc()
+                raise Shed("queue_full")
+            self._take_out(worst)
+            _shed(worst, "displaced")
+        heapq.heappush(self._queue, (job.priority, job.seq, job))
+        FRAME_QUEUE_DEPTH.inc()
+        try:
+            async with self._ready:
+                self._ready.notify()
+            async with asyncio.timeout(self.max_wait):
+                return await job.future
+        except TimeoutError:
+            self._take_out(job)
+            job.future.cancel()
+            FRAMES_SHED.labels(reason="stale").inc()
+            raise Shed("stale") from None
+        except asyncio.CancelledError:
+            # Still waiting: nobody wants its check any more. Already running: the
+            # result is dropped when it comes.
+            self._take_out(job)
+            job.future.cancel()
+            raise
+
+    def _take_out(self, job: _Job) -> None:
+        for index, (_, _, queued) in enumerate(self._queue):
+            if queued is job:
+                self._queue[index] = self._queue[-1]
+                self._queue.pop()
+                heapq.heapify(self._queue)
+                FRAME_QUEUE_DEPTH.dec()
+                return
+
+    async def _work(self) -> None:
+        assert self._ready is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            async with self._ready:
+                while not self._queue and not self._closed:
+                    await self._ready.wait()
+                if not self._queue:
+                    return
+                _, _, job = heapq.heappop(self._queue)
+                FRAME_QUEUE_DEPTH.dec()
+            if job.future.done():
+                continue
+            taken = time.perf_counter()
+            FRAME_CHECK_SECONDS.labels(stage="queue").observe(taken - job.enqueued)
+            try:
+                result = await loop.run_in_executor(self._executor, self.checker.check, job.jpeg)
+            except FrameRejected as exc:
+                self._finish(job, "rejected", exc)
+            except Exception as exc:
+                # A fault of the checker, not of the frame: the caller logs it; this
+                # worker goes on.
+                self._finish(job, "failed", exc)
+            else:
+                for stage, seconds in result.stages.items():
+                    if stage in _CHECKER_STAGES:
+                        FRAME_CHECK_SECONDS.labels(stage=stage).observe(seconds)
+                if result.hash_quality is not None and result.hash_quality < PDQ_MIN_QUALITY:
+                    FRAME_HASH_SKIPPED.inc()
+                self._finish(job, verdict_label(result.verdict), result)
+
+    def _finish(self, job: _Job, label: str, outcome: CheckResult | Exception) -> None:
+        FRAMES_CHECKED.labels(verdict=label).inc()
+        FRAME_CHECK_SECONDS.labels(stage="total").observe(time.perf_counter() - job.enqueued)
+        if job.future.done():
+            return
+        if isinstance(outcome, Exception):
+            job.future.set_exception(outcome)
+        else:
+            job.future.set_result(outcome)
+
+    async def close(self) -> None:
+        """Shed every waiting frame (``closed``), let running checks finish, stop."""
+        if self._closed:
+            return
+        self._closed = True
+        waiting = [job for _, _, job in self._queue]
+        self._queue.clear()
+        FRAME_QUEUE_DEPTH.dec(len(waiting))
+        for job in waiting:
+            _shed(job, "closed")
+        if self._ready is not None:
+            async with self._ready:
+                self._ready.notify_all()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Nothing runs in the threads any more; don't block the loop on their exit.
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,132 @@
+"""``POST /v1/frames`` on the live server: bad input gets a clear error and stores
+nothing, a flood is limited without touching other chatters, and the verdict of a
+frame reaches the viewer's socket (safe start lifts on a real face)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+
+import httpx
+import pytest
+
+from ..images import cat, claiming_size, portrait
+from ..servers import running_server
+from .chatter import Chatter
+
+
+async def video_pair(url: str) -> tuple[Chatter, Chatter, dict, dict]:
+    a, b = await Chatter.join(url), await Chatter.join(url)
+    for chatter in (a, b):
+        await chatter.send(type="find", mode="video", interests=[])
+        await chatter.expect("waiting")
+    return a, b, await a.expect("matched"), await b.expect("matched")
+
+
+def post(client: httpx.AsyncClient, token: str | None, body: bytes, **kw) -> object:
+    headers = {"content-type": kw.pop("content_type", "image/jpeg")}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    source = kw.pop("source", "partner")
+    return client.post(f"/v1/frames?source={source}", content=body, headers=headers, **kw)
+
+
+def cases(data_dir) -> int:
+    with sqlite3.connect(data_dir / "strangers.db") as db:
+        return db.execute("select count(*) from cases").fetchone()[0]
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    with running_server(
+        tmp_path,
+        frame_checker="tests.checkers:scripted",
+        same_device_pairs=False,
+        frame_posts_per_second=1,
+        frame_post_burst=4,
+    ) as base:
+        yield base
+
+
+async def test_bad_frames_get_a_clear_error_and_store_nothing(scripted, tmp_path):
+    url = scripted.replace("http://", "ws://") + "/v1/ws"
+    a, b, matched, _ = await video_pair(url)
+    token = matched["frame_token"]
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    async with httpx.AsyncClient(base_url=scripted) as client:
+        refusals = [
+            (await post(client, None, portrait()), 401, "bad_token"),
+            (await post(client, forged, portrait()), 401, "bad_token"),
+            (await post(client, token, png), 415, "not_jpeg"),
+            (await post(client, token, portrait(), content_type="text/plain"), 415, "not_jpeg"),
+            (await post(client, token, portrait()[:40]), 415, "not_jpeg"),
+            (await post(client, token, b"\xff\xd8\xff" + b"\x00" * 70_000), 413, "too_large"),
+            (await post(client, token, claiming_size(portrait(), 60000, 60000)), 422, "bad_size"),
+            (await post(client, token, portrait(), source="theirs"), 400, "invalid"),
+        ]
+        for response, status, code in refusals:
+            assert response.status_code == status, response.text
+            body = response.json()
+            assert body["code"] == code and body["text"]
+            assert "Traceback" not in response.text
+        # The match goes on as if nothing happened.
+        await a.send(type="message", text="still here")
+        assert (await b.expect("message"))["text"] == "still here"
+        ok = await post(client, token, portrait())
+        assert ok.status_code == 200 and ok.json() == {"status": "checked"}
+        assert (await a.expect("blur")) == {
+            "type": "blur",
+            "on": False,
+            "reason": "clear",
+            "match": matched["match"],
+        }
+        # Once the match is over, its token is void.
+        await b.send(type="skip")
+        await a.expect("partner_left")
+        over = await post(client, token, portrait())
+        assert over.status_code == 410 and over.json()["code"] == "match_over"
+    assert cases(tmp_path) == 0
+
+
+async def test_a_frame_flood_is_limited_and_other_chatters_keep_chatting(scripted, tmp_path):
+    url = scripted.replace("http://", "ws://") + "/v1/ws"
+    _a, _b, matched, _ = await video_pair(url)
+    c, d, _, _ = await video_pair(url)
+    async with httpx.AsyncClient(base_url=scripted) as client:
+        answers = await asyncio.gather(
+            *(post(client, matched["frame_token"], portrait()) for _ in range(30))
+        )
+        statuses = [r.status_code for r in answers]
+        assert statuses.count(200) <= 5 and statuses.count(429) >= 25
+        limited = next(r for r in answers if r.status_code == 429)
+        assert limited.json()["retry_after"] > 0 and int(limited.headers["retry-after"]) >= 1
+    for n in range(5):
+        await c.send(type="message", text=f"line {n}")
+        assert (await d.expect("message", timeout=2))["text"] == f"line {n}"
+    assert cases(tmp_path) == 0
+
+
+async def test_the_real_checks_lift_safe_start_on_a_face_and_not_on_a_cat(tmp_path):
+    with running_server(tmp_path, same_device_pairs=False) as base:
+        url = base.replace("http://", "ws://") + "/v1/ws"
+        a, _b, matched, _ = await video_pair(url)
+        async with httpx.AsyncClient(base_url=base) as client:
+            assert (await post(client, matched["frame_token"], cat())).status_code == 200
+            assert await a.quiet(0.5)  # no face: still blurred
+            assert (await post(client, matched["frame_token"], portrait())).status_code == 200
+            blur = await a.expect("blur")
+            assert blur["on"] is False and blur["reason"] == "clear"
+            metrics = (await client.get("/metrics")).text
+    checked = [line for line in metrics.splitlines() if "strangers_frames_checked_total{" in line]
+    assert any('verdict="clean"' in line and not line.endswith(" 0.0") for line in checked)
+    assert any('verdict="no_face"' in line and not line.endswith(" 0.0") for line in checked)
+
+
+def test_the_openapi_document_describes_the_frame_route(tmp_path):
+    with running_server(tmp_path, frame_checker="tests.checkers:scripted") as base:
+        document = json.loads(httpx.get(base + "/openapi.json").text)
+    route = document["paths"]["/v1/frames"]["post"]
+    assert "image/jpeg" in route["requestBody"]["content"]
+    assert {"401", "410", "413", "415", "422", "429", "503"} <= set(route["responses"])

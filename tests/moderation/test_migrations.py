@@ -1,0 +1,110 @@
+"""Migration 0002 (flags, frame and identifier evidence, hash lists): down to 0001 and
+back up, on SQLite (batch mode) and PostgreSQL, with records in place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from strangers.moderation import Records
+from strangers.moderation.db import make_engine
+from strangers.moderation.migrate import alembic_config, upgrade_async
+from strangers.moderation.tables import Base
+
+from .test_flags import make_flag
+from .test_records import SECRET, filing
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+NEW_TABLES = {"flags", "hash_entries"}
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """What ``migrate.upgrade_async`` does, the other way: one transaction."""
+
+    def run(connection: Connection) -> None:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run)
+    finally:
+        await engine.dispose()
+
+
+async def state(engine: AsyncEngine) -> tuple[str, set[str], list[object]]:
+    """The revision, the tables, and how the schema differs from the models."""
+
+    def look(connection: Connection) -> tuple[str, set[str], list[object]]:
+        context = MigrationContext.configure(connection)
+        return (
+            str(context.get_current_revision()),
+            set(sa.inspect(connection).get_table_names()),
+            compare_metadata(context, Base.metadata),
+        )
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(look)
+
+
+async def test_0002_goes_down_and_up_with_records_in_place(
+    db_url: str, engine: AsyncEngine, evidence_key: bytes
+) -> None:
+    revision, tables, diff = await state(engine)
+    assert (revision, diff) == ("0002", [])
+    assert tables >= NEW_TABLES
+
+    await downgrade(db_url, "0001")
+    revision, tables, _ = await state(engine)
+    assert revision == "0001" and not tables & NEW_TABLES
+
+    # At 0001: a report goes in, and the evidence constraint knows transcripts only.
+    records = await Records.open(db_url, evidence_key)
+    try:
+        case = await records.file_report(filing(), now=NOW)
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as connection:
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO evidence (case_id, kind, ciphertext, created_at, "
+                        "retain_until) SELECT case_id, 'frames', ciphertext, created_at, "
+                        "retain_until FROM evidence"
+                    )
+                )
+    finally:
+        await records.close()
+
+    await upgrade_async(db_url)
+    assert await state(engine) == ("0002", tables | NEW_TABLES, [])
+    records = await Records.open(db_url, evidence_key)
+    try:
+        # What was there survived the evidence table's rebuild (SQLite) ...
+        (evidence,) = await records.read_evidence(case)
+        assert evidence["lines"][1]["text"] == SECRET
+        # ... and the new kinds and tables take records.
+        outcome = await records.file_flag(make_flag(), now=NOW)
+        assert len(await records.read_evidence(outcome.case)) == 2
+        assert await records.import_hashes([("a" * 64, "x")], list_name="l", now=NOW) == (1, 0)
+    finally:
+        await records.close()
+
+
+async def test_a_downgrade_never_deletes_kept_evidence(
+    db_url: str, engine: AsyncEngine, records: Records
+) -> None:
+    outcome = await records.file_flag(make_flag(), now=NOW)
+    with pytest.raises(RuntimeError, match="evidence items"):
+        await downgrade(db_url, "0001")
+    revision, tables, diff = await state(engine)
+    assert (revision, diff) == ("0002", []) and tables >= NEW_TABLES
+    assert len(await records.read_evidence(outcome.case)) == 2
