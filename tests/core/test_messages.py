@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strangers.core.errors import ProtocolError
+from strangers.core.errors import InvalidField, ProtocolError
 from strangers.core.limits import Limits
 from strangers.core.messages import (
     Codec,
@@ -148,3 +148,16 @@ def test_any_text_decodes_or_raises_a_protocol_error(frame):
 def test_any_json_decodes_or_raises_a_protocol_error(value):
     with contextlib.suppress(ProtocolError):
         Codec().decode(json.dumps(value))
+
+
+def test_a_line_loses_controls_and_bidi_overrides_and_keeps_emoji_joiners():
+    codec = Codec()
+    line = codec.decode(json.dumps({"type": "message", "text": "ab\u202ecd\u0007\n👩\u200d💻"}))
+    assert line.text == "abcd\n👩\u200d💻"
+
+
+@pytest.mark.parametrize("text", ["\u202e", " \u0000 \u2066", "\u0085"])
+def test_a_line_with_nothing_displayable_is_refused(text):
+    with pytest.raises(InvalidField) as refused:
+        Codec().decode(json.dumps({"type": "message", "text": text}))
+    assert refused.value.field == "text"

@@ -5,6 +5,7 @@ the frame rate and priorities, bans of online sessions, and evidence kept."""
 import pytest
 
 from strangers.core.errors import LimitExceeded, MatchOver
+from strangers.core.flags import PERMANENT, FlagKind
 from strangers.core.frame_tokens import FrameTokens
 from strangers.core.frames import FrameSource, FrameVerdict, HashHit
 from strangers.core.limits import Limits
@@ -33,9 +34,7 @@ from strangers.core.switchboard import (
     Switchboard,
 )
 from strangers.core.video import (
-    PERMANENT,
     STRIKE_BAN_SECONDS,
-    FlagKind,
     FrameWatch,
     Outcome,
     ban_after_strikes,

@@ -14,17 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from strangers.core.flags import PERMANENT, Enforcement, Flag, FlagKind
 from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict, HashHit
 from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import Line, Party
-from strangers.core.video import (
-    PERMANENT,
-    TEEN_NUDITY_BAN_SECONDS,
-    Enforcement,
-    Flag,
-    FlagKind,
-    enforcement_for,
-)
+from strangers.core.video import TEEN_NUDITY_BAN_SECONDS, enforcement_for
 from strangers.moderation import BanNotice, RecordError, Records
 from strangers.moderation.records import (
     ESCALATED_EVIDENCE_DAYS,

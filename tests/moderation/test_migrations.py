@@ -1,8 +1,9 @@
-"""Migration 0002 (flags, frame and identifier evidence, hash lists): down to 0001 and
-back up, on SQLite (batch mode) and PostgreSQL, with records in place."""
+"""Migrations 0002 (flags, frame and identifier evidence, hash lists) and 0003 (text
+flags): down and back up, on SQLite (batch mode) and PostgreSQL, with records in place."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from strangers.core.flags import FlagKind
 from strangers.moderation import Records
 from strangers.moderation.db import make_engine
 from strangers.moderation.migrate import alembic_config, upgrade_async
@@ -24,6 +26,7 @@ from .test_records import SECRET, filing
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NEW_TABLES = {"flags", "hash_entries"}
+HEAD = "0003"
 
 
 async def downgrade(url: str, revision: str) -> None:
@@ -61,7 +64,7 @@ async def test_0002_goes_down_and_up_with_records_in_place(
     db_url: str, engine: AsyncEngine, evidence_key: bytes
 ) -> None:
     revision, tables, diff = await state(engine)
-    assert (revision, diff) == ("0002", [])
+    assert (revision, diff) == (HEAD, [])
     assert tables >= NEW_TABLES
 
     await downgrade(db_url, "0001")
@@ -85,7 +88,7 @@ async def test_0002_goes_down_and_up_with_records_in_place(
         await records.close()
 
     await upgrade_async(db_url)
-    assert await state(engine) == ("0002", tables | NEW_TABLES, [])
+    assert await state(engine) == (HEAD, tables | NEW_TABLES, [])
     records = await Records.open(db_url, evidence_key)
     try:
         # What was there survived the evidence table's rebuild (SQLite) ...
@@ -106,5 +109,20 @@ async def test_a_downgrade_never_deletes_kept_evidence(
     with pytest.raises(RuntimeError, match="evidence items"):
         await downgrade(db_url, "0001")
     revision, tables, diff = await state(engine)
-    assert (revision, diff) == ("0002", []) and tables >= NEW_TABLES
+    assert (revision, diff) == (HEAD, []) and tables >= NEW_TABLES
     assert len(await records.read_evidence(outcome.case)) == 2
+
+
+async def test_0003_takes_text_flags_and_will_not_drop_them(
+    db_url: str, engine: AsyncEngine, records: Records
+) -> None:
+    await downgrade(db_url, "0002")
+    await upgrade_async(db_url)
+    assert (await state(engine))[0] == HEAD
+    text = replace(
+        make_flag(), kind=FlagKind.TEXT_RISK, verdict=None, frames=(), signals=(("secrecy", 1.0),)
+    )
+    await records.file_flag(text, now=NOW)
+    with pytest.raises(RuntimeError, match="text flags"):
+        await downgrade(db_url, "0002")
+    assert (await state(engine))[0] == HEAD

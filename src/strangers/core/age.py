@@ -123,10 +123,15 @@ class AgeLedger:
     The token carries the record to the device; the ledger keeps it on the
     server too, so a device that replays a token issued before its lock does
     not escape it. Expired records are dropped by :meth:`prune`.
+
+    It also holds the devices sent back to the age question (a minor's age statement
+    in the adult pool, design §6): until their cooldown ends they are refused with
+    ``age_check``; then the question is asked again, under the record's lock.
     """
 
     def __init__(self) -> None:
         self._records: dict[str, AgeRecord] = {}
+        self._rechecks: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._records)
@@ -143,5 +148,15 @@ class AgeLedger:
         if record.locked_until > now:
             self._records[device] = record
 
+    def recheck(self, device: str, until: int) -> None:
+        """Send ``device`` back to the age question once ``until`` has passed."""
+        self._rechecks[device] = max(until, self._rechecks.get(device, 0))
+
+    def recheck_until(self, device: str, now: int) -> int | None:
+        """The end of ``device``'s cooldown, while it lasts."""
+        until = self._rechecks.get(device)
+        return until if until is not None and until > now else None
+
     def prune(self, now: int) -> None:
         self._records = {d: r for d, r in self._records.items() if r.locked_until > now}
+        self._rechecks = {d: u for d, u in self._rechecks.items() if u > now}

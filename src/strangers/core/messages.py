@@ -14,7 +14,7 @@ strict schema, unknown fields refused). Server messages are encoded with
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -112,11 +112,35 @@ class Typing(_Message):
     active: bool
 
 
+#: C0 and C1 controls but tab and newline, and the bidirectional formatting characters
+#: (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI).
+_UNDISPLAYABLE: Final = dict.fromkeys(
+    [
+        *(c for c in range(0x20) if c not in (0x09, 0x0A)),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+
+
 class SendText(_Message):
-    """A chat line for the current partner."""
+    """A chat line for the current partner. Control characters (but newline and tab)
+    and bidirectional embedding, override and isolate characters are removed before it
+    goes anywhere: they can make a line display as something else than it says
+    (Unicode TR36 §2.1; a reversed link, a hidden word). A line with nothing left is
+    refused."""
 
     type: Literal["message"] = "message"
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+
+    @field_validator("text")
+    @classmethod
+    def _displayable(cls, text: str) -> str:
+        text = text.translate(_UNDISPLAYABLE)
+        if not text.strip():
+            raise ValueError("the message is empty")
+        return text
 
 
 class Skip(_Message):
@@ -227,11 +251,13 @@ class Welcome(_Message):
 
 class Refused(_Message):
     """The age answer does not admit this device: ``too_young`` (under 13) or
-    ``adults_only`` (13–17 while the teen pool is off). ``until`` is the Unix time
-    before which the same device is refused again; the socket closes after this."""
+    ``adults_only`` (13–17 while the teen pool is off); or ``age_check``: the chatter
+    stated an age under 18 in the adult pool, and must answer the age question again
+    once ``until`` has passed. ``until`` is the Unix time before which the same device
+    is refused again; the socket closes after this."""
 
     type: Literal["refused"] = "refused"
-    reason: Literal["too_young", "adults_only"]
+    reason: Literal["too_young", "adults_only", "age_check"]
     until: int
     device: str
 
@@ -258,10 +284,13 @@ class Matched(_Message):
 
 
 class Message(_Message):
-    """A chat line from the partner."""
+    """A chat line from the partner. ``hidden``: the line was withheld by the safety
+    checks (``contact``: it carried contact details or a link; ``risk``: the partner's
+    messages have become risky) and ``text`` is empty (design §6, text)."""
 
     type: Literal["message"] = "message"
     text: str
+    hidden: Literal["contact", "risk"] | None = None
 
 
 class PartnerTyping(_Message):
@@ -349,12 +378,31 @@ class Blur(_Message):
     match: str
 
 
+#: The safety nudges about what a stranger wrote (design §6, text).
+TextNudge = Literal[
+    "contact",
+    "asks_age",
+    "asks_alone",
+    "secrecy",
+    "asks_pictures",
+    "asks_camera",
+    "body",
+    "gifts",
+    "meet",
+    "other_app",
+]
+TEXT_NUDGES: Final[tuple[str, ...]] = get_args(TextNudge)
+
+
 class Notice(_Message):
     """A short notice about this chatter's own chat: ``show_face`` (your face is not
-    visible, the stranger sees a blur) while ``active``, cleared when not."""
+    visible, the stranger sees a blur) while ``active``, cleared when not; or a safety
+    nudge about what the stranger wrote (design §6, text): ``contact`` (shared contact
+    details or a link), ``asks_age``, ``asks_alone``, ``secrecy``, ``asks_pictures``,
+    ``asks_camera``, ``body``, ``gifts``, ``meet``, ``other_app``."""
 
     type: Literal["notice"] = "notice"
-    kind: Literal["show_face"]
+    kind: Literal["show_face"] | TextNudge
     active: bool = True
     match: str | None = None
 

@@ -20,6 +20,7 @@ from enum import StrEnum
 from .limits import Limits, RateLimit
 from .messages import AgeBand, Mode
 from .reports import Line
+from .text_policy import TextWatch
 from .video import FrameWatch
 
 
@@ -60,6 +61,7 @@ class Session:
     matched_at: float = 0.0
     transcript: list[Line] = field(default_factory=list)
     watch: FrameWatch = field(default_factory=FrameWatch)
+    text_watch: TextWatch = field(default_factory=TextWatch)
 
     @classmethod
     def open(

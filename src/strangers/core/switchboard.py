@@ -15,6 +15,11 @@ the sender; an event whose match or sender is not the recipient's current
 ones is dropped, so nobody but the current partner can reach a chatter, and
 nothing from an ended match arrives late (design §4).
 
+Every chat line passes the text signal engine before it is relayed; the policy of
+:mod:`strangers.core.text_policy` decides whether it goes as sent or hidden, which
+notices the recipient gets, and whether the match ends, a case opens or the sender goes
+back to the age question.
+
 Video frames come in two steps around the detectors' I/O: :meth:`Switchboard.frame_posted`
 admits a post (the token's match must still be current, within the frame rate) and
 snapshots both sides' identifiers; :meth:`Switchboard.frame_checked` applies the verdict
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import LimitExceeded, MatchOver, StateError
+from .flags import Enforcement, Flag, FlagKind
 from .frame_tokens import FrameTokens
 from .frames import CheckedFrame, FrameSource, FrameVerdict
 from .ice import is_relay_candidate, relay_only_sdp
@@ -63,7 +69,9 @@ from .network import UNKNOWN_NETWORK
 from .pools import pool_for
 from .reports import Filing, Line, Party
 from .session import Session, State
-from .video import Flag, FlagKind, FrameWatch, Outcome, enforcement_for, judge, keep_frame
+from .text import NoScanner, TextScanner
+from .text_policy import Hidden, RiskThresholds, TextWatch, judge_line
+from .video import FrameWatch, Outcome, enforcement_for, judge, keep_frame
 
 #: Why a match was ended by the server's checks rather than by a chatter.
 EndReason = Literal["safety", "no_face"]
@@ -81,9 +89,13 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class PeerText:
+    """A line from the partner; ``hidden``: the recipient gets it withheld (the text is
+    still carried, as the evidence a report of this match would keep)."""
+
     match: str
     sender: str
     text: str
+    hidden: Hidden | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +186,17 @@ class Kick:
     session: str
 
 
-Effect = Send | Relay | Enqueue | Dequeue | BlockPair | FileReport | EnforceFlag | Kick
+@dataclass(frozen=True, slots=True)
+class Restage:
+    """The sender of session ``session`` stated ``age`` (under 18) in the adult pool:
+    send its device back to the age question, after a cooldown (design §6)."""
+
+    session: str
+    device: str
+    age: int
+
+
+Effect = Send | Relay | Enqueue | Dequeue | BlockPair | FileReport | EnforceFlag | Kick | Restage
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,16 +233,21 @@ class Switchboard:
         video: bool = True,
         relay_only: bool = True,
         frame_tokens: FrameTokens | None = None,
+        scanner: TextScanner | None = None,
+        risk: RiskThresholds | None = None,
     ) -> None:
         """``video``: whether video chat is offered at all (not in production without
         TURN). ``relay_only``: whether signalling is filtered to relay candidates (TURN
         configured); off only in development without TURN. ``frame_tokens``: issues each
-        side of a video match its token for posting frames to be checked."""
+        side of a video match its token for posting frames to be checked. ``scanner``:
+        the text signal engine every line passes; ``risk``: where its levels start."""
         self.limits = limits or Limits()
         self.rules = rules or MatchRules()
         self.video = video
         self.relay_only = relay_only
         self.frame_tokens = frame_tokens
+        self.scanner: TextScanner = scanner or NoScanner()
+        self.risk = risk or RiskThresholds()
         self.sessions: dict[str, Session] = {}
 
     def limits_info(self) -> LimitsInfo:
@@ -288,9 +315,9 @@ class Switchboard:
         ):
             return []
         match event:
-            case PeerText(text=text):
+            case PeerText(text=text, hidden=hidden):
                 self._record(session, "reported", text, now)
-                return [Send(session.id, Message(text=text))]
+                return [Send(session.id, Message(text="" if hidden else text, hidden=hidden))]
             case PeerTyping(active=active):
                 return [Send(session.id, PartnerTyping(active=active))]
             case PeerLeft(match=match_id, reason=reason):
@@ -327,6 +354,7 @@ class Switchboard:
             session.partner_network = other.network
             session.matched_at = now
             session.watch = FrameWatch()
+            session.text_watch = TextWatch()
             token = None
             if ticket.pool.mode is Mode.VIDEO and self.frame_tokens is not None:
                 token = self.frame_tokens.issue(pair.match, session.id)
@@ -476,8 +504,46 @@ class Switchboard:
         if wait:
             raise LimitExceeded(retry_after=round(wait, 3))
         assert session.match is not None and session.partner is not None
+        scan = self.scanner.scan(text)
+        decision = judge_line(
+            session.text_watch, scan, teen=session.band is AgeBand.TEEN, thresholds=self.risk
+        )
         self._record(session, "reporter", text, now)
-        return [Relay(session.partner, PeerText(session.match, session.id, text))]
+        match_id, partner = session.match, session.partner
+        effects: list[Effect] = []
+        if decision.restage is not None:
+            effects += self._end_by_checks(session, "safety")
+            effects.append(Restage(session.id, session.device, decision.restage))
+            return effects
+        if decision.case != "adult_in_teen":
+            effects.append(Relay(partner, PeerText(match_id, session.id, text, decision.hidden)))
+        for nudge in decision.nudges:
+            notice = Notice(kind=nudge, match=match_id)
+            effects.append(Relay(partner, PeerNotify(match_id, session.id, notice)))
+        if decision.case is not None:
+            flag = self._text_flag(session, FlagKind(decision.case), now)
+            effects += self._end_by_checks(session, "safety")
+            effects.append(EnforceFlag(flag))
+        elif decision.end:
+            effects += self._end_by_checks(session, "safety")
+        return effects
+
+    def _text_flag(self, session: Session, kind: FlagKind, now: float) -> Flag:
+        """A case about ``session``'s lines, observed by its partner."""
+        assert session.match is not None and session.partner is not None and session.mode
+        return Flag(
+            kind=kind,
+            match=session.match,
+            pool=pool_for(session.band, session.mode).key,
+            subject=Party(session.device, session.network, session.id),
+            sampler=Party(session.partner_device, session.partner_network, session.partner),
+            verdict=None,
+            enforcement=Enforcement(review=True),
+            matched_at=session.matched_at,
+            flagged_at=now,
+            transcript=_as_subject(tuple(session.transcript)),
+            signals=tuple(session.text_watch.signals),
+        )
 
     def _typing(self, session: Session, active: bool, now: float) -> list[Effect]:
         # Typing notices race with the end of a chat and carry nothing: drop, never refuse.
@@ -645,11 +711,7 @@ class Switchboard:
         sampler's view; it is turned so that "reported" always marks the subject."""
         own = post.source is FrameSource.OWN
         if own:
-            swap: dict[str, Literal["reporter", "reported"]] = {
-                "reporter": "reported",
-                "reported": "reporter",
-            }
-            lines = tuple(Line(line.at, swap[line.side], line.text) for line in lines)
+            lines = _as_subject(lines)
         kind = FlagKind.KNOWN_ABUSE if verdict.hash_hit is not None else FlagKind.NUDITY
         return Flag(
             kind=kind,
@@ -674,3 +736,14 @@ class Switchboard:
         session.partner_device = session.partner_network = ""
         session.transcript = []
         session.watch = FrameWatch()
+        session.text_watch = TextWatch()
+
+
+def _as_subject(lines: tuple[Line, ...]) -> tuple[Line, ...]:
+    """Lines kept in the subject's own view ("reporter" = its own), turned so that
+    "reported" marks the subject, as every case's evidence does."""
+    swap: dict[str, Literal["reporter", "reported"]] = {
+        "reporter": "reported",
+        "reported": "reporter",
+    }
+    return tuple(Line(line.at, swap[line.side], line.text) for line in lines)

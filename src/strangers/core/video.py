@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Literal
 
+from .flags import PERMANENT, Enforcement, FlagKind
 from .frames import CheckedFrame, FrameSource, FrameVerdict
-from .reports import Line, Party
 
 #: Two strikes within this window make a ban of :data:`STRIKE_BAN_SECONDS`.
 STRIKES_FOR_BAN: Final = 2
@@ -37,55 +37,6 @@ STRIKE_BAN_SECONDS: Final = 24 * 3600.0
 TEEN_NUDITY_BAN_SECONDS: Final = 7 * 24 * 3600.0
 #: A known-abuse match bans the device for good and its network hash for this long.
 KNOWN_ABUSE_NETWORK_BAN_SECONDS: Final = 30 * 24 * 3600.0
-
-
-class FlagKind(StrEnum):
-    NUDITY = "nudity"
-    KNOWN_ABUSE = "known_abuse"
-
-
-@dataclass(frozen=True, slots=True)
-class Enforcement:
-    """What a flag does beyond the match, for the gateway to carry out through the
-    records: ``strike`` the subject; ``ban_seconds`` ban its device at once (``None``:
-    no immediate ban, :data:`PERMANENT`: for good); ``network_ban_seconds`` ban its
-    network hash too, for that long (never for good: a network hash can be shared by a
-    household, a campus, a carrier's NAT); ``review`` leave the case open for a
-    moderator; ``escalate`` mark it for a law-enforcement report (evidence kept a year,
-    REPORT Act)."""
-
-    strike: bool = False
-    ban_seconds: float | None = None
-    network_ban_seconds: float | None = None
-    review: bool = False
-    escalate: bool = False
-
-
-PERMANENT: Final = float("inf")
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    """An automatic flag, ready to be committed as a case with its evidence.
-
-    ``subject`` is whose video was flagged, ``sampler`` whose page sampled the frame
-    (the evidence shows which, since a page could forge what it posts). ``frames`` are
-    in the sampler's view (``own`` is the sampler's camera); ``transcript`` is turned
-    to the subject: "reported" lines are the subject's. Times are in
-    the switchboard's clock until the gateway rebases them to Unix time.
-    """
-
-    kind: FlagKind
-    match: str
-    pool: str
-    subject: Party
-    sampler: Party
-    verdict: FrameVerdict
-    enforcement: Enforcement
-    matched_at: float
-    flagged_at: float
-    frames: tuple[CheckedFrame, ...] = ()
-    transcript: tuple[Line, ...] = ()
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from ..moderation.records import Records
 from ..safety.checker import NudityThresholds, load_checker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
+from ..safety.text import SignalEngine
 from .appeals import appeals_router
 from .chat_socket import ChatSocket, Services
 from .frames import frames_router
@@ -64,6 +65,7 @@ def build_services(settings: Settings) -> Services:
         video=turn or settings.env != "production",
         relay_only=turn,
         frame_tokens=frame_tokens,
+        scanner=SignalEngine(),
     )
     node = Node(switchboard, MemoryBroker(matchmaker), blocks=blocks)
     return Services(

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from starlette.types import Receive, Scope, Send
 
-from ..core.age import Admitted, AgeGate, AgeLedger
+from ..core.age import Admitted, AgeGate, AgeLedger, AgeRecord, stage_for
 from ..core.bans import BanIndex
 from ..core.device import DeviceClaims, DeviceTokens
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
@@ -52,7 +52,7 @@ from ..core.messages import (
 from ..core.network import network_hash
 from ..core.reports import Filing
 from ..core.session import State
-from ..core.switchboard import EnforceFlag
+from ..core.switchboard import EnforceFlag, Restage
 from ..core.turn import rest_credentials
 from ..moderation.records import Records
 from ..safety.checker import FrameChecker
@@ -182,6 +182,11 @@ class ChatSocket:
         )
         services.ages.remember(claims.device, decision.record, wall)
         token = services.tokens.issue(DeviceClaims(claims.device, decision.record))
+        recheck = services.ages.recheck_until(claims.device, wall)
+        if recheck is not None:
+            await self.send_text(encode(Refused(reason="age_check", until=recheck, device=token)))
+            await self.close(1000, "age_check")
+            return False
         if isinstance(decision, Admitted):
             ban = self._ban(claims.device)
             if ban is not None:
@@ -250,8 +255,30 @@ class ChatSocket:
             for work in node.run(effects):
                 if isinstance(work, EnforceFlag):
                     await enforce_flag(self.services, work.flag)
+                elif isinstance(work, Restage):
+                    await self._restage(work)
                 else:
                     await self._file(work.filing)
+
+    async def _restage(self, restage: Restage) -> None:
+        """Send this device back to the age question (design §6): it stated ``age`` in
+        the adult pool. The age it stated locks its stage like an answer would (it can
+        only go younger), and it waits ``age_recheck_minutes`` before being asked again.
+        """
+        services, wall = self.services, int(time.time())
+        record = AgeRecord(stage_for(restage.age), wall + services.age_gate.lock_seconds)
+        earlier = services.ages.youngest(restage.device, None, wall)
+        if earlier is not None and earlier.stage < record.stage:
+            record = earlier
+        services.ages.remember(restage.device, record, wall)
+        until = wall + round(services.settings.age_recheck_minutes * 60)
+        services.ages.recheck(restage.device, until)
+        token = services.tokens.issue(DeviceClaims(restage.device, record))
+        self.outbox.put(encode(Refused(reason="age_check", until=until, device=token)))
+        with contextlib.suppress(Exception):
+            await self.outbox.drain()
+            await self.close(1000, "age_check")
+        raise _Closed()
 
     def _banned(self) -> bool:
         session = self.services.node.switchboard.sessions.get(self.session or "")

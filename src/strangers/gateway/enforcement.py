@@ -15,9 +15,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from ..core.flags import Flag
 from ..core.messages import Banned
 from ..core.reports import Filing
-from ..core.video import Flag
 
 if TYPE_CHECKING:
     from .chat_socket import Services

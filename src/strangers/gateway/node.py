@@ -30,6 +30,7 @@ from ..core.switchboard import (
     Kick,
     PeerEvent,
     Relay,
+    Restage,
     Send,
     Switchboard,
 )
@@ -37,8 +38,8 @@ from .outbox import Outbox
 
 log = logging.getLogger("strangers.node")
 
-#: Effects that need the records: the caller awaits them.
-RecordsWork = FileReport | EnforceFlag
+#: Effects the caller awaits: records work, and sending a device back to the age question.
+Deferred = FileReport | EnforceFlag | Restage
 
 
 class Node:
@@ -62,12 +63,12 @@ class Node:
     async def close(self) -> None:
         await self.broker.close()
 
-    def run(self, effects: Iterable[Effect]) -> list[RecordsWork]:
+    def run(self, effects: Iterable[Effect]) -> list[Deferred]:
         """Carry out effects, and the effects they cause, in order. Reports to file
         and flags to enforce are returned: that is I/O, which the caller awaits."""
         work = deque(effects)
         switchboard = self.switchboard
-        deferred: list[RecordsWork] = []
+        deferred: list[Deferred] = []
         while work:
             effect = work.popleft()
             if isinstance(effect, Send):
@@ -88,7 +89,7 @@ class Node:
             elif isinstance(effect, BlockPair):
                 # In memory at once, so the pair cannot meet while the report commits.
                 self.blocks.add(effect.device_a, effect.device_b)
-            elif isinstance(effect, FileReport | EnforceFlag):
+            elif isinstance(effect, FileReport | EnforceFlag | Restage):
                 deferred.append(effect)
             elif isinstance(effect, Kick):
                 closer = self.closers.get(effect.session)

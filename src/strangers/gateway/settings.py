@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     age_lock_hours: float = Field(
         24.0, gt=0, description="How long an under-age answer keeps a device refused."
     )
+    age_recheck_minutes: float = Field(
+        10.0,
+        gt=0,
+        description="How long a device that stated an age under 18 in the adult pool waits "
+        "before the age question is asked again.",
+    )
     interest_timeout: float = Field(
         10.0, ge=0, description="Seconds interests are required before a random stranger."
     )

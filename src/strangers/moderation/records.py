@@ -27,10 +27,11 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from strangers.core.bans import BanEntry
+from strangers.core.flags import PERMANENT, Flag, FlagKind
 from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict, HashHit
 from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import MAX_NOTE_CHARS, Filing, Line, Party, ReportReason
-from strangers.core.video import PERMANENT, Flag, FlagKind, ban_after_strikes
+from strangers.core.video import ban_after_strikes
 from strangers.moderation.db import make_engine
 from strangers.moderation.hash_import import normalise_hash
 from strangers.moderation.tables import (
@@ -69,7 +70,9 @@ SEVERITY: Final[dict[ReportReason, int]] = {
 #: the teen pool comes next to an underage report; in the adult pool it was already acted
 #: on automatically (a strike), so it ranks low.
 KNOWN_ABUSE_SEVERITY: Final = 100
+ADULT_IN_TEEN_SEVERITY: Final = 90  # as a report of someone who looks adult in the teen pool
 TEEN_NUDITY_SEVERITY: Final = 80
+TEXT_RISK_SEVERITY: Final = 55  # grooming and solicitation signals that added up
 NUDITY_SEVERITY: Final = 40
 
 #: What a banned chatter is told (DSA art. 17, statement of reasons): the facts found,
@@ -191,6 +194,13 @@ def _verdict_json(verdict: FrameVerdict) -> dict[str, Any]:
         "hash_hit": _hit_json(verdict.hash_hit),
         "scores": [[name, score] for name, score in verdict.scores],
     }
+
+
+def _flag_detail(flag: Flag) -> dict[str, Any]:
+    """What the checks found: the frame's verdict, or the text signals that added up."""
+    if flag.verdict is not None:
+        return _verdict_json(flag.verdict)
+    return {"signals": [[name, score] for name, score in flag.signals]}
 
 
 def _frames_json(
@@ -414,6 +424,7 @@ class Records:
         audit. Returns only once all of it is committed; a failure leaves nothing.
 
         - The case: kind "automatic"; severity :data:`KNOWN_ABUSE_SEVERITY`,
+          :data:`ADULT_IN_TEEN_SEVERITY`, :data:`TEXT_RISK_SEVERITY`,
           :data:`TEEN_NUDITY_SEVERITY` (a ``teen-*`` pool) or :data:`NUDITY_SEVERITY`;
           status "escalated" when the enforcement escalates (marked for a report to law
           enforcement, 18 U.S.C. 2258A), else "open" when it asks for a review, else
@@ -443,12 +454,16 @@ class Records:
         for seconds in (enforcement.ban_seconds, enforcement.network_ban_seconds):
             if seconds is not None:
                 _ban_end(seconds, now)  # refused: not positive, or past the calendar
-        if kind is FlagKind.KNOWN_ABUSE:
-            severity = KNOWN_ABUSE_SEVERITY
-        elif flag.pool.startswith("teen"):  # a pool key is "<band>-<mode>" (core.pools)
-            severity = TEEN_NUDITY_SEVERITY
+        if kind is FlagKind.NUDITY:
+            # a pool key is "<band>-<mode>" (core.pools)
+            teen = flag.pool.startswith("teen")
+            severity = TEEN_NUDITY_SEVERITY if teen else NUDITY_SEVERITY
         else:
-            severity = NUDITY_SEVERITY
+            severity = {
+                FlagKind.KNOWN_ABUSE: KNOWN_ABUSE_SEVERITY,
+                FlagKind.ADULT_IN_TEEN: ADULT_IN_TEEN_SEVERITY,
+                FlagKind.TEXT_RISK: TEXT_RISK_SEVERITY,
+            }[kind]
         escalated = enforcement.escalate
         status = "escalated" if escalated else "open" if enforcement.review else "actioned"
         days = ESCALATED_EVIDENCE_DAYS if escalated else EVIDENCE_DAYS
@@ -481,7 +496,8 @@ class Records:
                 "subject": _party_json(flag.subject),
                 "sampler": _party_json(flag.sampler),
                 "sampled_by": sampled_by,
-                "hash_hit": _hit_json(flag.verdict.hash_hit),
+                "hash_hit": _hit_json(flag.verdict.hash_hit) if flag.verdict else None,
+                **({"signals": _flag_detail(flag)["signals"]} if flag.verdict is None else {}),
             }
         )
 
@@ -505,7 +521,7 @@ class Records:
                 sampler_device=flag.sampler.device,
                 sampler_network=flag.sampler.network,
                 sampled_by=sampled_by,
-                detail=json.dumps(_verdict_json(flag.verdict), separators=(",", ":")),
+                detail=json.dumps(_flag_detail(flag), separators=(",", ":")),
                 flagged_at=_at(flag.flagged_at),
             )
             session.add_all([row, *self._evidence(case.id, sealed, days=days, now=now)])
@@ -548,7 +564,7 @@ class Records:
         enforcement = flag.enforcement
         earned = ban_after_strikes(strikes) if enforcement.strike else None
         given = [seconds for seconds in (enforcement.ban_seconds, earned) if seconds is not None]
-        reason = FLAG_BAN_REASONS[kind]
+        reason = FLAG_BAN_REASONS.get(kind, "Broke the safety rules")
         targets: list[tuple[str | None, str | None, float]] = []
         if given:
             seconds = max(given)

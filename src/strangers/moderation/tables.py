@@ -42,7 +42,12 @@ NAMING_CONVENTION: Final = {
 CASE_KINDS: Final = ("report", "automatic")
 CASE_STATUSES: Final = ("open", "dismissed", "actioned", "escalated")
 EVIDENCE_KINDS: Final = ("transcript", "frames", "identifiers")
-FLAG_KINDS: Final = ("nudity", "known_abuse")  # strangers.core.video.FlagKind
+FLAG_KINDS: Final = (  # strangers.core.flags.FlagKind
+    "nudity",
+    "known_abuse",
+    "text_risk",
+    "adult_in_teen",
+)
 #: Whose page sampled a flagged frame, seen from the flagged chatter (the subject): its
 #: own page (its camera) or the viewer's (its incoming video, which it cannot opt out of).
 FLAG_SAMPLERS: Final = ("subject", "viewer")

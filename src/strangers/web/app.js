@@ -92,6 +92,13 @@ const store = {
       // storage disabled: nothing is remembered
     }
   },
+  remove(key) {
+    try {
+      localStorage.removeItem(key);
+    } catch {
+      // storage disabled: nothing was remembered
+    }
+  },
 };
 
 // --- message catalogue --------------------------------------------------------------
@@ -103,6 +110,10 @@ const catalogues = new Map();
 function format(value) {
   if (Array.isArray(value)) return new Intl.ListFormat(language, { type: "conjunction" }).format(value);
   if (typeof value === "number") return new Intl.NumberFormat(language).format(value);
+  if (typeof value?.minutes === "number") {
+    const style = { style: "unit", unit: "minute", unitDisplay: "long" };
+    return new Intl.NumberFormat(language, style).format(value.minutes);
+  }
   if (typeof value?.time === "number") {
     const style = { dateStyle: "long", timeStyle: "short" };
     return new Intl.DateTimeFormat(language, style).format(new Date(value.time * 1000));
@@ -161,9 +172,44 @@ function show(screen) {
   document.body.dataset.screen = screen.id;
 }
 
-function showRefused(reason) {
-  localise(ui.refusedText, reason === "adults_only" ? "refused.adults_only" : "refused.too_young");
+// A refusal lasts until `until` (Unix time), across reloads (it is kept in storage):
+// `too_young` and `adults_only` answer the age question; `age_check` follows an age
+// under 18 stated in the adult pool, and says in how many minutes the question comes
+// back. Once `until` has passed the start screen (the age question) shows again.
+const REFUSALS = ["too_young", "adults_only", "age_check"];
+const REFUSAL_TICK_MS = 15000;
+let refusalTimer = 0;
+
+function minutesLeft(until) {
+  return Math.max(1, Math.ceil((until * 1000 - Date.now()) / 60000));
+}
+
+function showRefused(reason, until) {
+  const key = `refused.${REFUSALS.includes(reason) ? reason : "too_young"}`;
+  const renderText = () => localise(ui.refusedText, key, { wait: { minutes: minutesLeft(until) } });
+  renderText();
   show(ui.refused);
+  clearTimeout(refusalTimer);
+  if (typeof until !== "number") return;
+  // Short steps rather than one long timeout: they survive a sleeping laptop, and keep
+  // the minutes of an age check current.
+  const tick = () => {
+    const left = until * 1000 - Date.now();
+    if (left > 0) {
+      if (reason === "age_check") renderText();
+      refusalTimer = setTimeout(tick, Math.min(REFUSAL_TICK_MS, left + 50));
+      return;
+    }
+    store.remove(STORE.refused);
+    for (const select of [ui.month, ui.year]) {
+      select.value = ""; // the question is asked again, not answered from before
+      select.removeAttribute("aria-invalid");
+    }
+    ui.birthProblem.hidden = true;
+    show(ui.start);
+    ui.month.focus();
+  };
+  tick();
 }
 
 function storedRefusal() {
@@ -356,6 +402,48 @@ function chatLine(who, text) {
   body.textContent = text; // peer text is only ever set as text, never parsed as HTML
   line.append(label, " ", body);
   append(line, who === "you");
+}
+
+// A stranger's line withheld by the safety checks (design §6, text): its place in the
+// conversation, with a placeholder instead of the text.
+function hiddenLine(why) {
+  const line = document.createElement("p");
+  line.className = "line stranger withheld";
+  line.dataset.hidden = why;
+  const label = document.createElement("strong");
+  localise(label, "label.stranger");
+  const body = document.createElement("em");
+  body.className = "text";
+  localise(body, `hidden.${why}`);
+  line.append(label, " ", body);
+  append(line);
+}
+
+// Safety nudges (design §1): a short, calm notice about what the stranger wrote, once
+// per kind per match, set apart from the conversation and announced politely.
+const NUDGES = [
+  "contact",
+  "asks_age",
+  "asks_alone",
+  "secrecy",
+  "asks_pictures",
+  "asks_camera",
+  "body",
+  "gifts",
+  "meet",
+  "other_app",
+];
+const nudged = new Set(); // the kinds shown in the current match
+
+function nudge(kind) {
+  if (nudged.has(kind)) return;
+  nudged.add(kind);
+  const line = document.createElement("p");
+  line.className = "nudge";
+  line.dataset.kind = kind;
+  line.setAttribute("role", "status");
+  localise(line, `nudge.${kind}`);
+  append(line, true); // a safety notice always comes into view
 }
 
 // A new search after a chat starts below a rule, so each chat reads on its own.
@@ -559,11 +647,16 @@ const handlers = {
     }
   },
   refused(message) {
+    // At hello, or mid-chat for an age check (an age under 18 stated in the adult pool).
     store.set(STORE.device, message.device);
     store.set(STORE.refused, JSON.stringify({ reason: message.reason, until: message.until }));
     disconnect();
+    matchId = null;
+    endingReason = "refused";
     setPhase("refused");
-    showRefused(message.reason);
+    closeCamera();
+    showRefused(message.reason, message.until);
+    ui.refusedText.focus(); // the chat's controls are gone: read out why
   },
   banned(message) {
     disconnect(); // may arrive mid-chat (a check flagged this device)
@@ -583,6 +676,7 @@ const handlers = {
   },
   matched(message) {
     matchId = message.match;
+    nudged.clear();
     setPhase("chatting");
     if (mode === "video") {
       mark("matched");
@@ -600,7 +694,8 @@ const handlers = {
   message(message) {
     if (phase !== "chatting") return;
     showTyping(false);
-    chatLine("stranger", String(message.text));
+    if (message.hidden) hiddenLine(message.hidden === "contact" ? "contact" : "risk");
+    else chatLine("stranger", String(message.text));
   },
   typing(message) {
     showTyping(phase === "chatting" && message.active === true);
@@ -645,8 +740,12 @@ const handlers = {
     }
   },
   notice(message) {
-    if (message.kind !== "show_face" || mode !== "video" || phase !== "chatting") return;
-    if (message.match != null && message.match !== matchId) return;
+    if (phase !== "chatting" || (message.match != null && message.match !== matchId)) return;
+    if (NUDGES.includes(message.kind)) {
+      if (message.active !== false) nudge(message.kind);
+      return;
+    }
+    if (message.kind !== "show_face" || mode !== "video") return;
     mark("notice", { reason: message.kind, active: message.active !== false });
     showFaceNotice(message.active !== false);
   },
@@ -1169,6 +1268,6 @@ await setLanguage(preferredLanguage());
 renderInterests();
 updateCounter();
 const refusal = storedRefusal();
-if (refusal) showRefused(refusal.reason);
+if (refusal) showRefused(refusal.reason, refusal.until);
 else show(ui.start);
 ui.app.hidden = false;

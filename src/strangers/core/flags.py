@@ -1,0 +1,70 @@
+"""Automatic flags: what the checks found, ready to become a case (design §6).
+
+A flag names its subject and who observed it, what it does beyond the match
+(:class:`Enforcement`: strike, bans, review, escalation) and the evidence to keep.
+The switchboard makes flags from frame verdicts and text signals; the records commit
+them (``Records.file_flag``), all in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from .frames import CheckedFrame, FrameVerdict
+from .reports import Line, Party
+
+
+class FlagKind(StrEnum):
+    NUDITY = "nudity"  # a frame (design §6, video)
+    KNOWN_ABUSE = "known_abuse"  # a frame matched a hash list
+    TEXT_RISK = "text_risk"  # a sender's lines reached the case level (design §6, text)
+    ADULT_IN_TEEN = "adult_in_teen"  # an adult age statement in the teen pool
+
+
+@dataclass(frozen=True, slots=True)
+class Enforcement:
+    """What a flag does beyond the match, for the gateway to carry out through the
+    records: ``strike`` the subject; ``ban_seconds`` ban its device at once (``None``:
+    no immediate ban, :data:`PERMANENT`: for good); ``network_ban_seconds`` ban its
+    network hash too, for that long (never for good: a network hash can be shared by a
+    household, a campus, a carrier's NAT); ``review`` leave the case open for a
+    moderator; ``escalate`` mark it for a law-enforcement report (evidence kept a year,
+    REPORT Act)."""
+
+    strike: bool = False
+    ban_seconds: float | None = None
+    network_ban_seconds: float | None = None
+    review: bool = False
+    escalate: bool = False
+
+
+PERMANENT: Final = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """An automatic flag, ready to be committed as a case with its evidence.
+
+    ``subject`` is who was flagged; ``sampler`` whose side observed it: the page that
+    sampled the frame (the evidence shows which, since a page could forge what it
+    posts), or the recipient of the lines. ``verdict`` is the frame's (``None`` for
+    text); ``signals`` the text signals that added up, as (kind, score). ``frames`` are
+    in the sampler's view (``own`` is the sampler's camera); ``transcript`` is turned
+    to the subject: "reported" lines are the subject's. Times are in the switchboard's
+    clock until the gateway rebases them to Unix time.
+    """
+
+    kind: FlagKind
+    match: str
+    pool: str
+    subject: Party
+    sampler: Party
+    verdict: FrameVerdict | None
+    enforcement: Enforcement
+    matched_at: float
+    flagged_at: float
+    frames: tuple[CheckedFrame, ...] = ()
+    transcript: tuple[Line, ...] = ()
+    signals: tuple[tuple[str, float], ...] = ()

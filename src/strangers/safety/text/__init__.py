@@ -1,0 +1,12 @@
+"""The text signal engine (design §6, text): normalisation, contact details, age
+statements, grooming and solicitation signals and profanity for each chat line, as a
+:class:`~strangers.core.text.TextScanner`.
+
+``SignalEngine(languages=("en", "fr"))`` is built once (it loads the word lists in
+``data/`` and the profanity model) and then ``scan(text)`` is pure and fast.
+"""
+
+from .engine import SignalEngine
+from .profanity import ProfanityScorer
+
+__all__ = ["ProfanityScorer", "SignalEngine"]
