@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from strangers.core.text import SignalKind, TextScan, TextSignal
+from strangers.core.text import GROOMING_KINDS, SignalKind, TextScan, TextSignal
 
 from .age import AgeReader
 from .contact import ContactFinder
@@ -38,18 +38,7 @@ from .normalise import LeetDecoder, NumberReader, WordViewer, fold, prepare
 from .profanity import ProfanityScorer
 
 #: The phrase sections of the language files, by the kind they raise, in reporting order.
-_PHRASE_KINDS = (
-    SignalKind.HANDLE,
-    SignalKind.ASKS_AGE,
-    SignalKind.ASKS_ALONE,
-    SignalKind.SECRECY,
-    SignalKind.ASKS_PICTURES,
-    SignalKind.ASKS_CAMERA,
-    SignalKind.BODY,
-    SignalKind.GIFTS,
-    SignalKind.MEET,
-    SignalKind.OTHER_APP,
-)
+_PHRASE_KINDS = (SignalKind.HANDLE, *GROOMING_KINDS)
 #: Kinds also matched on the letters view ("add me on s n a p").
 _LETTER_KINDS = frozenset({SignalKind.HANDLE, SignalKind.OTHER_APP})
 _ORDER = {kind: index for index, kind in enumerate(SignalKind)}
