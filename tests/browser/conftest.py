@@ -7,7 +7,7 @@ it the tests are skipped, except under CI, where a missing browser is a failure.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,11 @@ from ..servers import running_server
 from .chromium import CHROMIUM, CHROMIUM_ARGS
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page, ViewportSize
+
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+NewPage = Callable[..., "Page"]
 
 
 @pytest.fixture
@@ -43,3 +47,23 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """Opens a page in a fresh context (its own storage: a distinct device). A CSP
+    violation or a script error on any page fails the test."""
+    contexts, problems = [], []
+
+    def open_page(viewport: ViewportSize = DESKTOP, locale: str = "en-GB") -> Page:
+        context = browser.new_context(viewport=viewport, locale=locale)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert problems == []

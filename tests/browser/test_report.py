@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import test_text_chat
-from .test_text_chat import EN, NewPage, fill_start
+from .conftest import NewPage
+from .test_text_chat import EN, fill_start
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route, WebSocketRoute
@@ -22,8 +22,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 pytestmark = pytest.mark.browser
-
-new_page = test_text_chat.new_page  # the fixture: a page in a fresh context
 
 CASE = re.compile(r"\(case S-\d+\)")
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ..servers import running_server
+from .conftest import DESKTOP, NewPage
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, ViewportSize
@@ -27,30 +28,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 EN = json.loads((ROOT / "src/strangers/web/i18n/en.json").read_text(encoding="utf-8"))
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 667}
-
-NewPage = Callable[..., "Page"]
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[NewPage]:
-    """Opens a page in a fresh context (its own storage: a distinct device)."""
-    contexts, problems = [], []
-
-    def open_page(viewport: ViewportSize = DESKTOP) -> Page:
-        context = browser.new_context(viewport=viewport, locale="en-GB")
-        contexts.append(context)
-        page = context.new_page()
-        # A CSP violation or a script error shows up here.
-        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert problems == []
 
 
 def fill_start(

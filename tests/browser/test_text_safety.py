@@ -19,7 +19,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,10 @@ import pytest
 from strangers.core.messages import TEXT_NUDGES
 
 from ..servers import running_server
+from .conftest import NewPage
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, ViewportSize, WebSocketRoute
+    from playwright.sync_api import Page, ViewportSize, WebSocketRoute
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -41,30 +42,8 @@ ROOT = Path(__file__).resolve().parents[2]
 I18N = ROOT / "src/strangers/web/i18n"
 EN = json.loads((I18N / "en.json").read_text(encoding="utf-8"))
 FR = json.loads((I18N / "fr.json").read_text(encoding="utf-8"))
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 SCREENSHOT: ViewportSize = {"width": 1280, "height": 720}  # as docs/screenshots/video-*.jpg
 NUDGES = TEXT_NUDGES
-
-NewPage = Callable[..., "Page"]
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[NewPage]:
-    """Opens a page in a fresh context (its own storage: a distinct device)."""
-    contexts, problems = [], []
-
-    def open_page(viewport: ViewportSize = DESKTOP, locale: str = "en-GB") -> Page:
-        context = browser.new_context(viewport=viewport, locale=locale)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert problems == []
 
 
 def start_text(page: Page, url: str, *, year: int = 1990, month: int = 6) -> None:
