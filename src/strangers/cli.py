@@ -1,4 +1,5 @@
-"""The ``strangers`` command: serve, load-test, and generate the reference docs."""
+"""The ``strangers`` command: serve, migrate, purge, load-test, manage moderators and
+hash lists, print transparency figures, and generate the reference docs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from .moderation.transparency import transparency_command
 from .runtime import raise_open_files_limit, settle_garbage_collector
 
 app = typer.Typer(
@@ -204,3 +206,88 @@ def hashes_import(
         # A settings or connection failure; its class says which, without a traceback.
         raise fail(f"the records are unavailable ({type(exc).__name__})") from None
     typer.echo(f"imported {added} hashes ({present} already present) into list {name}")
+
+
+moderator = typer.Typer(
+    help="Moderator console accounts (the console at /mod).", no_args_is_help=True
+)
+app.add_typer(moderator, name="moderator")
+
+
+@moderator.command("add")
+def moderator_add(
+    name: Annotated[str, typer.Argument(help="Lowercase letters, digits, '.', '_' or '-'.")],
+    role: Annotated[str | None, typer.Option(help="moderator or admin (required).")] = None,
+    totp: Annotated[
+        bool, typer.Option("--totp", help="Require a TOTP code; prints the otpauth:// URI.")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
+    ] = False,
+) -> None:
+    """Add a console account (argon2id password, optional TOTP), migrating the records first."""
+    import asyncio
+    import sys
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .gateway.settings import Settings
+    from .moderation.accounts import Accounts, check_name, check_password, check_role
+    from .moderation.migrate import upgrade
+    from .moderation.records import RecordError, Records
+
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"error: {message}; nothing added", err=True)
+        return typer.Exit(1)
+
+    if role is None:
+        raise fail("--role is required: moderator or admin")
+    try:
+        check_name(name)
+        check_role(role)
+    except RecordError as exc:
+        raise fail(exc.detail) from None
+    if password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise fail("no password on stdin")
+        password = line.removesuffix("\n").removesuffix("\r")
+    else:
+        password = typer.prompt("Password", hide_input=True)
+        if typer.prompt("Password again", hide_input=True) != password:
+            raise fail("the two passwords differ")
+    try:
+        check_password(password, name=name)
+    except RecordError as exc:
+        raise fail(exc.detail) from None
+
+    async def run(settings: Settings) -> str | None:
+        records = await Records.open(settings.records_url(), settings.evidence_secret())
+        try:
+            return await Accounts(records).add(
+                name, password, role, totp=totp, now=datetime.now(UTC)
+            )
+        finally:
+            await records.close()
+
+    try:
+        settings = Settings()
+        upgrade(settings.records_url())
+        uri = asyncio.run(run(settings))
+    except RecordError as exc:
+        raise fail(exc.detail) from None
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        # A settings or connection failure; its class says which, without a traceback.
+        raise fail(f"the records are unavailable ({type(exc).__name__})") from None
+    typer.echo(f"added {role} {name}")
+    if uri is not None:
+        # Shown once: the secret is stored sealed and cannot be read back.
+        typer.echo("add this to an authenticator app (shown only now):")
+        typer.echo(uri)
+
+
+app.command(
+    "transparency",
+    help="Transparency figures for a period (DSA arts. 15 and 24): table, JSON or CSV.",
+)(transparency_command)

@@ -163,7 +163,7 @@ def chatter(browser: Browser, base: str) -> Page:
     return page
 
 
-def connected(page: Page, timeout: float = 20.0) -> dict[str, object]:
+def connected(page: Page, timeout: float = 30.0) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     stats = None
     while time.monotonic() < deadline:

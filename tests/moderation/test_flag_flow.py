@@ -52,6 +52,19 @@ async def flagged_cases(records: Records) -> list[tuple[str, str, int, str, bool
         return [tuple(row) for row in rows]
 
 
+async def plain_text_holding(records: Records, needle: str) -> list[str]:
+    """Every table.column whose stored value holds ``needle`` in the clear (the
+    evidence is sealed, so an address inside it does not show here)."""
+    found = []
+    async with records._engine.connect() as connection:
+        for table in t.Base.metadata.sorted_tables:
+            for row in (await connection.execute(select(table))).all():
+                for column, value in zip(table.columns, row, strict=True):
+                    if needle in str(value):
+                        found.append(f"{table.name}.{column.name}")
+    return found
+
+
 async def closed_with(chatter: Chatter) -> int:
     with contextlib.suppress(ConnectionClosed):
         await asyncio.wait_for(chatter.ws.recv(), 5)
@@ -119,6 +132,11 @@ async def test_nudity_blurs_ends_and_strikes_and_a_second_strike_bans(
         assert [frame["verdict"]["nudity"] for frame in frames] == [[], ["FEMALE_BREAST_EXPOSED"]]
         bans = await records.active_bans(now=datetime.now(UTC))
         assert [device for device, _, _ in bans] == [device_of(subject.welcome["device"])]
+        # Nudity in the adult pool is not critical: the raw address is not kept.
+        for case, *_ in flagged:
+            identifiers = next(i for i in await records.read_evidence(case) if "subject" in i)
+            assert "captures" not in identifiers
+        assert await plain_text_holding(records, SUBJECT) == []
     finally:
         await records.close()
 
@@ -166,6 +184,13 @@ async def test_a_hash_list_match_bans_for_good_keeps_evidence_and_escalates(
         assert frames[-1]["verdict"]["hash_hit"]["distance"] <= 31
         identifiers = next(item for item in evidence if "subject" in item)
         assert identifiers["subject"]["device"] == device_of(subject.welcome["device"])
+        # Critical: the subject's raw address at the time, for the CyberTipline report,
+        # sealed in the evidence (18 U.S.C. 2258A(b)(1)) and nowhere else.
+        ((capture),) = identifiers["captures"]
+        assert (capture["address"], capture["event"]) == (SUBJECT, "connect")
+        assert datetime.fromisoformat(capture["at"]) <= datetime.now(UTC)
+        assert VIEWER not in str(evidence)
+        assert await plain_text_holding(records, SUBJECT) == []
         bans = await records.active_bans(now=datetime.now(UTC))
         assert {(d is None, n is None, notice.until) for d, n, notice in bans} >= {
             (False, True, None)

@@ -26,7 +26,8 @@ from .test_records import SECRET, filing
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NEW_TABLES = {"flags", "hash_entries"}
-HEAD = "0003"
+CONSOLE_TABLES = {"moderators", "console_sessions", "actions", "chatter_notices"}  # 0004
+HEAD = "0004"
 
 
 async def downgrade(url: str, revision: str) -> None:
@@ -69,7 +70,7 @@ async def test_0002_goes_down_and_up_with_records_in_place(
 
     await downgrade(db_url, "0001")
     revision, tables, _ = await state(engine)
-    assert revision == "0001" and not tables & NEW_TABLES
+    assert revision == "0001" and not tables & (NEW_TABLES | CONSOLE_TABLES)
 
     # At 0001: a report goes in, and the evidence constraint knows transcripts only.
     records = await Records.open(db_url, evidence_key)
@@ -88,7 +89,7 @@ async def test_0002_goes_down_and_up_with_records_in_place(
         await records.close()
 
     await upgrade_async(db_url)
-    assert await state(engine) == (HEAD, tables | NEW_TABLES, [])
+    assert await state(engine) == (HEAD, tables | NEW_TABLES | CONSOLE_TABLES, [])
     records = await Records.open(db_url, evidence_key)
     try:
         # What was there survived the evidence table's rebuild (SQLite) ...
@@ -106,7 +107,7 @@ async def test_a_downgrade_never_deletes_kept_evidence(
     db_url: str, engine: AsyncEngine, records: Records
 ) -> None:
     outcome = await records.file_flag(make_flag(), now=NOW)
-    with pytest.raises(RuntimeError, match="evidence items"):
+    with pytest.raises(RuntimeError, match=r"evidence items|actions are recorded"):
         await downgrade(db_url, "0001")
     revision, tables, diff = await state(engine)
     assert (revision, diff) == (HEAD, []) and tables >= NEW_TABLES
@@ -123,6 +124,20 @@ async def test_0003_takes_text_flags_and_will_not_drop_them(
         make_flag(), kind=FlagKind.TEXT_RISK, verdict=None, frames=(), signals=(("secrecy", 1.0),)
     )
     await records.file_flag(text, now=NOW)
-    with pytest.raises(RuntimeError, match="text flags"):
+    with pytest.raises(RuntimeError, match=r"text flags|actions are recorded"):
         await downgrade(db_url, "0002")
     assert (await state(engine))[0] == HEAD
+
+
+async def test_0004_will_not_drop_recorded_actions(
+    db_url: str, engine: AsyncEngine, records: Records
+) -> None:
+    await downgrade(db_url, "0003")
+    assert not (await state(engine))[1] & CONSOLE_TABLES
+    await upgrade_async(db_url)
+    assert (await state(engine))[0] == HEAD
+    await records.file_flag(make_flag(), now=NOW)  # an automatic strike: an action
+    with pytest.raises(RuntimeError, match="actions are recorded"):
+        await downgrade(db_url, "0003")
+    revision, tables, diff = await state(engine)
+    assert (revision, diff) == (HEAD, []) and tables >= CONSOLE_TABLES

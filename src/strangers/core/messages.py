@@ -407,6 +407,20 @@ class Notice(_Message):
     match: str | None = None
 
 
+class Decision(_Message):
+    """A moderator's decision about this device, sent once, on its next visit after the
+    decision (DSA art. 17: a statement of reasons; art. 20(4): the outcome of an
+    appeal). ``kind``: ``warning`` (no ban, a warning about the rules),
+    ``appeal_upheld`` (the appeal was refused: the decision stands) or
+    ``appeal_overturned`` (the decision was reversed: its ban is lifted). ``text`` is
+    the moderator's statement."""
+
+    type: Literal["decision"] = "decision"
+    kind: Literal["warning", "appeal_upheld", "appeal_overturned"]
+    case: str
+    text: str
+
+
 ServerMessage = (
     Welcome
     | Refused
@@ -423,6 +437,7 @@ ServerMessage = (
     | Pong
     | Blur
     | Notice
+    | Decision
 )
 SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Welcome,
@@ -440,6 +455,7 @@ SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Pong,
     Blur,
     Notice,
+    Decision,
 )
 
 _CLIENT: Final = TypeAdapter[ClientMessage](ClientMessage)

@@ -28,13 +28,17 @@ from ..core.frame_tokens import FrameTokens
 from ..core.matching import Matchmaker
 from ..core.messages import Codec
 from ..core.switchboard import Switchboard
+from ..moderation.console import STATIC_DIR as CONSOLE_STATIC_DIR
+from ..moderation.console import console_router
 from ..moderation.records import Records
 from ..safety.checker import NudityThresholds, load_checker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
 from ..safety.text import SignalEngine
+from .addresses import Addresses
 from .appeals import appeals_router
 from .chat_socket import ChatSocket, Services
+from .decisions import DecisionNotices
 from .frames import frames_router
 from .headers import SecurityHeaders
 from .node import Node
@@ -79,6 +83,8 @@ def build_services(settings: Settings) -> Services:
         bans=BanIndex(),
         frame_tokens=frame_tokens,
         hashes=HashList(),
+        addresses=Addresses(),
+        decisions=DecisionNotices(),
     )
 
 
@@ -144,6 +150,7 @@ async def _refresh_bans(services: Services) -> None:
         await asyncio.sleep(services.settings.ban_refresh_seconds)
         try:
             services.bans.replace(await services.records.active_bans(now=datetime.now(UTC)))
+            services.decisions.replace(await services.records.pending_notices())
         except Exception:
             log.exception("could not refresh bans; the last known ones stay in force")
 
@@ -172,6 +179,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         for device_a, device_b in await records.blocked_pairs():
             services.node.blocks.add(device_a, device_b)
         services.bans.replace(await records.active_bans(now=datetime.now(UTC)))
+        services.decisions.replace(await records.pending_notices())
         await asyncio.to_thread(services.hashes.replace, await records.hash_entries())
         services.frame_checks = await start_frame_checks(services)
         await services.node.start()
@@ -219,6 +227,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     app.include_router(appeals_router(services))
     app.include_router(frames_router(services))
+    app.include_router(console_router(services))
+    app.mount("/mod/static", StaticFiles(directory=CONSOLE_STATIC_DIR), name="console-static")
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.add_middleware(SecurityHeaders)
     return Gateway(app, services)

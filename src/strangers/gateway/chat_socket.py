@@ -54,10 +54,12 @@ from ..core.reports import Filing
 from ..core.session import State
 from ..core.switchboard import EnforceFlag, Restage
 from ..core.turn import rest_credentials
-from ..moderation.records import Records
+from ..moderation.records import AddressCapture, Records
 from ..safety.checker import FrameChecker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
+from .addresses import Addresses
+from .decisions import DecisionNotices, as_message
 from .enforcement import enforce_flag, file_report
 from .node import Node
 from .outbox import Outbox, Write
@@ -83,9 +85,22 @@ class Services:
     bans: BanIndex
     frame_tokens: FrameTokens
     hashes: HashList
+    addresses: Addresses
+    decisions: DecisionNotices
     records: Records | None = None
     checker: FrameChecker | None = None
     frame_checks: CheckPool | None = None
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()  # held so they are not collected mid-run
+
+
+async def _delivered(records: Records, ids: list[int]) -> None:
+    try:
+        await records.notices_delivered(ids, now=datetime.now(UTC))
+    except Exception:
+        # Shown again on a later visit rather than lost.
+        log.exception("could not mark %d decisions delivered", len(ids))
 
 
 class _Closed(Exception):
@@ -98,6 +113,10 @@ class ChatSocket:
         # The keyed hash is all that is kept of the address; the address itself is
         # dropped here (design §6).
         self.network = network_hash(services.network_key, client[0] if client else None)
+        # ... except in memory, for this connection only: a critical or escalated case
+        # seals it into its evidence (gateway/addresses.py).
+        self._address = client[0] if client else None
+        self._connected_at = time.time()
         self._receive = receive
         self._send = send
         self.services = services
@@ -134,6 +153,7 @@ class ChatSocket:
                 log.info("dropped a reader too slow for its send queue")
         finally:
             if self.session is not None:
+                self.services.addresses.forget(self.session)
                 node.outboxes.pop(self.session, None)
                 node.closers.pop(self.session, None)
                 node.run(node.switchboard.close(self.session))
@@ -187,6 +207,7 @@ class ChatSocket:
             await self.send_text(encode(Refused(reason="age_check", until=recheck, device=token)))
             await self.close(1000, "age_check")
             return False
+        await self._decisions(claims.device)
         if isinstance(decision, Admitted):
             ban = self._ban(claims.device)
             if ban is not None:
@@ -214,6 +235,9 @@ class ChatSocket:
             network=self.network,
         )
         self.session = session
+        if self._address is not None:
+            capture = AddressCapture(self._address, self._connected_at)
+            services.addresses.remember(session, claims.device, capture)
         node.outboxes[session] = self.outbox
         node.closers[session] = self._cancel
         self.outbox.put(
@@ -230,6 +254,21 @@ class ChatSocket:
             )
         )
         return True
+
+    async def _decisions(self, device: str) -> None:
+        """Tell the device of the decisions made since its last visit (before a ban
+        notice, so an appeal's outcome reaches a device that is still banned)."""
+        services = self.services
+        pending = services.decisions.take(device)
+        if not pending:
+            return
+        for notice in pending:
+            await self.send_text(encode(as_message(notice)))
+        if services.records is not None:
+            ids = [notice.id for notice in pending]
+            task = asyncio.create_task(_delivered(services.records, ids))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
 
     async def _relay(self) -> None:
         assert self.session is not None

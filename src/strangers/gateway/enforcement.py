@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ..core.flags import Flag
 from ..core.messages import Banned
 from ..core.reports import Filing
+from ..moderation.records import BanNotice
 
 if TYPE_CHECKING:
     from .chat_socket import Services
@@ -52,8 +53,9 @@ async def enforce_flag(services: Services, flag: Flag) -> str | None:
     records = services.records
     assert records is not None
     stored = _in_unix_time(flag, "matched_at", "flagged_at")
+    capture = services.addresses.of_session(flag.subject.session)
     try:
-        outcome = await records.file_flag(stored, now=datetime.now(UTC))
+        outcome = await records.file_flag(stored, now=datetime.now(UTC), capture=capture)
     except Exception:
         log.exception("a %s flag could not be stored", flag.kind)
         return None
@@ -69,3 +71,25 @@ async def enforce_flag(services: Services, flag: Flag) -> str | None:
             notice = Banned(reason=ban.reason, case=ban.case, until=until)
             node.run(node.switchboard.ban(subject.device, network, notice))
     return outcome.case
+
+
+def apply_ban(services: Services, device: str | None, network: str | None, ban: BanNotice) -> None:
+    """A ban the records just committed (a moderator's, say), in force on this node at
+    once: into the index, and every session it covers here is told and closed. Other
+    nodes take it at their next ban refresh."""
+    services.bans.add(device, network, ban)
+    until = None if ban.until is None else int(ban.until.timestamp())
+    notice = Banned(reason=ban.reason, case=ban.case, until=until)
+    node = services.node
+    if device is not None:
+        node.run(node.switchboard.ban(device, network, notice))
+    elif network is not None:
+        # No device of its own: the switchboard's network match covers the sessions.
+        node.run(node.switchboard.ban("", network, notice))
+
+
+async def reload_bans(services: Services) -> None:
+    """Replace the index with the bans in force now (after a ban is lifted)."""
+    records = services.records
+    assert records is not None
+    services.bans.replace(await records.active_bans(now=datetime.now(UTC)))

@@ -133,6 +133,25 @@ class Settings(BaseSettings):
     hash_refresh_seconds: float = Field(
         60.0, gt=0, description="How often the known-abuse hash lists are reloaded."
     )
+    cybertip_url: str = Field(
+        "https://exttest.cybertip.org/ispws",
+        description="NCMEC's CyberTipline Reporting API, where escalated cases are reported "
+        "(18 U.S.C. 2258A). The default is NCMEC's test environment; production is "
+        "`https://report.cybertip.org/ispws`.",
+    )
+    cybertip_username: str | None = Field(
+        None, description="User name NCMEC issued for the CyberTipline Reporting API."
+    )
+    cybertip_password: SecretStr | None = Field(
+        None, description="Password NCMEC issued for the CyberTipline Reporting API."
+    )
+    cybertip_reporter_name: str | None = Field(
+        None,
+        description="The person who files CyberTipline reports (the report's reporting person).",
+    )
+    cybertip_reporter_email: str | None = Field(
+        None, description="That person's e-mail address (a report requires it)."
+    )
     backlog: int = Field(4096, ge=64, description="Listen backlog for bursts of connections.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."

@@ -15,13 +15,13 @@ import ipaddress
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -37,11 +37,13 @@ from strangers.moderation.hash_import import normalise_hash
 from strangers.moderation.tables import (
     HASH_LABEL_MAX,
     HASH_LIST_MAX,
+    Action,
     Appeal,
     Audit,
     Ban,
     Block,
     Case,
+    ChatterNotice,
     Evidence,
     HashEntry,
     Report,
@@ -74,6 +76,10 @@ ADULT_IN_TEEN_SEVERITY: Final = 90  # as a report of someone who looks adult in 
 TEEN_NUDITY_SEVERITY: Final = 80
 TEXT_RISK_SEVERITY: Final = 55  # grooming and solicitation signals that added up
 NUDITY_SEVERITY: Final = 40
+#: From this severity a case is critical: the subject's raw address, when the gateway
+#: has it, is sealed into the evidence (known abuse, an adult in the teen pool, nudity
+#: in the teen pool). Below it, only when a moderator escalates the case.
+CRITICAL_SEVERITY: Final = TEEN_NUDITY_SEVERITY
 
 #: What a banned chatter is told (DSA art. 17, statement of reasons): the facts found,
 #: stated plainly; the case number goes with it, for an appeal.
@@ -117,6 +123,32 @@ class FlagOutcome:
     strikes: int
     ban: BanNotice | None
     network_ban: BanNotice | None = None
+
+
+@dataclass(frozen=True)
+class AddressCapture:
+    """A session's raw network address as the gateway saw it, with when and how.
+
+    The gateway keeps it in memory for the session only; the records take it only to
+    seal it into the evidence of a critical or escalated case (a report to the
+    CyberTipline needs the address at the time, 18 U.S.C. 2258A(b)(1)). It is never
+    stored anywhere else, never logged, never in a column.
+    """
+
+    address: str
+    at: float  # unix time the address was seen
+    event: str = "connect"  # what happened then: the chat socket's connection
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    """A decision waiting to be shown to its device (a ``decision`` message)."""
+
+    id: int
+    device: str
+    kind: str
+    case: str
+    text: str
 
 
 def case_number(case_id: int) -> str:
@@ -228,6 +260,14 @@ def _lines_json(lines: Sequence[Line], sides: Mapping[str, str]) -> list[dict[st
     return [{"at": line.at, "side": sides[line.side], "text": line.text} for line in lines]
 
 
+def _capture_json(capture: AddressCapture) -> dict[str, Any]:
+    return {
+        "address": capture.address,
+        "at": datetime.fromtimestamp(capture.at, UTC).isoformat(),
+        "event": capture.event,
+    }
+
+
 def _party_json(party: Party) -> dict[str, str]:
     return {"device": party.device, "network": party.network, "session": party.session}
 
@@ -251,6 +291,37 @@ class Records:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """One transaction, for the modules built on the records (accounts, casework,
+        transparency): it commits on leaving, or rolls back and raises
+        :class:`RecordError` (``invalid`` or ``unavailable``), never SQL."""
+        return self._transaction()
+
+    def audit(
+        self,
+        session: AsyncSession,
+        *,
+        at: datetime,
+        action: str,
+        case_id: int | None,
+        actor: str,
+        **detail: Any,
+    ) -> None:
+        """Append to the audit log inside ``session``'s transaction (it has no update
+        or delete anywhere in the code: append-only)."""
+        self._audit(session, at=at, action=action, case_id=case_id, actor=actor, **detail)
+
+    def seal(self, payload: dict[str, Any]) -> bytes:
+        """Encrypt ``payload`` (JSON) under the evidence key."""
+        return self._seal(payload)
+
+    def unseal(self, blob: bytes) -> Any:
+        """Decrypt what :meth:`seal` made; ``undecryptable`` under another key."""
+        try:
+            return json.loads(self._fernet.decrypt(blob))
+        except InvalidToken as exc:
+            raise RecordError("undecryptable", "sealed under another key") from exc
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
@@ -418,7 +489,9 @@ class Records:
 
     # Automatic flags (video)
 
-    async def file_flag(self, flag: Flag, *, now: datetime) -> FlagOutcome:
+    async def file_flag(
+        self, flag: Flag, *, now: datetime, capture: AddressCapture | None = None
+    ) -> FlagOutcome:
         """Commit an automatic video flag (design §6, video) in one transaction: its case,
         the ``flags`` row, the evidence, the strike and bans its enforcement asks for, the
         audit. Returns only once all of it is committed; a failure leaves nothing.
@@ -443,6 +516,11 @@ class Records:
           :data:`~strangers.core.video.PERMANENT`; with ``network_ban_seconds``, the
           subject's network for that long, unless it is the unknown network. The reason is the
           statement shown to the banned chatter (DSA art. 17).
+        - An :class:`~strangers.moderation.tables.Action` (actor "system", automatic) for
+          the strike, each ban and the escalation, for the transparency report.
+        - ``capture``, the subject's raw address, goes into the "identifiers" evidence
+          only when the case is critical (:data:`CRITICAL_SEVERITY`) or escalated, and is
+          dropped otherwise.
         """
         _check_time(now)
         try:
@@ -498,6 +576,11 @@ class Records:
                 "sampled_by": sampled_by,
                 "hash_hit": _hit_json(flag.verdict.hash_hit) if flag.verdict else None,
                 **({"signals": _flag_detail(flag)["signals"]} if flag.verdict is None else {}),
+                **(
+                    {"captures": [_capture_json(capture)]}
+                    if capture is not None and (escalated or severity >= CRITICAL_SEVERITY)
+                    else {}
+                ),
             }
         )
 
@@ -548,6 +631,22 @@ class Records:
                     now=now,
                 )
             ban, network_ban = await self._flag_bans(session, flag, kind, strikes, case, now)
+            if strikes:
+                self._action(session, case.id, "strike", now=now, reason=str(kind))
+            for notice, target in ((ban, "device"), (network_ban, "network")):
+                if notice is not None:
+                    until = None if notice.until is None else notice.until.isoformat()
+                    self._action(
+                        session,
+                        case.id,
+                        "ban",
+                        now=now,
+                        target=target,
+                        until=until,
+                        reason=notice.reason,
+                    )
+            if escalated:
+                self._action(session, case.id, "escalate", now=now)
         return FlagOutcome(case=case.number, strikes=strikes, ban=ban, network_ban=network_ban)
 
     async def _flag_bans(
@@ -614,15 +713,77 @@ class Records:
         except InvalidToken as exc:
             raise RecordError("undecryptable", "evidence sealed under another key") from exc
 
-    async def escalate(self, case: str, *, actor: str, now: datetime) -> None:
-        """Mark a case for a law-enforcement report: its evidence is kept a year."""
+    async def escalate(
+        self,
+        case: str,
+        *,
+        actor: str,
+        now: datetime,
+        capture: AddressCapture | None = None,
+        device: str | None = None,
+    ) -> None:
+        """Mark a case for a law-enforcement report: its evidence is kept a year. With
+        ``capture`` (the raw address of ``device``, the case's subject, while its session
+        is still live), an "identifiers" evidence item holds it, sealed."""
         _check_time(now)
         async with self._transaction() as session:
             row = await session.get(Case, await self._case_id(session, case))
             assert row is not None
             row.escalated = True
             row.status = "escalated"
-            self._audit(session, at=now, action="case.escalated", case_id=row.id, actor=actor)
+            if capture is not None:
+                sealed = {
+                    "identifiers": self._seal(
+                        {"device": device, "captures": [_capture_json(capture)]}
+                    )
+                }
+                session.add_all(
+                    self._evidence(row.id, sealed, days=ESCALATED_EVIDENCE_DAYS, now=now)
+                )
+            self._action(session, row.id, "escalate", now=now, actor=actor)
+            self._audit(
+                session,
+                at=now,
+                action="case.escalated",
+                case_id=row.id,
+                actor=actor,
+                address_kept=capture is not None,
+            )
+
+    def _action(
+        self,
+        session: AsyncSession,
+        case_id: int,
+        kind: str,
+        *,
+        now: datetime,
+        actor: str = "system",
+        **detail: Any,
+    ) -> None:
+        """Record a measure taken on a case; ``actor`` "system" marks it automatic."""
+        session.add(
+            Action(
+                case_id=case_id,
+                kind=kind,
+                actor=actor,
+                automatic=actor == "system",
+                at=now,
+                detail=json.dumps(detail, sort_keys=True, separators=(",", ":")),
+            )
+        )
+
+    def record_action(
+        self,
+        session: AsyncSession,
+        case_id: int,
+        kind: str,
+        *,
+        now: datetime,
+        actor: str,
+        **detail: Any,
+    ) -> None:
+        """:meth:`_action` for the modules built on the records (casework)."""
+        self._action(session, case_id, kind, now=now, actor=actor, **detail)
 
     async def purge(self, *, now: datetime) -> int:
         """Delete evidence past its retention: 90 days, a year from creation when the
@@ -721,6 +882,38 @@ class Records:
             (device, network, BanNotice(reason=reason, case=number, until=until))
             for device, network, reason, number, until in rows
         ]
+
+    # What chatters are told on their next visit
+
+    async def pending_notices(self) -> list[PendingNotice]:
+        """Every decision not yet delivered to its device (a warning, an appeal's
+        outcome), oldest first, for the gateway's in-memory index."""
+        async with self._transaction() as session:
+            rows = await session.execute(
+                select(
+                    ChatterNotice.id,
+                    ChatterNotice.device,
+                    ChatterNotice.kind,
+                    Case.number,
+                    ChatterNotice.text,
+                )
+                .join(Case, Case.id == ChatterNotice.case_id)
+                .where(ChatterNotice.delivered_at.is_(None))
+                .order_by(ChatterNotice.id)
+            )
+            return [PendingNotice(*row) for row in rows]
+
+    async def notices_delivered(self, ids: Sequence[int], *, now: datetime) -> None:
+        """Mark notices as sent to their device, so no later visit repeats them."""
+        _check_time(now)
+        if not ids:
+            return
+        async with self._transaction() as session:
+            await session.execute(
+                update(ChatterNotice)
+                .where(ChatterNotice.id.in_(list(ids)), ChatterNotice.delivered_at.is_(None))
+                .values(delivered_at=now)
+            )
 
     async def add_strike(
         self, *, device: str, network: str, reason: str, case: str | None, now: datetime

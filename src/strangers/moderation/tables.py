@@ -5,7 +5,11 @@ There is no address column anywhere. Times are timezone-aware UTC.
 
 Revisions: 0001 the reports, bans and appeals; 0002 automatic video flags
 (:class:`Flag`), the "frames" and "identifiers" evidence kinds, and the operator's
-known-abuse hash lists (:class:`HashEntry`).
+known-abuse hash lists (:class:`HashEntry`); 0003 text flag kinds; 0004 the moderator
+console: :class:`Moderator` accounts and their :class:`ConsoleSession`, the
+:class:`Action` taken on each case (DSA arts. 15, 17 and 24: what was decided, by whom,
+automatically or not), the :class:`ChatterNotice` a device is shown on its next visit
+(a warning, an appeal's outcome), and an appeal's statement and delivery.
 """
 
 from __future__ import annotations
@@ -51,7 +55,16 @@ FLAG_KINDS: Final = (  # strangers.core.flags.FlagKind
 #: Whose page sampled a flagged frame, seen from the flagged chatter (the subject): its
 #: own page (its camera) or the viewer's (its incoming video, which it cannot opt out of).
 FLAG_SAMPLERS: Final = ("subject", "viewer")
+#: ``upheld``: the decision stands; ``overturned``: it is reversed (its bans lifted).
 APPEAL_STATUSES: Final = ("pending", "upheld", "overturned")
+ROLES: Final = ("moderator", "admin")
+#: What was done about a case (DSA art. 15(1)(c) counts them by kind). ``strike`` and
+#: ``ban`` are also taken automatically by the safety checks; ``note`` is not a measure
+#: and is not counted; ``reveal`` is a moderator opening a blurred frame (audited).
+ACTION_KINDS: Final = ("dismiss", "warn", "strike", "ban", "escalate", "note", "unban")
+NOTICE_KINDS: Final = ("warning", "appeal_upheld", "appeal_overturned")
+MODERATOR_NAME_MAX: Final = 64
+NOTICE_TEXT_MAX: Final = 500
 NOTE_MAX: Final = 500  # the same bound as strangers.core.reports.MAX_NOTE_CHARS
 HASH_HEX_CHARS: Final = 64  # a PDQ hash: 256 bits as lowercase hex
 HASH_LABEL_MAX: Final = 128
@@ -238,6 +251,7 @@ class Appeal(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     decided_by: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    statement: Mapped[str | None] = mapped_column(Text)  # the reasons given (DSA art. 20(5))
 
 
 class Audit(Base):
@@ -249,3 +263,72 @@ class Audit(Base):
     action: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     detail: Mapped[str] = mapped_column(Text)
+
+
+class Moderator(Base):
+    """A console account (design §1). ``password_hash`` is an argon2id PHC string, never
+    anything weaker (OWASP ASVS 2.4.1); ``totp_secret`` is the Fernet-sealed base32 TOTP
+    secret (RFC 6238) when the account has one. ``failed_logins`` and ``locked_until``
+    carry the lock-out (ASVS 2.2.1)."""
+
+    __tablename__ = "moderators"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(MODERATOR_NAME_MAX), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # the last code's RFC 6238 T
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsoleSession(Base):
+    """A signed-in console session. The cookie holds a random token; only its SHA-256
+    is stored (ASVS 3.2), with the session's CSRF token (ASVS 4.2.2)."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderators.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Action(Base):
+    """One measure taken on a case, by a moderator or automatically (``actor`` is
+    "system"). ``detail`` is JSON (a ban's duration and end, a note's text)."""
+
+    __tablename__ = "actions"
+    __table_args__ = (CheckConstraint(_in("kind", ACTION_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    automatic: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class ChatterNotice(Base):
+    """What a device is told on its next visit (a warning, an appeal's outcome); the
+    gateway marks it ``delivered_at`` once sent."""
+
+    __tablename__ = "chatter_notices"
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTICE_KINDS), name="kind"),
+        Index(None, "device", "delivered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    text: Mapped[str] = mapped_column(String(NOTICE_TEXT_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -55,6 +55,9 @@ const ui = {
   bannedReason: $("banned-reason"),
   bannedCase: $("banned-case"),
   bannedUntil: $("banned-until"),
+  decisions: $("decisions"),
+  decisionList: $("decision-list"),
+  decisionsClose: $("decisions-close"),
   appeal: $("appeal"),
   appealForm: $("appeal-form"),
   appealText: $("appeal-text"),
@@ -236,6 +239,33 @@ function showBanned(message) {
   ui.appealForm.dataset.case = caseId ?? "";
   show(ui.banned);
 }
+
+// A moderator's decision about this device since its last visit (a warning, an appeal's
+// outcome: DSA arts. 17 and 20(4)), shown above whatever screen follows. The statement is
+// the moderator's own words: text, never HTML.
+const DECISION_KINDS = ["warning", "appeal_upheld", "appeal_overturned"];
+
+function showDecision(message) {
+  if (!DECISION_KINDS.includes(message.kind)) return;
+  const item = document.createElement("article");
+  item.className = `decision ${message.kind}`;
+  item.dataset.kind = message.kind;
+  const line = document.createElement("p");
+  localise(line, `decision.${message.kind}`, { case: String(message.case ?? "") });
+  item.append(line);
+  if (message.text) {
+    const statement = document.createElement("blockquote");
+    statement.textContent = String(message.text);
+    item.append(statement);
+  }
+  ui.decisionList.append(item);
+  ui.decisions.hidden = false;
+}
+
+ui.decisionsClose.addEventListener("click", () => {
+  ui.decisions.hidden = true;
+  ui.decisionList.replaceChildren();
+});
 
 function appealProblem(key) {
   ui.appealProblem.hidden = !key;
@@ -666,6 +696,9 @@ const handlers = {
     closeCamera();
     showBanned(message);
   },
+  decision(message) {
+    showDecision(message);
+  },
   reported(message) {
     reportAwaiting = Math.max(0, reportAwaiting - 1);
     status("status.reported", { case: String(message.case ?? "") });
@@ -777,7 +810,7 @@ let peer = null; // { pc, queue, ignoring }
 // events in the page's own clock ({at: performance.now(), event, match, ...}): matched,
 // blur_on / blur_off (reason), partner_frame (the stranger's first decoded frame),
 // frame_posted (source, status, code, sent: when it was posted), notice (reason,
-// active) and ended (reason). The DOM mirrors the blur: data-blur and data-blur-reason
+// active), ice_restart (state) and ended (reason). The DOM mirrors the blur: data-blur and data-blur-reason
 // on #remote-video.
 window.strangersVideo = {
   pc: () => peer?.pc ?? null,
@@ -870,6 +903,33 @@ function openPeer() {
     }),
   );
   for (const track of localStream.getTracks()) pc.addTrack(track, localStream);
+  watchIce(current);
+}
+
+// A connection that has not come up in ICE_RESTART_MS (a TURN allocation lost on a busy
+// relay, candidates lost in a renegotiation), or that failed, gets a fresh ICE round
+// (RFC 8445 §2.4 restart; perfect negotiation carries the new offer), a few times.
+const ICE_RESTART_MS = 8000;
+const ICE_RESTARTS = 2;
+
+function watchIce(current) {
+  const { pc } = current;
+  let restarts = 0;
+  let timer = null;
+  const restart = () => {
+    clearTimeout(timer);
+    if (peer !== current || restarts >= ICE_RESTARTS) return;
+    if (["connected", "completed", "closed"].includes(pc.iceConnectionState)) return;
+    restarts += 1;
+    mark("ice_restart", { state: pc.iceConnectionState });
+    pc.restartIce();
+    timer = setTimeout(restart, ICE_RESTART_MS);
+  };
+  timer = setTimeout(restart, ICE_RESTART_MS);
+  pc.addEventListener("iceconnectionstatechange", () => {
+    if (pc.iceConnectionState === "failed") restart();
+    else if (pc.iceConnectionState === "closed") clearTimeout(timer);
+  });
 }
 
 async function onSignal(message) {
