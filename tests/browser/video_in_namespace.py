@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from cameras import face_picture, scene_picture, write_y4m  # this script's own folder
@@ -108,6 +109,7 @@ def start_turn(work: Path, secret: str) -> subprocess.Popen[bytes]:
             "--no-tls",
             "--no-dtls",
             "--allow-loopback-peers",
+            "--verbose",  # each allocation in turn.log, for a failure's report
             f"--log-file={work / 'turn.log'}",
         ],
         stdout=subprocess.DEVNULL,
@@ -163,7 +165,20 @@ def chatter(browser: Browser, base: str) -> Page:
     return page
 
 
-def connected(page: Page, timeout: float = 30.0) -> dict[str, object]:
+DETAIL = """async () => { const pc = window.strangersVideo.pc();
+  const count = (d) => (d?.sdp.match(/^a=candidate:/gm) ?? []).length;
+  const kinds = {};
+  if (pc) (await pc.getStats()).forEach((s) => { kinds[s.type] = (kinds[s.type] ?? 0) + 1; });
+  const config = pc?.getConfiguration();
+  return {signaling: pc && pc.signalingState, gathering: pc && pc.iceGatheringState,
+          ice: pc && pc.iceConnectionState, timeline: window.strangersVideo.timeline(),
+          servers: config?.iceServers?.length, policy: config?.iceTransportPolicy,
+          local_sdp_candidates: count(pc?.localDescription),
+          remote_sdp_candidates: count(pc?.remoteDescription), stats: kinds,
+          lines: [...document.querySelectorAll('#log p')].map((p) => p.textContent)}; }"""
+
+
+def connected(page: Page, *partners: Page, timeout: float = 30.0) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     stats = None
     while time.monotonic() < deadline:
@@ -171,13 +186,8 @@ def connected(page: Page, timeout: float = 30.0) -> dict[str, object]:
         if stats and stats["state"] == "connected" and stats["frames"] > 0:
             return stats
         time.sleep(0.1)
-    detail = page.evaluate(
-        """() => { const pc = window.strangersVideo.pc();
-          return {signaling: pc && pc.signalingState, gathering: pc && pc.iceGatheringState,
-                  ice: pc && pc.iceConnectionState, timeline: window.strangersVideo.timeline(),
-                  lines: [...document.querySelectorAll('#log p')].map((p) => p.textContent)}; }"""
-    )
-    raise AssertionError(f"no video: {stats} {detail}")
+    others = [(other.evaluate(STATS), other.evaluate(DETAIL)) for other in partners]
+    raise AssertionError(f"no video: {stats} {page.evaluate(DETAIL)}; partners: {others}")
 
 
 def settle(page: Page, expression: str, timeout: float) -> bool:
@@ -208,7 +218,7 @@ ENDED = (
 
 def relay(face: Browser, seen: dict[str, object]) -> None:
     a, b = chatter(face, SERVER_A), chatter(face, SERVER_A)
-    seen["first"] = [connected(a), connected(b)]
+    seen["first"] = [connected(a, b), connected(b, a)]
     seen["lifted"] = [settle(a, BLUR_OFF, 8), settle(b, BLUR_OFF, 8)]
     seen["relay_pages"] = [a.evaluate(STATE), b.evaluate(STATE)]
     if SCREENSHOTS:
@@ -228,7 +238,7 @@ def relay(face: Browser, seen: dict[str, object]) -> None:
     seen["closed_after_skip"] = settle(a, "() => window.__firstPc.connectionState === 'closed'", 5)
     c = chatter(face, SERVER_A)
     a.keyboard.press("Escape")  # New: look again; meets c (b is on cooldown)
-    seen["second"] = [connected(a), connected(c)]
+    seen["second"] = [connected(a, c), connected(c, a)]
     seen["fresh"] = a.evaluate("() => window.strangersVideo.pc() !== window.__firstPc")
     for page in (a, b, c):
         page.context.close()
@@ -237,7 +247,7 @@ def relay(face: Browser, seen: dict[str, object]) -> None:
 def faceless(face: Browser, scene: Browser, seen: dict[str, object]) -> None:
     sender = chatter(scene, SERVER_A)  # the camera shows a cup of coffee
     viewer = chatter(face, SERVER_A)
-    connected(viewer)
+    connected(viewer, sender)
     seen["faceless_blurred"] = settle(viewer, NO_FACE, 12)
     seen["faceless_notice"] = settle(sender, NOTICE, 4)
     seen["faceless_viewer"] = viewer.evaluate(STATE)
@@ -288,17 +298,31 @@ def main(work: Path) -> int:
                     args=[*ARGS, f"--use-file-for-fake-video-capture={y4m}"],
                 )
 
-            face, scene = launch(face_y4m), launch(scene_y4m)
+            def fresh(run: Callable[..., None], *cameras: Path) -> Callable[[], None]:
+                """Run a scenario in browsers of its own. Chromium in this namespace,
+                under load, now and then never sends a page's TURN request once earlier
+                pages of the same browser have come and gone (seen: no request reaches
+                coturn, ICE gathering never ends); a browser per scenario keeps one
+                scenario's leftovers out of the next."""
+
+                def scenario() -> None:
+                    browsers = [launch(camera) for camera in cameras]
+                    try:
+                        run(*browsers, seen)
+                    finally:
+                        for browser in browsers:
+                            browser.close()
+
+                return scenario
+
             for name, run in (
-                ("relay", lambda: relay(face, seen)),
-                ("faceless", lambda: faceless(face, scene, seen)),
-                ("nudity", lambda: nudity(face, seen)),
+                ("relay", fresh(relay, face_y4m)),
+                ("faceless", fresh(faceless, face_y4m, scene_y4m)),
+                ("nudity", fresh(nudity, face_y4m)),
             ):
                 begun = time.monotonic()
                 run()
                 timings[name] = time.monotonic() - begun
-            face.close()
-            scene.close()
     finally:
         for process in (*servers, turn):
             process.terminate()

@@ -95,12 +95,14 @@ class Services:
 _BACKGROUND: set[asyncio.Task[None]] = set()  # held so they are not collected mid-run
 
 
-async def _delivered(records: Records, ids: list[int]) -> None:
+async def _delivered(records: Records, decisions: DecisionNotices, ids: list[int]) -> None:
     try:
         await records.notices_delivered(ids, now=datetime.now(UTC))
     except Exception:
         # Shown again on a later visit rather than lost.
         log.exception("could not mark %d decisions delivered", len(ids))
+    finally:
+        decisions.settled(ids)
 
 
 class _Closed(Exception):
@@ -266,7 +268,7 @@ class ChatSocket:
             await self.send_text(encode(as_message(notice)))
         if services.records is not None:
             ids = [notice.id for notice in pending]
-            task = asyncio.create_task(_delivered(services.records, ids))
+            task = asyncio.create_task(_delivered(services.records, services.decisions, ids))
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)
 

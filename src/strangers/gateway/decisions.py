@@ -18,6 +18,9 @@ from ..moderation.records import PendingNotice
 class DecisionNotices:
     def __init__(self) -> None:
         self._by_device: dict[str, dict[int, PendingNotice]] = {}
+        # Sent, not yet marked delivered in the records: a refresh in between must not
+        # bring them back for a second showing.
+        self._sent: set[int] = set()
 
     def __len__(self) -> int:
         return sum(len(notices) for notices in self._by_device.values())
@@ -25,7 +28,8 @@ class DecisionNotices:
     def replace(self, pending: Iterable[PendingNotice]) -> None:
         by_device: dict[str, dict[int, PendingNotice]] = {}
         for notice in pending:
-            by_device.setdefault(notice.device, {})[notice.id] = notice
+            if notice.id not in self._sent:
+                by_device.setdefault(notice.device, {})[notice.id] = notice
         self._by_device = by_device
 
     def add(self, notice: PendingNotice) -> None:
@@ -34,7 +38,13 @@ class DecisionNotices:
     def take(self, device: str) -> list[PendingNotice]:
         """The device's decisions, oldest first, removed from the index."""
         notices = self._by_device.pop(device, {})
+        self._sent.update(notices)
         return [notices[key] for key in sorted(notices)]
+
+    def settled(self, ids: Iterable[int]) -> None:
+        """The records were told the notices were delivered, or could not be told: then
+        the next refresh brings them back, to be shown on a later visit, not lost."""
+        self._sent.difference_update(ids)
 
 
 def as_message(notice: PendingNotice) -> Decision:

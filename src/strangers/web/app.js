@@ -810,7 +810,7 @@ let peer = null; // { pc, queue, ignoring }
 // events in the page's own clock ({at: performance.now(), event, match, ...}): matched,
 // blur_on / blur_off (reason), partner_frame (the stranger's first decoded frame),
 // frame_posted (source, status, code, sent: when it was posted), notice (reason,
-// active), ice_restart (state) and ended (reason). The DOM mirrors the blur: data-blur and data-blur-reason
+// active), ice_restart (state), ice_error (code, text) and ended (reason). The DOM mirrors the blur: data-blur and data-blur-reason
 // on #remote-video.
 window.strangersVideo = {
   pc: () => peer?.pc ?? null,
@@ -926,6 +926,10 @@ function watchIce(current) {
     timer = setTimeout(restart, ICE_RESTART_MS);
   };
   timer = setTimeout(restart, ICE_RESTART_MS);
+  pc.addEventListener("icecandidateerror", (event) => {
+    // The TURN server refused or did not answer: kept in the timeline for diagnosis.
+    if (peer === current) mark("ice_error", { code: event.errorCode, text: event.errorText });
+  });
   pc.addEventListener("iceconnectionstatechange", () => {
     if (pc.iceConnectionState === "failed") restart();
     else if (pc.iceConnectionState === "closed") clearTimeout(timer);
