@@ -6,6 +6,7 @@ the frames are benign pictures from ``tests/images.py`` and the lines short neut
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
@@ -580,6 +581,32 @@ async def test_a_decided_appeal_cannot_be_decided_again(records: Records) -> Non
         )
     assert refused.value.code == "duplicate"
     assert (await casework.appeal(records, appeal_id)).status == "upheld"
+
+
+async def test_two_moderators_deciding_one_appeal_at_once_make_one_decision(
+    records: Records, engine: AsyncEngine
+) -> None:
+    _, appeal_id = await banned_and_appealed(records)
+    results = await asyncio.gather(
+        *(
+            casework.decide_appeal(
+                records, appeal_id, outcome, actor=actor, statement="Decided.", now=NOW
+            )
+            for outcome, actor in (("overturned", "mod-b"), ("upheld", "mod-c"))
+        ),
+        return_exceptions=True,
+    )
+    decided = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(decided) == 1 and len(refused) == 1
+    # The loser is told it is decided (or, on SQLite, that the records were busy).
+    assert isinstance(refused[0], RecordError) and refused[0].code in ("duplicate", "unavailable")
+    (notice,) = await table(engine, "chatter_notices")
+    assert notice["kind"] == decided[0].kind
+    status = (await casework.appeal(records, appeal_id)).status
+    assert decided[0].kind == f"appeal_{status}"
+    lifted = [a for a in await table(engine, "actions") if a["kind"] == "unban"]
+    assert len(lifted) == (1 if status == "overturned" else 0)
 
 
 async def test_overturning_lifts_the_case_bans_and_tells_the_chatter(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from strangers.core.flags import FlagKind
@@ -847,10 +847,16 @@ async def decide_appeal(
                     target="device" if ban.device is not None else "network",
                     appeal=row.id,
                 )
-        row.status = outcome
-        row.decided_by = actor
-        row.decided_at = now
-        row.statement = statement
+        # Claimed only while still pending: of two moderators deciding at once, the
+        # second finds it decided and its transaction (bans lifted included) rolls back.
+        claimed = await session.scalar(
+            update(Appeal)
+            .where(Appeal.id == row.id, Appeal.status == "pending")
+            .values(status=outcome, decided_by=actor, decided_at=now, statement=statement)
+            .returning(Appeal.id)
+        )
+        if claimed is None:
+            raise RecordError("duplicate", "this appeal is already decided")
         kind = f"appeal_{outcome}"
         notice = ChatterNotice(
             device=row.device, kind=kind, case_id=row.case_id, text=statement, created_at=now
