@@ -82,22 +82,15 @@ def migrate() -> None:
 @app.command()
 def purge() -> None:
     """Delete evidence past its retention (90 days; a year for escalated cases)."""
-    import asyncio
     from datetime import UTC, datetime
 
-    from .gateway.settings import Settings
+    from .moderation.offline import with_records
     from .moderation.records import Records
 
-    settings = Settings()
+    async def work(records: Records) -> int:
+        return await records.purge(now=datetime.now(UTC))
 
-    async def run() -> int:
-        records = await Records.open(settings.records_url(), settings.evidence_secret())
-        try:
-            return await records.purge(now=datetime.now(UTC))
-        finally:
-            await records.close()
-
-    typer.echo(f"purged {asyncio.run(run())} evidence items past retention")
+    typer.echo(f"purged {with_records(work)} evidence items past retention")
 
 
 @app.command()
@@ -162,19 +155,11 @@ def hashes_import(
     ] = None,
 ) -> None:
     """Import a hash list into the records (all or nothing), migrating them first."""
-    import asyncio
     from datetime import UTC, datetime
 
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .gateway.settings import Settings
     from .moderation.hash_import import HashListError, parse_hash_list
-    from .moderation.migrate import upgrade
-    from .moderation.records import RecordError, Records
-
-    def fail(message: str) -> typer.Exit:
-        typer.echo(f"error: {message}", err=True)
-        return typer.Exit(1)
+    from .moderation.offline import fail, with_records
+    from .moderation.records import Records
 
     name = file.stem if list_name is None else list_name
     try:
@@ -189,22 +174,10 @@ def hashes_import(
     except HashListError as exc:
         raise fail(f"{file}, line {exc.line}: {exc.detail}; nothing imported") from None
 
-    async def run(settings: Settings) -> tuple[int, int]:
-        records = await Records.open(settings.records_url(), settings.evidence_secret())
-        try:
-            return await records.import_hashes(entries, list_name=name, now=datetime.now(UTC))
-        finally:
-            await records.close()
+    async def work(records: Records) -> tuple[int, int]:
+        return await records.import_hashes(entries, list_name=name, now=datetime.now(UTC))
 
-    try:
-        settings = Settings()
-        upgrade(settings.records_url())
-        added, present = asyncio.run(run(settings))
-    except RecordError as exc:
-        raise fail(f"{exc.detail}; nothing imported") from None
-    except (SQLAlchemyError, OSError, ValueError) as exc:
-        # A settings or connection failure; its class says which, without a traceback.
-        raise fail(f"the records are unavailable ({type(exc).__name__})") from None
+    added, present = with_records(work, refused="; nothing imported")
     typer.echo(f"imported {added} hashes ({present} already present) into list {name}")
 
 
@@ -226,20 +199,15 @@ def moderator_add(
     ] = False,
 ) -> None:
     """Add a console account (argon2id password, optional TOTP), migrating the records first."""
-    import asyncio
     import sys
     from datetime import UTC, datetime
 
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .gateway.settings import Settings
+    from .moderation import offline
     from .moderation.accounts import Accounts, check_name, check_password, check_role
-    from .moderation.migrate import upgrade
     from .moderation.records import RecordError, Records
 
     def fail(message: str) -> typer.Exit:
-        typer.echo(f"error: {message}; nothing added", err=True)
-        return typer.Exit(1)
+        return offline.fail(f"{message}; nothing added")
 
     if role is None:
         raise fail("--role is required: moderator or admin")
@@ -262,24 +230,10 @@ def moderator_add(
     except RecordError as exc:
         raise fail(exc.detail) from None
 
-    async def run(settings: Settings) -> str | None:
-        records = await Records.open(settings.records_url(), settings.evidence_secret())
-        try:
-            return await Accounts(records).add(
-                name, password, role, totp=totp, now=datetime.now(UTC)
-            )
-        finally:
-            await records.close()
+    async def work(records: Records) -> str | None:
+        return await Accounts(records).add(name, password, role, totp=totp, now=datetime.now(UTC))
 
-    try:
-        settings = Settings()
-        upgrade(settings.records_url())
-        uri = asyncio.run(run(settings))
-    except RecordError as exc:
-        raise fail(exc.detail) from None
-    except (SQLAlchemyError, OSError, ValueError) as exc:
-        # A settings or connection failure; its class says which, without a traceback.
-        raise fail(f"the records are unavailable ({type(exc).__name__})") from None
+    uri = offline.with_records(work, refused="; nothing added")
     typer.echo(f"added {role} {name}")
     if uri is not None:
         # Shown once: the secret is stored sealed and cannot be read back.

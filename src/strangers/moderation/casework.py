@@ -725,16 +725,15 @@ async def act(
             until = None if length is None else now + length
             reason = ban_reason(about.reason)
             row.status = "actioned"
-            ban_row = Ban(
+            ban_id = await records.ban_in(
+                session,
                 device=device,
                 network=None,
                 reason=reason,
                 case_id=row.id,
-                created_at=now,
                 until=until,
+                now=now,
             )
-            session.add(ban_row)
-            await session.flush()
             ban = BanNotice(reason=reason, case=row.number, until=until)
             until_text = None if until is None else until.isoformat()
             records.record_action(
@@ -754,7 +753,7 @@ async def act(
                 action="case.banned",
                 case_id=row.id,
                 actor=actor,
-                ban=ban_row.id,
+                ban=ban_id,
                 duration=duration,
                 until=until_text,
             )

@@ -835,6 +835,31 @@ class Records:
                 now=now,
             )
 
+    async def ban_in(
+        self,
+        session: AsyncSession,
+        *,
+        device: str | None,
+        network: str | None,
+        reason: str,
+        case_id: int | None,
+        until: datetime | None,
+        now: datetime,
+    ) -> int:
+        """:meth:`add_ban` inside the caller's transaction (a moderator's ban, with the
+        rest of the decision). Returns the ban's id."""
+        _check_time(now)
+        _check_ban(device, network, reason, until)
+        return await self._ban(
+            session,
+            device=device,
+            network=network,
+            reason=reason,
+            case_id=case_id,
+            until=until,
+            now=now,
+        )
+
     async def _ban(
         self,
         session: AsyncSession,

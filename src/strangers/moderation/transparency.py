@@ -39,6 +39,7 @@ from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from strangers.core.reports import ReportReason
+from strangers.moderation.offline import fail, with_records
 from strangers.moderation.records import RecordError, Records
 from strangers.moderation.tables import (
     ACTION_KINDS,
@@ -323,13 +324,8 @@ def _day(value: str, option: str) -> datetime:
             raise ValueError(value)
         day = date.fromisoformat(value)
     except ValueError:
-        raise _fail(f"{option} must be a date as YYYY-MM-DD, not {value!r}") from None
+        raise fail(f"{option} must be a date as YYYY-MM-DD, not {value!r}") from None
     return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def transparency_command(
@@ -343,34 +339,15 @@ def transparency_command(
 ) -> None:
     """Print the transparency report of a period (DSA arts. 15 and 24): reports,
     automatic detections, measures, appeals, median time to action, escalations."""
-    import asyncio
-
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from strangers.gateway.settings import Settings
-    from strangers.moderation.migrate import upgrade
-
     since, until = _day(start, "--from"), _day(end, "--to")
     if since >= until:
-        raise _fail(f"--from ({start}) must be before --to ({end}); --to is excluded")
+        raise fail(f"--from ({start}) must be before --to ({end}); --to is excluded")
 
-    async def run(settings: Settings) -> TransparencyReport:
-        records = await Records.open(settings.records_url(), settings.evidence_secret())
-        try:
-            return await transparency_report(records, start=since, end=until)
-        finally:
-            await records.close()
+    async def work(records: Records) -> TransparencyReport:
+        return await transparency_report(records, start=since, end=until)
 
-    try:
-        settings = Settings()
-        # As `hashes import` does: a fresh data directory gets its schema (an empty report).
-        upgrade(settings.records_url())
-        report = asyncio.run(run(settings))
-    except RecordError as exc:
-        raise _fail(exc.detail) from None
-    except (SQLAlchemyError, OSError, ValueError) as exc:
-        # A settings or connection failure; its class says which, without a traceback.
-        raise _fail(f"the records are unavailable ({type(exc).__name__})") from None
+    # A fresh data directory gets its schema, and an empty report.
+    report = with_records(work)
 
     if output is ReportFormat.JSON:
         typer.echo(json.dumps(report_json(report), indent=2))
