@@ -354,7 +354,7 @@ async def test_a_failure_at_the_last_step_writes_nothing(
         raise RuntimeError("disk on fire")
 
     # The case, flag, evidence, strike and audit rows are flushed before the ban fails.
-    monkeypatch.setattr(records, "_ban", broken_ban)
+    monkeypatch.setattr(records, "ban_in", broken_ban)
     with pytest.raises(RuntimeError):
         await records.file_flag(make_flag(pool="teen-video"), now=NOW)
     assert await counts(engine) == before

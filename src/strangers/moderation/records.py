@@ -677,7 +677,7 @@ class Records:
         notices: dict[bool, BanNotice] = {}
         for device, network, seconds in targets:
             until = _ban_end(seconds, now)
-            await self._ban(
+            await self.ban_in(
                 session,
                 device=device,
                 network=network,
@@ -825,7 +825,7 @@ class Records:
         _check_ban(device, network, reason, until)
         async with self._transaction() as session:
             case_id = None if case is None else await self._case_id(session, case)
-            return await self._ban(
+            return await self.ban_in(
                 session,
                 device=device,
                 network=network,
@@ -846,32 +846,9 @@ class Records:
         until: datetime | None,
         now: datetime,
     ) -> int:
-        """:meth:`add_ban` inside the caller's transaction (a moderator's ban, with the
-        rest of the decision). Returns the ban's id."""
-        _check_time(now)
+        """:meth:`add_ban` inside the caller's transaction (a flag's bans, a moderator's
+        ban with the rest of the decision). Returns the ban's id."""
         _check_ban(device, network, reason, until)
-        return await self._ban(
-            session,
-            device=device,
-            network=network,
-            reason=reason,
-            case_id=case_id,
-            until=until,
-            now=now,
-        )
-
-    async def _ban(
-        self,
-        session: AsyncSession,
-        *,
-        device: str | None,
-        network: str | None,
-        reason: str,
-        case_id: int | None,
-        until: datetime | None,
-        now: datetime,
-    ) -> int:
-        """Add a ban inside the caller's transaction; the arguments passed ``_check_ban``."""
         ban = Ban(
             device=device,
             network=network,
