@@ -136,3 +136,22 @@ def test_trying_it_alone_lets_two_tabs_meet_and_meet_again():
     assert len(mm.join(ticket("tab2", device="d"), 0.0)) == 1
     mm.join(ticket("tab1", device="d", at=1.0), 1.0)
     assert len(mm.join(ticket("tab2", device="d", at=1.0), 1.0)) == 1
+
+
+def test_a_remembered_cooldown_keeps_two_devices_apart_until_it_ends():
+    mm = Matchmaker(MatchRules(repair_cooldown=100.0))
+    mm.remember("dev-a", "dev-b", until=50.0)
+    assert mm.join(ticket("a", at=0.0), 0.0) == []
+    assert mm.join(ticket("b", at=1.0), 1.0) == []
+    assert mm.tick(49.9) == []
+    [pair] = mm.tick(50.0)
+    assert {pair.a.session, pair.b.session} == {"a", "b"}
+
+
+def test_a_remembered_cooldown_never_shortens_one_already_running():
+    mm = Matchmaker(MatchRules(repair_cooldown=100.0))
+    mm.remember("dev-a", "dev-b", until=80.0)
+    mm.remember("dev-b", "dev-a", until=20.0)
+    assert mm.recently_paired("dev-a", "dev-b", 79.0)
+    mm.remember("dev-a", "dev-a", until=80.0)  # a device with itself is no pair
+    assert not mm.recently_paired("dev-a", "dev-a", 1.0)

@@ -38,6 +38,7 @@ from strangers.core.switchboard import (
     Send,
     Switchboard,
 )
+from tests.core.helpers import ticket
 
 
 class Harness:
@@ -233,6 +234,31 @@ def test_a_pair_for_a_wait_that_ended_is_void_and_the_other_keeps_its_place():
     effects = h.board.paired(Pair("m9", stale, fresh, ()), 0.0)
     assert effects == [Enqueue(fresh)]
     assert h.state("b") is State.WAITING and h.state("a") is State.IDLE
+
+
+def test_a_stale_side_tells_a_partner_on_another_node_that_the_match_is_over():
+    h = Harness()
+    h.open("a")
+    h.send("a", Find())
+    stale = h.mm.leave("a")
+    h.send("a", Stop())
+    elsewhere = ticket("g2-x~b")  # held by another node: not in this switchboard
+    effects = h.board.paired(Pair("m9", stale, elsewhere, ()), 0.0)
+    assert effects == [Relay("g2-x~b", PeerLeft("m9", "a"))]
+    assert h.state("a") is State.IDLE
+
+
+def test_a_pair_with_a_partner_on_another_node_starts_the_local_side():
+    h = Harness()
+    h.open("a")
+    h.send("a", Find())
+    mine = h.mm.leave("a")
+    effects = h.board.paired(Pair("m9", mine, ticket("g2-x~b"), ()), 0.0)
+    assert [type(e.message) for e in effects if isinstance(e, Send)] == [Matched]
+    assert h.board.sessions["a"].partner == "g2-x~b"
+    # Its lines go to the partner's node through a relay.
+    [relay] = h.board.receive("a", SendText(text="hi"), 1.0)
+    assert isinstance(relay, Relay) and relay.to == "g2-x~b"
 
 
 def test_ping_is_answered():

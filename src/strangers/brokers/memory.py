@@ -12,12 +12,18 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from ..core.errors import MatchOver
+from ..core.frames import FrameSource
 from ..core.matching import Matchmaker, Pair, Ticket
 from ..core.switchboard import PeerEvent
-from .base import PairSink
+from .base import FrameHandler, PairSink
+from .wire import Fact
 
 
 class MemoryBroker:
+    node_id = ""
+    frame_handler: FrameHandler | None = None
+
     def __init__(
         self,
         matchmaker: Matchmaker,
@@ -51,6 +57,16 @@ class MemoryBroker:
     def relay(self, to: str, event: PeerEvent) -> None:
         # One process: a session that is not on this node no longer exists.
         return None
+
+    def share(self, fact: Fact) -> None:
+        # One process: there is no other node to tell.
+        return None
+
+    async def forward_frame(
+        self, session: str, match: str, source: FrameSource, jpeg: bytes
+    ) -> None:
+        # One process: a session that is not here is gone, and so is its match.
+        raise MatchOver()
 
     async def _tick_forever(self) -> None:
         while True:

@@ -133,3 +133,29 @@ class InternalError(StrangersError):
     """A server fault. The peer only ever sees the generic ``internal`` text."""
 
     code: ClassVar[str] = "internal"
+
+
+def error_for(code: str, detail: str | None = None, retry_after: float = 1.0) -> StrangersError:
+    """The error a code names, rebuilt on another node that forwarded the request
+    (design §5); an unknown code becomes ``internal``."""
+    kinds: dict[str, type[StrangersError]] = {
+        cls.code: cls
+        for cls in (
+            Malformed,
+            UnknownType,
+            InvalidField,
+            TooLarge,
+            UnsupportedVersion,
+            HelloRequired,
+            NotJpeg,
+            BadSize,
+            Unauthorized,
+            StateError,
+            MatchOver,
+        )
+    }
+    if code in ("rate_limited", "busy"):
+        limited = Busy if code == "busy" else LimitExceeded
+        return limited(detail, retry_after=retry_after)
+    kind = kinds.get(code)
+    return InternalError() if kind is None else kind(detail)

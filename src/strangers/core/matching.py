@@ -203,6 +203,20 @@ class Matchmaker:
         until = self._recent.get(couple(device_a, device_b))
         return until is not None and until > now
 
+    def remember(self, device_a: str, device_b: str, until: float) -> None:
+        """Keep two devices apart until ``until`` (this matchmaker's clock), for a pair
+        another matchmaker made, or one made before this one took over its pool (design
+        §5). A cooldown only ever grows. One that arrives out of order behind a later one
+        may end a little after ``until`` (never before): cooldowns end oldest first."""
+        if device_a == device_b:
+            return
+        key = couple(device_a, device_b)
+        held = self._recent.get(key)
+        if held is not None and held >= until:
+            return
+        self._recent[key] = until
+        self._recent.move_to_end(key)
+
     # --- events ----------------------------------------------------------------------
 
     def join(self, ticket: Ticket, now: float) -> list[Pair]:

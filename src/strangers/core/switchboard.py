@@ -336,12 +336,19 @@ class Switchboard:
 
         A side that is no longer waiting for that very ticket (it stopped, or
         went away, while the pair was in flight) voids the pair; the other
-        side goes back to the queue with its original ticket, keeping its place.
+        side goes back to the queue with its original ticket, keeping its place,
+        or, when another node holds it, is told its partner left.
         """
         local = [t for t in (pair.a, pair.b) if t.session in self.sessions]
         stale = [t for t in local if not self._waits_for(t)]
         if stale:
-            return [Enqueue(t) for t in local if t not in stale]
+            voided: list[Effect] = [Enqueue(t) for t in local if t not in stale]
+            # A partner held by another node starts this match when its own copy of the
+            # pair arrives there: tell it at once that this side is gone.
+            for ticket, other in ((pair.a, pair.b), (pair.b, pair.a)):
+                if ticket in stale and other.session not in self.sessions:
+                    voided.append(Relay(other.session, PeerLeft(pair.match, ticket.session)))
+            return voided
         effects: list[Effect] = []
         for ticket, other in ((pair.a, pair.b), (pair.b, pair.a)):
             session = self.sessions.get(ticket.session)

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,7 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
+from ..brokers.base import Broker
 from ..brokers.memory import MemoryBroker
+from ..brokers.redis import RedisBroker
 from ..core.age import AgeGate, AgeLedger
 from ..core.bans import BanIndex
 from ..core.blocks import Blocklist
@@ -39,7 +42,8 @@ from .addresses import Addresses
 from .appeals import appeals_router
 from .chat_socket import ChatSocket, Services
 from .decisions import DecisionNotices
-from .frames import frames_router
+from .enforcement import apply_fact
+from .frames import check_here, frames_router
 from .headers import SecurityHeaders
 from .node import Node
 from .settings import Settings
@@ -71,8 +75,18 @@ def build_services(settings: Settings) -> Services:
         frame_tokens=frame_tokens,
         scanner=SignalEngine(),
     )
-    node = Node(switchboard, MemoryBroker(matchmaker), blocks=blocks)
-    return Services(
+    broker: Broker
+    if settings.redis_url:
+        broker = RedisBroker(
+            settings.redis_url,
+            matchmaker,
+            namespace=settings.redis_namespace,
+            gateway=settings.gateway_id,
+        )
+    else:
+        broker = MemoryBroker(matchmaker)
+    node = Node(switchboard, broker, blocks=blocks)
+    services = Services(
         settings=settings,
         node=node,
         codec=Codec(limits),
@@ -86,6 +100,9 @@ def build_services(settings: Settings) -> Services:
         addresses=Addresses(),
         decisions=DecisionNotices(),
     )
+    node.fact_handler = partial(apply_fact, services)
+    broker.frame_handler = partial(check_here, services)
+    return services
 
 
 async def start_frame_checks(services: Services) -> CheckPool:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 from starlette.types import Receive, Scope, Send
 
+from ..brokers.wire import AgeFact
 from ..core.age import Admitted, AgeGate, AgeLedger, AgeRecord, stage_for
 from ..core.bans import BanIndex
 from ..core.device import DeviceClaims, DeviceTokens
@@ -203,6 +204,9 @@ class ChatSocket:
             now=wall,
         )
         services.ages.remember(claims.device, decision.record, wall)
+        if decision.record != claims.age:
+            # Other gateways must not take this device's older token for its record.
+            services.node.broker.share(AgeFact(claims.device, decision.record))
         token = services.tokens.issue(DeviceClaims(claims.device, decision.record))
         recheck = services.ages.recheck_until(claims.device, wall)
         if recheck is not None:
@@ -227,7 +231,7 @@ class ChatSocket:
             await self.close(1000, decision.reason)
             return False
         node = services.node
-        session = secrets.token_urlsafe(12)
+        session = node.new_session_id()
         node.switchboard.open(
             session,
             claims.device,
@@ -314,6 +318,7 @@ class ChatSocket:
         services.ages.remember(restage.device, record, wall)
         until = wall + round(services.settings.age_recheck_minutes * 60)
         services.ages.recheck(restage.device, until)
+        services.node.broker.share(AgeFact(restage.device, record, until))
         token = services.tokens.issue(DeviceClaims(restage.device, record))
         self.outbox.put(encode(Refused(reason="age_check", until=until, device=token)))
         with contextlib.suppress(Exception):

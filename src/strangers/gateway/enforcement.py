@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from ..brokers.wire import AgeFact, BanFact, Fact
 from ..core.flags import Flag
 from ..core.messages import Banned
 from ..core.reports import Filing
@@ -60,23 +61,25 @@ async def enforce_flag(services: Services, flag: Flag) -> str | None:
         log.exception("a %s flag could not be stored", flag.kind)
         return None
     log.info("flag %s filed as case %s", flag.kind, outcome.case)
-    subject, node = flag.subject, services.node
-    if outcome.network_ban is not None:
-        services.bans.add(None, subject.network, outcome.network_ban)
+    subject = flag.subject
     if outcome.ban is not None:
-        services.bans.add(subject.device, None, outcome.ban)
-    for ban, network in ((outcome.ban, None), (outcome.network_ban, subject.network)):
-        if ban is not None:
-            until = None if ban.until is None else int(ban.until.timestamp())
-            notice = Banned(reason=ban.reason, case=ban.case, until=until)
-            node.run(node.switchboard.ban(subject.device, network, notice))
+        apply_ban(services, subject.device, None, outcome.ban)
+    if outcome.network_ban is not None:
+        # The subject's own sessions are covered by the network match too.
+        apply_ban(services, None, subject.network, outcome.network_ban)
     return outcome.case
 
 
 def apply_ban(services: Services, device: str | None, network: str | None, ban: BanNotice) -> None:
-    """A ban the records just committed (a moderator's, say), in force on this node at
-    once: into the index, and every session it covers here is told and closed. Other
-    nodes take it at their next ban refresh."""
+    """A ban the records just committed (a moderator's, a flag's), in force at once:
+    here, and through the broker on every other node (which also takes it from the
+    records at its next ban refresh, should the broker be down)."""
+    ban_here(services, device, network, ban)
+    services.node.broker.share(BanFact(device, network, ban))
+
+
+def ban_here(services: Services, device: str | None, network: str | None, ban: BanNotice) -> None:
+    """Put a ban in this node's index, and tell and close every session it covers here."""
     services.bans.add(device, network, ban)
     until = None if ban.until is None else int(ban.until.timestamp())
     notice = Banned(reason=ban.reason, case=ban.case, until=until)
@@ -93,3 +96,14 @@ async def reload_bans(services: Services) -> None:
     records = services.records
     assert records is not None
     services.bans.replace(await records.active_bans(now=datetime.now(UTC)))
+
+
+def apply_fact(services: Services, fact: Fact) -> None:
+    """What another node shared, applied on this one: a ban, an age record."""
+    if isinstance(fact, BanFact):
+        ban_here(services, fact.device, fact.network, fact.entry)
+    elif isinstance(fact, AgeFact):
+        now = int(time.time())
+        services.ages.remember(fact.device, fact.record, now)
+        if fact.recheck_until is not None:
+            services.ages.recheck(fact.device, fact.recheck_until)

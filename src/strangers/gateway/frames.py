@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from ..brokers.base import home_of
 from ..core.errors import (
     BadSize,
     Busy,
@@ -107,7 +108,12 @@ def _answer(exc: StrangersError) -> JSONResponse:
 
 
 async def check_frame(services: Services, request: Request, source: FrameSource) -> None:
-    """Admit, check and apply one posted frame; raises a ``StrangersError`` to refuse."""
+    """Admit, check and apply one posted frame; raises a ``StrangersError`` to refuse.
+
+    With several gateways (design §5) the post may reach a gateway that does not hold
+    the session (the proxy's stickiness moved): it is checked as far as that gateway
+    can (token, type, size, header), then forwarded through the broker to the one that
+    does, and its answer is this request's answer."""
     grant = services.frame_tokens.verify(_bearer(request.headers.get("authorization")))
     if grant is None:
         raise Unauthorized()
@@ -119,7 +125,21 @@ async def check_frame(services: Services, request: Request, source: FrameSource)
     except FrameRejected as exc:
         raise _refused(exc) from None
     node = services.node
-    post = node.switchboard.frame_posted(grant.session, grant.match, source, time.monotonic())
+    if grant.session not in node.switchboard.sessions and home_of(grant.session) not in (
+        "",
+        node.broker.node_id,
+    ):
+        await node.broker.forward_frame(grant.session, grant.match, source, jpeg)
+        return
+    await check_here(services, grant.session, grant.match, source, jpeg)
+
+
+async def check_here(
+    services: Services, session: str, match: str, source: FrameSource, jpeg: bytes
+) -> None:
+    """Check a frame of a session this gateway holds, and apply the verdict."""
+    node = services.node
+    post = node.switchboard.frame_posted(session, match, source, time.monotonic())
     pool = services.frame_checks
     if pool is None:
         raise Busy("Frame checks are not running yet.", retry_after=BUSY_RETRY_SECONDS)

@@ -7,16 +7,22 @@ into the switchboard (to a remote one, through the broker), ``Enqueue`` and
 ``Dequeue`` go to the broker, and pairs come back into the switchboard.
 What needs the records (``FileReport``, ``EnforceFlag``) is handed back to the
 caller to await; ``Kick`` closes a socket through the closer it registered.
+
+With several nodes (design §5) the broker also brings what other nodes say: facts
+(a block, a ban, an age record) and the loss of a node, whose partners' chats end
+here with ``partner_left``.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from ..brokers.base import Broker
+from ..brokers.base import Broker, home_of
+from ..brokers.wire import BlockFact, Fact
 from ..core.blocks import Blocklist
 from ..core.matching import Pair
 from ..core.messages import encode
@@ -29,6 +35,7 @@ from ..core.switchboard import (
     FileReport,
     Kick,
     PeerEvent,
+    PeerLeft,
     Relay,
     Restage,
     Send,
@@ -56,6 +63,15 @@ class Node:
         self.blocks = blocks if blocks is not None else Blocklist()
         self.outboxes: dict[str, Outbox] = {}
         self.closers: dict[str, Callable[[], None]] = {}
+        #: What to do with facts this node cannot apply alone (bans and age records
+        #: live in the gateway's services); set by the app.
+        self.fact_handler: Callable[[Fact], None] | None = None
+
+    def new_session_id(self) -> str:
+        """An unguessable session id that names this node, so other nodes route to it."""
+        token = secrets.token_urlsafe(12)
+        prefix = self.broker.node_id
+        return f"{prefix}~{token}" if prefix else token
 
     async def start(self) -> None:
         await self.broker.start(self)
@@ -87,8 +103,10 @@ class Node:
             elif isinstance(effect, Dequeue):
                 self.broker.dequeue(effect.session)
             elif isinstance(effect, BlockPair):
-                # In memory at once, so the pair cannot meet while the report commits.
+                # In memory at once, so the pair cannot meet while the report commits;
+                # then on every other node, whose matchmaker may be the one that pairs.
                 self.blocks.add(effect.device_a, effect.device_b)
+                self.broker.share(BlockFact(effect.device_a, effect.device_b))
             elif isinstance(effect, FileReport | EnforceFlag | Restage):
                 deferred.append(effect)
             elif isinstance(effect, Kick):
@@ -106,3 +124,25 @@ class Node:
 
     def on_peer(self, to: str, event: PeerEvent) -> None:
         self.run(self.switchboard.from_peer(to, event, self.clock()))
+
+    def on_fact(self, fact: Fact) -> None:
+        if isinstance(fact, BlockFact):
+            self.blocks.add(fact.device_a, fact.device_b)
+        elif self.fact_handler is not None:
+            self.fact_handler(fact)
+
+    def on_nodes_lost(self, nodes: frozenset[str] | None) -> None:
+        """End every chat whose partner a lost node held, as if the partner had left
+        (design §5: ``partner_left`` within 5 s). ``None``: every partner elsewhere."""
+        own = self.broker.node_id
+        for session in list(self.switchboard.sessions.values()):
+            partner, match = session.partner, session.match
+            if partner is None or match is None:
+                continue
+            home = home_of(partner)
+            if home == own or (nodes is not None and home not in nodes):
+                continue
+            if nodes is None:
+                # Cut off ourselves: the partner's node may not know; tell it too.
+                self.broker.relay(partner, PeerLeft(match, session.id))
+            self.run(self.switchboard.from_peer(session.id, PeerLeft(match, partner), self.clock()))

@@ -152,6 +152,23 @@ class Settings(BaseSettings):
     cybertip_reporter_email: str | None = Field(
         None, description="That person's e-mail address (a report requires it)."
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis for running several gateways (design §5), e.g. "
+        "`redis://127.0.0.1:6379/0`. Unset: one process, matching in memory.",
+    )
+    redis_namespace: str = Field(
+        "strangers",
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="Prefix of every Redis key and channel, so several deployments (or "
+        "test runs) can share one Redis.",
+    )
+    gateway_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="This gateway's name among the nodes. Unset: a random one at each start "
+        "(a restarted gateway is a new one; its old sessions are gone).",
+    )
     backlog: int = Field(4096, ge=64, description="Listen backlog for bursts of connections.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."

@@ -1,0 +1,214 @@
+"""Chatting bots for the many-gateway tests: real websocket clients that find, talk,
+skip, leave and come back, and write down everything they are told.
+
+Each bot keeps its device token across reconnections (as the page does), so the
+re-pair rule can be checked per device. Everything they see is checked afterwards
+by :func:`violations`, the same properties the core's tests check:
+
+- no pair across age bands;
+- nobody in two matches at once, and no match with other than two chatters;
+- no device with itself, and no two devices paired again within the cooldown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.gateway.chatter import ADULT, TEEN
+
+
+@dataclass
+class Seen:
+    """One thing a bot was told, with the monotonic time it arrived."""
+
+    at: float
+    bot: int
+    kind: str
+    match: str | None = None
+    session: str | None = None
+    device: str | None = None
+    band: str | None = None
+    gateway: int | None = None
+
+
+@dataclass
+class Bot:
+    index: int
+    band: str
+    urls: list[str]
+    rng: random.Random
+    log: list[Seen]
+    device: str | None = None
+    session: str | None = None
+    gateway: int = 0
+    match: str | None = None
+    #: Share of chats this bot keeps going for several seconds instead of skipping soon,
+    #: so a failure in the middle of a chat can be seen from the other side.
+    long_chats: float = 0.3
+    finds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def note(self, kind: str, **fields: Any) -> None:
+        self.log.append(
+            Seen(
+                time.monotonic(),
+                self.index,
+                kind,
+                session=self.session,
+                device=self.device,
+                band=self.band,
+                gateway=self.gateway,
+                **fields,
+            )
+        )
+
+    async def run(self, until: float, churn: float = 0.1) -> None:
+        """Chat until ``until``: after each match a short talk, then skip; now and then
+        (``churn``) close the socket instead and come back, maybe on another gateway."""
+        attempt = 0
+        while time.monotonic() < until:
+            url = self.urls[(self.gateway) % len(self.urls)]
+            try:
+                await self._session(url, until, churn)
+            except (OSError, ConnectionClosed, TimeoutError) as exc:
+                self.note("disconnected")
+                self.errors.append(type(exc).__name__)
+            self.match = None
+            attempt += 1
+            # Come back on the next gateway (the one we were on may be dead).
+            self.gateway = (self.gateway + 1) % len(self.urls)
+            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+
+    async def _session(self, url: str, until: float, churn: float) -> None:
+        birth = ADULT if self.band == "adult" else TEEN
+        async with connect(url, compression=None, open_timeout=5, close_timeout=1) as ws:
+            hello = {"type": "hello", "version": 1, "device": self.device, "language": "en"}
+            await ws.send(json.dumps(hello | birth))
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if welcome["type"] != "welcome":
+                self.errors.append(f"hello answered {welcome}")
+                return
+            self.device, self.session = welcome["device"], welcome["session"]
+            await self._find(ws)
+            while time.monotonic() < until:
+                try:
+                    frame = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                message = json.loads(frame)
+                kind = message["type"]
+                if kind == "matched":
+                    if self.match is not None:
+                        self.note("matched-while-chatting", match=message["match"])
+                    self.match = message["match"]
+                    self.note("matched", match=self.match)
+                    await ws.send(json.dumps({"type": "message", "text": f"hi from {self.index}"}))
+                    if self.rng.random() < self.long_chats:
+                        if not await self._hold(ws, self.rng.uniform(5.0, 9.0)):
+                            continue
+                    else:
+                        await asyncio.sleep(self.rng.uniform(0.1, 0.6))
+                    if self.match is None:
+                        continue
+                    if self.rng.random() < churn:
+                        self.note("leaves", match=self.match)
+                        return  # the socket closes: the partner must hear partner_left
+                    self.note("skip", match=self.match)
+                    await ws.send(json.dumps({"type": "skip"}))
+                elif kind == "ended":
+                    self.note("ended", match=message.get("match"))
+                    self.match = None
+                elif kind in ("partner_left",):
+                    self.note("partner_left", match=message["match"])
+                    if self.match == message["match"]:
+                        self.match = None
+                    await asyncio.sleep(self.rng.uniform(0.0, 0.2))
+                    await self._find(ws)
+                elif kind == "message":
+                    self.note("message", match=self.match)
+                elif kind == "error":
+                    self.errors.append(message.get("code", "?"))
+                    if message.get("code") == "limited":
+                        await asyncio.sleep(float(message.get("retry_after") or 1))
+                        if self.match is None:
+                            with contextlib.suppress(ConnectionClosed):
+                                await self._find(ws)
+
+    async def _hold(self, ws: Any, seconds: float) -> bool:
+        """Stay in the chat for ``seconds``, hearing the partner; False if it ended."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), left)
+            except TimeoutError:
+                break
+            message = json.loads(frame)
+            if message["type"] in ("partner_left", "ended"):
+                self.note(message["type"], match=message.get("match"))
+                self.match = None
+                await self._find(ws)
+                return False
+        return True
+
+    async def _find(self, ws: Any) -> None:
+        self.finds.append(time.monotonic())
+        self.note("find")
+        await ws.send(json.dumps({"type": "find", "mode": "text", "interests": []}))
+
+
+def make_bots(
+    urls: list[str], count: int, teen_share: float, seed: int
+) -> tuple[list[Bot], list[Seen]]:
+    rng = random.Random(seed)
+    log: list[Seen] = []
+    bots = [
+        Bot(
+            index=i,
+            band="teen" if rng.random() < teen_share else "adult",
+            urls=urls,
+            rng=random.Random(seed * 1000 + i),
+            log=log,
+            gateway=i % len(urls),
+        )
+        for i in range(count)
+    ]
+    return bots, log
+
+
+def violations(log: list[Seen], cooldown: float, slack: float = 0.25) -> list[str]:
+    """Every broken rule in what the bots saw (empty when all held)."""
+    found: list[str] = []
+    by_match: dict[str, list[Seen]] = defaultdict(list)
+    for seen in log:
+        if seen.kind == "matched" and seen.match is not None:
+            by_match[seen.match].append(seen)
+        if seen.kind == "matched-while-chatting":
+            found.append(f"bot {seen.bot} was matched while in a match ({seen.match})")
+    last_met: dict[tuple[str, str], float] = {}
+    for match, sides in sorted(by_match.items(), key=lambda kv: kv[1][0].at):
+        if len(sides) > 2:
+            found.append(f"match {match} reached {len(sides)} chatters")
+            continue
+        if len({s.band for s in sides}) > 1:
+            found.append(f"match {match} paired across age bands")
+        if len(sides) == 2:
+            one, two = sides
+            if one.device == two.device:
+                found.append(f"match {match} paired a device with itself")
+            key = tuple(sorted((str(one.device), str(two.device))))
+            at = min(one.at, two.at)
+            earlier = last_met.get(key)  # type: ignore[arg-type]
+            if earlier is not None and at - earlier < cooldown - slack:
+                found.append(f"devices {key} met again after {at - earlier:.2f} s")
+            last_met[key] = at  # type: ignore[index]
+    return found

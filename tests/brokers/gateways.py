@@ -1,0 +1,131 @@
+"""Several real gateways (``python -m strangers serve``) on one Redis, as subprocesses.
+
+They share one data directory (so one set of generated secrets and one SQLite file)
+and a Redis namespace of their own, so tests never see each other's keys. They start
+one after another, so only the first creates the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers import free_port
+
+REDIS_URL = os.environ.get("STRANGERS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class Gateway:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/ws"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to Redis, as when a host dies."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Cluster:
+    data_dir: Path
+    namespace: str
+    settings: dict[str, object]
+    gateways: list[Gateway] = field(default_factory=list)
+
+    def start(self, name: str) -> Gateway:
+        port = free_port()
+        env = {
+            **os.environ,
+            "STRANGERS_DATA_DIR": str(self.data_dir),
+            "STRANGERS_REDIS_URL": REDIS_URL,
+            "STRANGERS_REDIS_NAMESPACE": self.namespace,
+            "STRANGERS_GATEWAY_ID": name,
+        }
+        env.update(
+            {
+                f"STRANGERS_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+                for k, v in self.settings.items()
+            }
+        )
+        log_path = self.data_dir / f"{name}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "strangers",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        gateway = Gateway(name, port, process, log_path)
+        self.gateways.append(gateway)
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gateway {name} exited:\n{gateway.log()}")
+            try:
+                with urllib.request.urlopen(gateway.http + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return gateway
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def by_node(self, node_id: str) -> Gateway:
+        """The gateway whose broker took ``node_id`` (its name, a dash, a random suffix)."""
+        name = node_id.rsplit("-", 1)[0]
+        return next(g for g in self.gateways if g.name == name)
+
+    def stop(self) -> None:
+        for gateway in self.gateways:
+            if gateway.process.poll() is None:
+                gateway.process.terminate()
+        for gateway in self.gateways:
+            try:
+                gateway.process.wait(10)
+            except subprocess.TimeoutExpired:
+                gateway.process.kill()
+
+
+@contextlib.contextmanager
+def cluster(
+    data_dir: Path, namespace: str, names: list[str], **settings: object
+) -> Iterator[Cluster]:
+    nodes = Cluster(data_dir, namespace, settings)
+    try:
+        for name in names:
+            nodes.start(name)
+        yield nodes
+    finally:
+        nodes.stop()
