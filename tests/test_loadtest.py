@@ -4,13 +4,20 @@ Starts ``python -m strangers serve`` on a free 127.0.0.1 port, runs scenario C
 with 20 chatters and scenario F (skip churn) with 20 chatters, and checks the
 invariants: everyone paired, no double or repeated pair, no lost round, round
 trips measured. Nothing here asserts on time.
+
+Several targets: a second server, and the first one spelled two ways
+(``127.0.0.1`` and ``localhost``). Two in-memory servers cannot pair across
+each other, so these tests check the round-robin spread and the per-URL figures;
+partners on different URLs are two spellings of one server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +32,17 @@ from .servers import running_server
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_server(tmp_path_factory.mktemp("strangers-data")) as base:
         yield base.replace("http://", "ws://") + "/v1/ws"
+
+
+@pytest.fixture(scope="module")
+def other_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_server(tmp_path_factory.mktemp("strangers-data-other")) as base:
+        yield base.replace("http://", "ws://") + "/v1/ws"
+
+
+def _by_name(url: str) -> str:
+    """The same chat socket, reached through the name ``localhost``."""
+    return url.replace("127.0.0.1", "localhost")
 
 
 def _assert_clean(report: loadtest.Report, *, rounds: int) -> None:
@@ -115,3 +133,74 @@ def test_the_operator_command_runs_on_uvloop_and_exits_clean(
     report = json.loads(out.read_text())
     assert report["clean"] and report["lost_rounds"] == 0 and report["double_pairs"] == 0
     assert report["extra"]["client_loop"] == "uvloop"
+
+
+def test_target_urls_split_commas_and_check_every_one() -> None:
+    one = "ws://127.0.0.1:8000/v1/ws"
+    two = "ws://127.0.0.1:8001/v1/ws"
+    assert loadtest.target_urls(one) == (one,)
+    assert loadtest.target_urls(f" {one} , {two},") == (one, two)
+    assert loadtest.target_urls([two, one]) == (two, one)
+    with pytest.raises(loadtest.NotLoopback):
+        loadtest.target_urls(f"{one},ws://10.0.0.1:8000/v1/ws")
+    with pytest.raises(ValueError):
+        loadtest.target_urls(" , ")
+
+
+def test_refuses_a_list_with_one_url_off_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    urls = "ws://127.0.0.1:8000/v1/ws,ws://192.168.1.2:8000/v1/ws"
+    assert loadtest.main(urls, "C", scale=0.01) == 2
+    assert "loopback" in capsys.readouterr().out
+
+
+async def test_chatter_i_connects_to_url_i_mod_n(server_url: str, other_server_url: str) -> None:
+    urls = (server_url, other_server_url, _by_name(server_url))
+    scenario = loadtest.scenario("C", 0.024, deadline=15.0)  # 24 chatters, 8 per URL
+    records = await loadtest._run_slice(  # the records themselves, to see who went where
+        urls, scenario, range(scenario.chatters), time.monotonic() + 0.05, None
+    )
+    assert [rec.url for rec in records] == [urls[i % 3] for i in range(24)]
+    assert [rec.index for rec in records] == list(range(24))
+    report = loadtest.analyse(scenario, records, 1.0)
+    assert report.chatters_per_url == {urls[0]: 8, urls[1]: 8, urls[2]: 8}
+    assert list(report.chatters_per_url) == list(urls)
+    # The first server has 16 chatters over two spellings, the second 8: all pair.
+    _assert_clean(report, rounds=1)
+
+
+async def test_report_counts_chatters_per_url_and_pairs_across(
+    server_url: str, other_server_url: str
+) -> None:
+    """Two separate servers: each pairs its own half; the report says so."""
+    urls = f"{server_url},{other_server_url}"
+    scenario = loadtest.scenario("C", 0.02, deadline=15.0)  # 20 chatters, 10 per server
+    report = await loadtest.run(urls, scenario)
+    _assert_clean(report, rounds=1)
+    assert report.chatters_per_url == {server_url: 10, other_server_url: 10}
+    assert report.cross_url_pairs == 0  # two in-memory servers never pair across
+    figures = report.throughput
+    assert figures["offered_arrivals_per_s"] == 200.0
+    assert figures["pairs_per_s"] is not None and figures["pairs_per_s"] > 0
+    assert figures["arrivals_per_s"] is not None and figures["arrivals_per_s"] > 0
+    json.dumps(report.to_dict())
+
+
+async def test_partners_on_different_urls_keep_skip_churn_clean(server_url: str) -> None:
+    """F with partners reached through different URLs (one server, two names):
+    the client learns a partner by match id only, never by its URL."""
+    urls = [server_url, _by_name(server_url)]
+    scenario = loadtest.scenario("F", 0.01, deadline=15.0)  # 20 chatters, 3 rounds each
+    report = await loadtest.run(urls, scenario)
+    _assert_clean(report, rounds=3)
+    assert report.chatters_per_url == {urls[0]: 10, urls[1]: 10}
+    assert report.cross_url_pairs > 0
+    assert report.throughput["rounds_per_s"] is not None
+
+
+def test_client_processes_spread_by_global_index(server_url: str, other_server_url: str) -> None:
+    """Two client processes over two servers: process k runs chatters k, k+2, …,
+    and chatter i still goes to URL i mod 2 (all of process 0's to the first)."""
+    scenario = loadtest.scenario("C", 0.02, deadline=15.0, processes=2)
+    report = asyncio.run(loadtest.run([server_url, other_server_url], scenario))
+    _assert_clean(report, rounds=1)
+    assert report.chatters_per_url == {server_url: 10, other_server_url: 10}

@@ -95,9 +95,13 @@ def purge() -> None:
 
 @app.command()
 def loadtest(
-    url: Annotated[str, typer.Option(help="Chat socket of a deployment on loopback.")] = (
-        "ws://127.0.0.1:8000/v1/ws"
-    ),
+    url: Annotated[
+        str,
+        typer.Option(
+            help="Chat socket of a deployment on loopback; several gateways: their sockets "
+            "separated by commas (chatter i goes to the (i mod n)-th)."
+        ),
+    ] = "ws://127.0.0.1:8000/v1/ws",
     scenario: Annotated[str, typer.Option(help="C, E or F (see docs/performance.md).")] = "C",
     scale: Annotated[float, typer.Option(help="Multiply the scenario's chatter count.")] = 1.0,
     json_out: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,

@@ -37,9 +37,19 @@ shared by processes on one machine, so records of several processes merge):
 - **lost rounds**: a ``find``/``skip`` of a counted round never answered by
   ``matched`` before the deadline; errors by code.
 
+Several gateways: :func:`run` takes one URL or several (a sequence, or one
+string with the URLs separated by commas) and spreads the chatters over them
+round-robin: chatter ``i`` connects to ``urls[i % n]``. Two partners may be on
+different gateways; the client only ever learns a partner through the match id
+both sides receive. The report counts the chatters per URL and the pairs whose
+two sides were on different URLs, and gives the throughput: pairs per second of
+the arrival phase (socket open of the first chatter → last first-round
+``matched``) and counted rounds per second (→ last counted ``matched``).
+
 Traffic goes only to loopback: :func:`main` and :func:`run` refuse any other
-host. Every loop is bounded in count and in time: a scenario has a global
-deadline, after which every socket is closed and the run reports what it saw.
+host (every URL is checked). Every loop is bounded in count and in time: a
+scenario has a global deadline, after which every socket is closed and the run
+reports what it saw.
 """
 
 from __future__ import annotations
@@ -57,7 +67,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -165,6 +175,20 @@ def check_loopback(url: str) -> str:
     return host
 
 
+def target_urls(urls: str | Sequence[str]) -> tuple[str, ...]:
+    """The chat sockets to spread the chatters over, in order: ``urls`` as a
+    sequence, or one string of URLs separated by commas. Each must pass
+    :func:`check_loopback`; raise :class:`NotLoopback` for the first that does
+    not, :class:`ValueError` when there is none."""
+    parts = urls.split(",") if isinstance(urls, str) else list(urls)
+    chosen = tuple(part.strip() for part in parts if part.strip())
+    if not chosen:
+        raise ValueError("no target URL")
+    for url in chosen:
+        check_loopback(url)
+    return chosen
+
+
 # --- what a chatter records ------------------------------------------------------------
 
 # One round: (index, counted, kind, t_request, t_matched or None, match or None).
@@ -177,6 +201,7 @@ class ChatterRecord:
     """What one simulated chatter saw. Plain data, so it crosses processes."""
 
     index: int
+    url: str = ""  # the chat socket this chatter connected to
     session: str | None = None
     t_open: float = 0.0
     t_connected: float | None = None
@@ -216,7 +241,10 @@ class _Chatter:
 
     def __init__(self, shared: _Shared, index: int) -> None:
         self.shared = shared
-        self.rec = ChatterRecord(index)
+        # Round-robin over the targets, by the chatter's global index, so that the
+        # spread is the same whatever the number of client processes.
+        self.url = shared.urls[index % len(shared.urls)]
+        self.rec = ChatterRecord(index, self.url)
         self.ws: Any = None
         self.state = "connecting"  # connecting, idle, waiting, chatting, done
         self.match: str | None = None
@@ -274,7 +302,7 @@ class _Chatter:
         shared, rec = self.shared, self.rec
         rec.t_open = now()
         self.ws = await connect(
-            shared.url,
+            self.url,
             compression=None,
             open_timeout=None,
             ping_interval=None,
@@ -509,18 +537,18 @@ class _Chatter:
 
 
 class _Shared:
-    """What the chatters of one process share: the target, the clock limits,
+    """What the chatters of one process share: the targets, the clock limits,
     and (for skip scenarios) who is in which match and who stands by."""
 
     def __init__(
         self,
-        url: str,
+        urls: tuple[str, ...],
         scenario: Scenario,
         total: int,
         progress: Callable[[int, int], None] | None,
         deadline: float,
     ) -> None:
-        self.url = url
+        self.urls = urls
         self.scenario = scenario
         self.total = total
         self.progress = progress
@@ -633,7 +661,7 @@ class _Shared:
 
 
 async def _run_slice(
-    url: str,
+    urls: tuple[str, ...],
     scenario: Scenario,
     indices: range,
     start_at: float,
@@ -650,21 +678,21 @@ async def _run_slice(
     gc.collect()
     gc.disable()
     try:
-        return await _run_chatters(url, scenario, indices, start_at, progress)
+        return await _run_chatters(urls, scenario, indices, start_at, progress)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 async def _run_chatters(
-    url: str,
+    urls: tuple[str, ...],
     scenario: Scenario,
     indices: range,
     start_at: float,
     progress: Callable[[int, int], None] | None,
 ) -> list[ChatterRecord]:
     deadline = start_at + scenario.arrival_span + scenario.deadline
-    shared = _Shared(url, scenario, len(indices), progress, deadline)
+    shared = _Shared(urls, scenario, len(indices), progress, deadline)
     chatters = [_Chatter(shared, i) for i in indices]
     shared.chatters = chatters
     rate = scenario.arrival_rate
@@ -703,7 +731,7 @@ def _use_uvloop() -> str:
 
 
 def _worker(
-    url: str,
+    urls: tuple[str, ...],
     scenario: Scenario,
     indices: range,
     ready: Any,
@@ -720,12 +748,12 @@ def _worker(
 
     ready.put(os.getpid())
     start_at = starts.get(timeout=60)
-    records = asyncio.run(_run_slice(url, scenario, indices, start_at, progress))
+    records = asyncio.run(_run_slice(urls, scenario, indices, start_at, progress))
     results.put(("records", [asdict(r) for r in records]))
 
 
 async def _run_processes(
-    url: str, scenario: Scenario, progress: Callable[[int, int], None] | None
+    urls: tuple[str, ...], scenario: Scenario, progress: Callable[[int, int], None] | None
 ) -> list[ChatterRecord]:
     ctx = multiprocessing.get_context("spawn")
     n = scenario.processes
@@ -735,7 +763,7 @@ async def _run_processes(
     for k in range(n):
         indices = range(k, scenario.chatters, n)
         proc = ctx.Process(
-            target=_worker, args=(url, scenario, indices, ready, starts[k], results), daemon=True
+            target=_worker, args=(urls, scenario, indices, ready, starts[k], results), daemon=True
         )
         proc.start()
         procs.append(proc)
@@ -823,6 +851,11 @@ class Report:
     round_trip: dict[str, float | None]
     connect: dict[str, float | None] = field(default_factory=dict)
     welcome: dict[str, float | None] = field(default_factory=dict)
+    # Several targets: chatters per URL (in the order of the targets), and the
+    # matches whose two sides were connected to different URLs.
+    chatters_per_url: dict[str, int] = field(default_factory=dict)
+    cross_url_pairs: int = 0
+    throughput: dict[str, float | None] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -858,11 +891,13 @@ def analyse(scenario: Scenario, records: list[ChatterRecord], duration: float) -
     seen_pairs: Counter[frozenset[int]] = Counter()
     pairing: list[float] = []
     pairing_later: list[float] = []
+    cross = 0
     for sides in by_match.values():
         if len(sides) != 2:
             continue
         (ra, a), (rb, b) = sides
         seen_pairs[frozenset((ra.index, rb.index))] += 1
+        cross += ra.url != rb.url
         if ra.index == rb.index:
             double += 1
         later = max(a[3], b[3])
@@ -897,6 +932,9 @@ def analyse(scenario: Scenario, records: list[ChatterRecord], duration: float) -
         if rec.timed_out:
             failures["deadline"] += 1
     rtts = [x for rec in records for x in rec.round_trips]
+    per_url: dict[str, int] = {}
+    for rec in sorted(records, key=lambda r: r.index):
+        per_url[rec.url] = per_url.get(rec.url, 0) + 1
     return Report(
         scenario=scenario.name,
         chatters=len(records),
@@ -925,23 +963,68 @@ def analyse(scenario: Scenario, records: list[ChatterRecord], duration: float) -
         round_trip=percentiles(rtts),
         connect=percentiles([r.t_connected - r.t_open for r in records if r.t_connected]),
         welcome=percentiles([r.t_welcome - r.t_open for r in records if r.t_welcome]),
+        chatters_per_url=per_url,
+        cross_url_pairs=cross,
+        throughput=throughput_of(scenario, records),
     )
+
+
+def throughput_of(scenario: Scenario, records: list[ChatterRecord]) -> dict[str, float | None]:
+    """Rates over the wall time of the run, all from the first socket open:
+
+    - ``arrivals_per_s``: sockets opened per second (first → last open), to
+      compare with ``offered_arrivals_per_s`` (the scenario's rate): a client
+      that cannot keep up opens them late;
+    - ``pairs_per_s``: half the chatters whose first round was paired, per
+      second, up to the last first-round ``matched`` (the arrival phase): the
+      pairs per second where every pair is two first rounds (C, E);
+    - ``rounds_per_s``: counted rounds paired (one per chatter per match) per
+      second, up to the last counted ``matched``.
+
+    ``None`` where there is nothing to count or no time span."""
+    opens = [rec.t_open for rec in records if rec.t_open > 0]
+    first: list[float] = []
+    counted: list[float] = []
+    for rec in records:
+        for index, is_counted, _, _, matched, _ in rec.rounds:
+            if matched is not None:
+                if index == 0:
+                    first.append(matched)
+                if is_counted:
+                    counted.append(matched)
+    t0 = min(opens) if opens else None
+
+    def rate(count: float, until: list[float]) -> float | None:
+        if t0 is None or not until or max(until) <= t0:
+            return None
+        return round(count / (max(until) - t0), 1)
+
+    return {
+        "offered_arrivals_per_s": scenario.arrival_rate,
+        "arrivals_per_s": rate(len(opens) - 1, opens) if len(opens) > 1 else None,
+        "arrival_phase_s": None if t0 is None or not first else round(max(first) - t0, 3),
+        "pairs_per_s": rate(len(first) / 2, first),
+        "rounds_per_s": rate(len(counted), counted),
+    }
 
 
 # --- entry points ----------------------------------------------------------------------
 
 
 async def run(
-    url: str, scenario: Scenario, progress: Callable[[int, int], None] | None = None
+    url: str | Sequence[str],
+    scenario: Scenario,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Run ``scenario`` against the chat socket at ``url`` (loopback only)."""
-    check_loopback(url)
+    """Run ``scenario`` against the chat socket at ``url`` (loopback only), or
+    against several (see :func:`target_urls`), chatter ``i`` on ``urls[i % n]``."""
+    urls = target_urls(url)
     raise_open_files_limit()
     started = now()
     if scenario.processes > 1:
-        records = await _run_processes(url, scenario, progress)
+        records = await _run_processes(urls, scenario, progress)
     else:
-        records = await _run_slice(url, scenario, range(scenario.chatters), now() + 0.05, progress)
+        records = await _run_slice(urls, scenario, range(scenario.chatters), now() + 0.05, progress)
     report = analyse(scenario, records, now() - started)
     with contextlib.suppress(ImportError):
         import uvloop
@@ -990,6 +1073,11 @@ def render(report: Report) -> Any:
         ("pairing latency, first (matched − later find)", ms(report.pairing_latency)),
         ("pairing latency, later rounds", ms(report.pairing_latency_later)),
         ("message round trip", ms(report.round_trip)),
+        ("chatters per URL", _counts(report.chatters_per_url)),
+        ("pairs across URLs", str(report.cross_url_pairs)),
+        ("arrivals/s offered / opened", _rates(report.throughput)),
+        ("pairs/s (arrival phase)", _rate(report.throughput.get("pairs_per_s"))),
+        ("counted rounds/s", _rate(report.throughput.get("rounds_per_s"))),
         ("clean", "yes" if report.clean else "NO"),
     ]
     for name, value in rows:
@@ -1001,8 +1089,19 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
 
 
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _rates(figures: dict[str, float | None]) -> str:
+    offered = figures.get("offered_arrivals_per_s")
+    return f"{'all at once' if offered is None else _rate(offered)} / " + _rate(
+        figures.get("arrivals_per_s")
+    )
+
+
 def main(
-    url: str,
+    url: str | Sequence[str],
     scenario: str,
     *,
     scale: float = 1.0,
@@ -1011,9 +1110,12 @@ def main(
 ) -> int:
     """Run a named scenario with a progress bar; print the summary table.
 
+    ``url`` is one chat socket, or several (a sequence, or URLs separated by
+    commas) to spread the chatters over round-robin.
+
     Exit code: 0 when the run is clean; 1 when a chatter was never paired, a pair
     was double or repeated, a round was lost or never run, or the server broke
-    the protocol (see ``protocol_violations``); 2 when the target is not loopback
+    the protocol (see ``protocol_violations``); 2 when a target is not loopback
     or the arguments are wrong.
     """
     from rich.console import Console
@@ -1021,8 +1123,8 @@ def main(
 
     console = Console(stderr=False)
     try:
-        check_loopback(url)
-    except NotLoopback as exc:
+        urls = target_urls(url)
+    except ValueError as exc:  # NotLoopback is a ValueError
         console.print(f"[red]strangers loadtest: {exc}[/red]")
         return 2
     try:
@@ -1046,7 +1148,7 @@ def main(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = asyncio.run(run(url, chosen, progress))
+        report = asyncio.run(run(urls, chosen, progress))
     console.print(render(report))
     if json_out:
         with open(json_out, "w", encoding="utf-8") as fh:

@@ -404,6 +404,9 @@ class RedisBroker:
         backoff = 0.1
         while self._running:
             await self._wake.wait()
+            # One turn of the loop lets the handlers that are ready add theirs: one
+            # round trip then carries many writes (a pipeline costs more than its ops).
+            await asyncio.sleep(0)
             self._wake.clear()
             while self._out:
                 batch, self._out = self._out, []
@@ -770,7 +773,7 @@ class RedisBroker:
         keys = self.keys.pool(pool)
         now, wall = self._clock(), self._wall()
         until = wall + self.matchmaker.rules.repair_cooldown
-        messages: list[str] = []
+        messages: list[str | bytes] = []
         cooldowns: list[str] = []
         shared: list[list[Any]] = []
         for pair in pairs:

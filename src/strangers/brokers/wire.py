@@ -14,11 +14,11 @@ means nothing on another host, so a ticket travels as how long it has waited
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ..core.age import AgeRecord, Stage
@@ -74,14 +74,14 @@ class AgeFact:
 Fact = BlockFact | BanFact | AgeFact
 
 
-def dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def dumps(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value)
 
 
 def loads(payload: str | bytes) -> dict[str, Any]:
     try:
-        value = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise WireError("not JSON") from exc
     if not isinstance(value, dict):
         raise WireError("not an object")
@@ -91,12 +91,16 @@ def loads(payload: str | bytes) -> dict[str, Any]:
 # --- tickets and pairs --------------------------------------------------------------------
 
 
+_POOLS: dict[str, Pool] = {
+    pool.key: pool for pool in (Pool(band, mode) for band in AgeBand for mode in Mode)
+}
+
+
 def pool_from_key(key: str) -> Pool:
-    band, _, mode = key.partition("-")
-    try:
-        return Pool(AgeBand(band), Mode(mode))
-    except ValueError as exc:
-        raise WireError(f"unknown pool {key!r}") from exc
+    pool = _POOLS.get(key) if isinstance(key, str) else None
+    if pool is None:
+        raise WireError(f"unknown pool {key!r}")
+    return pool
 
 
 def ticket_to_wire(ticket: Ticket, now: float) -> dict[str, Any]:
