@@ -19,39 +19,54 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m strangers serve`` on 127.0.0.1:``port``, its output in ``log_path``."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "strangers",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_healthy(
+    process: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 30
+) -> None:
+    """Wait until ``base``/healthz answers 200; raise with the log if the server exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def running_server(data_dir: Path, **settings: object) -> Iterator[str]:
     """Start a server with ``STRANGERS_<NAME>`` settings; yield its ``http://`` base URL."""
     port = free_port()
-    env = {**os.environ, "STRANGERS_DATA_DIR": str(data_dir)}
-    env.update(
-        {
-            f"STRANGERS_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
-            for k, v in settings.items()
-        }
-    )
-    log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "strangers", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env = {**os.environ, "STRANGERS_DATA_DIR": str(data_dir), **as_env(settings)}
+    process = serve(port, env, data_dir / "server.log")
     (data_dir / "server.pid").write_text(str(process.pid))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(data_dir / 'server.log').read_text()}")
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_healthy(process, base, data_dir / "server.log", timeout=20)
         yield base
     finally:
         process.terminate()
@@ -59,4 +74,11 @@ def running_server(data_dir: Path, **settings: object) -> Iterator[str]:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
-        log.close()
+
+
+def as_env(settings: dict[str, object]) -> dict[str, str]:
+    """``STRANGERS_<NAME>`` variables for settings given as keyword arguments."""
+    return {
+        f"STRANGERS_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in settings.items()
+    }

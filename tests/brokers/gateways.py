@@ -11,14 +11,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers import free_port
+from tests.servers import as_env, free_port, serve, wait_healthy
 
 REDIS_URL = os.environ.get("STRANGERS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -64,43 +61,13 @@ class Cluster:
             "STRANGERS_REDIS_NAMESPACE": self.namespace,
             "STRANGERS_GATEWAY_ID": name,
         }
-        env.update(
-            {
-                f"STRANGERS_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
-                for k, v in self.settings.items()
-            }
-        )
+        env.update(as_env(self.settings))
         log_path = self.data_dir / f"{name}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "strangers",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = serve(port, env, log_path)
         gateway = Gateway(name, port, process, log_path)
         self.gateways.append(gateway)
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gateway {name} exited:\n{gateway.log()}")
-            try:
-                with urllib.request.urlopen(gateway.http + "/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return gateway
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_healthy(process, gateway.http, log_path)
+        return gateway
 
     def by_node(self, node_id: str) -> Gateway:
         """The gateway whose broker took ``node_id`` (its name, a dash, a random suffix)."""

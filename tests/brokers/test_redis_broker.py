@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
-import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 
 from strangers.brokers.keys import Keys
@@ -295,10 +294,6 @@ async def test_closing_hands_the_lease_over_at_once(gateways, redis_client, name
     # Not after the 30 s lease: it was handed back.
     await eventually(lambda: ADULT_TEXT in two.holds, timeout=2.0)
     assert not await redis_client.exists(Keys(namespace).heartbeat(one.node_id))
-
-
-def test_redis_client_is_real(redis_client: aioredis.Redis) -> None:
-    assert redis_client is not None
 
 
 async def test_a_gateway_cut_off_from_redis_ends_its_chats_elsewhere_then_reannounces(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import UTC, datetime
 
@@ -26,6 +25,7 @@ from strangers.brokers.wire import (
 )
 from strangers.core.age import AgeRecord, Stage
 from strangers.core.bans import BanEntry
+from strangers.core.errors import LimitExceeded, error_for
 from strangers.core.matching import Pair, Ticket
 from strangers.core.messages import AgeBand, Blur, Mode, Notice, PartnerSignal
 from strangers.core.pools import Pool
@@ -138,20 +138,44 @@ keys = st.sampled_from(
     st.dictionaries(keys, json_values, max_size=10),
     st.sampled_from(["relay", "pair", "ban", "age", "block", None]),
 )
-def test_any_payload_decodes_or_raises_wire_error(payload, kind) -> None:
+def test_any_payload_decodes_to_its_type_or_raises_wire_error(payload, kind) -> None:
     if kind is not None:
         payload["t"] = kind
-    for decode in (event_from_wire, fact_from_wire, lambda v: pair_from_wire(v, 0.0)):
-        with contextlib.suppress(WireError):
-            decode(payload)
+    decoders = (
+        (event_from_wire, tuple),
+        (fact_from_wire, (BlockFact, BanFact, AgeFact)),
+        (lambda v: pair_from_wire(v, 0.0), Pair),
+    )
+    for decode, expected in decoders:
+        try:
+            decoded = decode(payload)
+        except WireError:
+            continue
+        assert isinstance(decoded, expected)
 
 
 @given(st.binary(max_size=64))
-def test_any_bytes_load_or_raise_wire_error(data) -> None:
-    with contextlib.suppress(WireError):
-        loads(data)
+def test_any_bytes_load_as_an_object_or_raise_wire_error(data) -> None:
+    try:
+        loaded = loads(data)
+    except WireError:
+        return
+    assert isinstance(loaded, dict)
 
 
 def test_home_of_names_the_node_in_a_session_id() -> None:
     assert home_of("g1-0a1b2c~tokenXYZ") == "g1-0a1b2c"
     assert home_of("tokenXYZ") == ""
+
+
+@pytest.mark.parametrize("code", ["match_over", "not_jpeg", "bad_size", "bad_token", "busy"])
+def test_a_refusal_forwarded_back_keeps_its_code_and_wait(code) -> None:
+    error = error_for(code, "said there", retry_after=2.5)
+    assert error.code == code and error.detail == "said there"
+    if code == "busy":
+        assert isinstance(error, LimitExceeded) and error.retry_after == 2.5
+
+
+def test_an_unknown_code_comes_back_as_internal_with_no_detail() -> None:
+    error = error_for("database_on_fire", "stack trace here")
+    assert error.code == "internal" and "stack" not in error.detail

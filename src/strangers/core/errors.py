@@ -135,27 +135,30 @@ class InternalError(StrangersError):
     code: ClassVar[str] = "internal"
 
 
+#: The errors a forwarded request may come back with, by code.
+_BY_CODE: Final[dict[str, type[StrangersError]]] = {
+    cls.code: cls
+    for cls in (
+        Malformed,
+        UnknownType,
+        InvalidField,
+        TooLarge,
+        UnsupportedVersion,
+        HelloRequired,
+        NotJpeg,
+        BadSize,
+        Unauthorized,
+        StateError,
+        MatchOver,
+    )
+}
+
+
 def error_for(code: str, detail: str | None = None, retry_after: float = 1.0) -> StrangersError:
-    """The error a code names, rebuilt on another node that forwarded the request
-    (design §5); an unknown code becomes ``internal``."""
-    kinds: dict[str, type[StrangersError]] = {
-        cls.code: cls
-        for cls in (
-            Malformed,
-            UnknownType,
-            InvalidField,
-            TooLarge,
-            UnsupportedVersion,
-            HelloRequired,
-            NotJpeg,
-            BadSize,
-            Unauthorized,
-            StateError,
-            MatchOver,
-        )
-    }
+    """The error a code names, rebuilt on the node that forwarded a request to the one
+    that refused it (design §5); an unknown code becomes ``internal``."""
     if code in ("rate_limited", "busy"):
         limited = Busy if code == "busy" else LimitExceeded
         return limited(detail, retry_after=retry_after)
-    kind = kinds.get(code)
+    kind = _BY_CODE.get(code)
     return InternalError() if kind is None else kind(detail)
