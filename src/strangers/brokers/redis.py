@@ -44,7 +44,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -142,7 +142,6 @@ class _Counters:
     bad_payloads: int = 0
     dropped_writes: int = 0
     stale_publishes: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class RedisBroker:
