@@ -4,12 +4,18 @@ servers, Chromium with fake cameras made from scikit-image's pictures) feeds all
 the tests here:
 
 - video flows only through relay candidates, and a skip starts afresh;
-- safe start: a face on both sides lifts each viewer's blur within 1.5 s of the
-  match (measured in the page's own clock, from its timeline);
+- safe start: each viewer's video is blurred from the match, its page checks the
+  stranger's first decoded frame, and that first check lifts the blur;
 - a faceless camera: its viewer blurs with "face not visible" after three checks
   of that video, and the sender is told to show their face;
 - a server whose checker flags nudity: the viewer's video is blurred for nudity and
-  the match ends within 1 s of the frame check.
+  the match ends on the first round of checks.
+
+These tests prove the order of events, never a number of seconds: how soon the blur
+lifts (target 1.5 s from the match) and how soon a flagged match ends (target 1 s from
+the check) are measured by ``bench/safe_start.py`` and recorded in
+docs/performance.md, because on two shared cores the browsers' video work decides
+those figures more than the code under test.
 """
 
 from __future__ import annotations
@@ -28,8 +34,6 @@ import pytest
 pytestmark = pytest.mark.browser
 HERE = Path(__file__).resolve().parent
 EN = json.loads((HERE.parents[1] / "src/strangers/web/i18n/en.json").read_text(encoding="utf-8"))
-SAFE_START_S = 1.5
-NUDITY_END_S = 1.0
 
 
 def _missing() -> str | None:
@@ -77,17 +81,24 @@ def test_video_flows_only_through_the_relay_and_a_skip_starts_afresh(
     assert seen["closed_after_skip"] is True and seen["fresh"] is True
 
 
-def test_a_face_on_both_sides_lifts_each_blur_soon_after_the_match(seen: dict[str, Any]) -> None:
+def test_a_face_on_both_sides_lifts_each_blur_at_the_first_check_of_the_match(
+    seen: dict[str, Any],
+) -> None:
     assert seen["lifted"] == [True, True], seen["relay_pages"]
     for page in seen["relay_pages"]:
+        timeline = page["timeline"]
         (matched,) = events(page, "matched")
         # Safe start: blurred from the match until the first clean check.
         assert events(page, "blur_on", reason="checking")[0]["at"] >= matched["at"]
         lifted = events(page, "blur_off")[0]
         assert lifted["match"] == matched["match"]
-        assert lifted["at"] - matched["at"] <= SAFE_START_S * 1000, page["timeline"]
+        # The stranger's first decoded frame is checked, not a frame two seconds on...
+        (first_frame,) = events(page, "partner_frame")
         partner = events(page, "frame_posted", source="partner", status=200)
-        assert partner and partner[0]["sent"] < lifted["at"]
+        assert partner and partner[0]["sent"] >= first_frame["at"], timeline
+        # ...and that first check is the one that lifts the blur.
+        assert partner[0]["sent"] < lifted["at"], timeline
+        assert all(later["sent"] > lifted["at"] for later in partner[1:]), timeline
         assert page["dom_blur"] == "off" and page["overlay"] == ""
 
 
@@ -118,7 +129,7 @@ def test_a_faceless_video_is_blurred_after_three_checks_and_its_sender_is_told(
     assert sender["blur"] == {"on": False, "reason": "clear"}
 
 
-def test_a_nudity_verdict_blurs_the_viewer_and_ends_the_match_at_once(
+def test_a_nudity_verdict_blurs_the_viewer_and_ends_the_match_on_the_first_checks(
     seen: dict[str, Any],
 ) -> None:
     pages = seen["nudity_pages"]
@@ -127,18 +138,30 @@ def test_a_nudity_verdict_blurs_the_viewer_and_ends_the_match_at_once(
     def wall(page: dict[str, Any], at: float) -> float:
         return page["origin"] + at  # both pages' times in one clock
 
-    first_check = min(wall(page, e["sent"]) for page in pages for e in events(page, "frame_posted"))
+    posted = sorted(wall(page, e["sent"]) for page in pages for e in events(page, "frame_posted"))
+    # A page samples the stranger's video and its own camera at the match's first frame
+    # and then on a 2 s schedule: the first round is at most one check per page and source.
+    second_round = min(
+        (
+            wall(page, e["sent"])
+            for page in pages
+            for source in ("partner", "own")
+            for e in events(page, "frame_posted", source=source)[1:]
+        ),
+        default=float("inf"),
+    )
     viewers = [page for page in pages if events(page, "blur_on", reason="nudity")]
     assert viewers, [page["timeline"] for page in pages]
     for page in viewers:
         (blurred,) = events(page, "blur_on", reason="nudity")
-        assert wall(page, blurred["at"]) - first_check <= NUDITY_END_S * 1000, pages
+        # Blurred on the first round of checks, before any page checked again.
+        assert posted[0] <= wall(page, blurred["at"]) < second_round, pages
         assert page["dom_blur"] == "on" and page["dom_reason"] == "nudity"
         assert page["overlay"] == EN["blur.nudity"]
     for page in pages:
         (ended,) = events(page, "ended")
         assert ended["reason"] in ("safety", "banned"), page["timeline"]
-        assert wall(page, ended["at"]) - first_check <= NUDITY_END_S * 1000, pages
+        assert posted[0] <= wall(page, ended["at"]) < second_round, pages
         if ended["reason"] == "safety":
             assert EN["status.ended_safety"] in page["last_lines"]
         else:
