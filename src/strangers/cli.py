@@ -61,6 +61,7 @@ def serve(
     # uvicorn's INFO lines name each peer's raw address, which is never logged
     # (design §6); its warnings and errors still come through.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").addFilter(drop_peer_utf8_errors)
     logging.getLogger("strangers").info(
         "serving http://%s:%d (%s)", settings.host, settings.port, settings.env
     )
@@ -249,3 +250,12 @@ app.command(
     "transparency",
     help="Transparency figures for a period (DSA arts. 15 and 24): table, JSON or CSV.",
 )(transparency_command)
+
+
+def drop_peer_utf8_errors(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's record of a text frame that is not UTF-8. uvicorn logs it at ERROR
+    with a traceback, then closes the socket with 1007 (RFC 6455 §8.1): the peer's
+    fault, fully answered, and left in the log a way for any client to write a
+    traceback per connection into it (OWASP ASVS 5.0 V16.3: logs are for the server's
+    own faults and security events)."""
+    return not record.getMessage().startswith("Invalid UTF-8 sequence received from client")

@@ -1,7 +1,11 @@
 """The load generator: simulated chatters against a server on this machine.
 
-Each simulated chatter opens its own websocket to ``/v1/ws``, says ``hello``
-with no device token (so each is its own device), looks for a stranger and
+Each simulated chatter opens its own websocket to ``/v1/ws``, solves the
+server's ``challenge`` (the proof of work at hello, with the reference solver
+:func:`strangers.core.admission.solve`, in the event loop's thread: its time is
+part of the first time-to-pair, as it is of a person's; benchmarks run the
+server with ``STRANGERS_POW_BITS=0``), says ``hello`` with its proof and no
+device token (so each is its own device), looks for a stranger and
 talks to whoever it gets, following the protocol in ``docs/protocol.md``.
 Scenarios (design §7, ``docs/performance.md``):
 
@@ -72,6 +76,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from .core.admission import solve
+from .core.messages import PROTOCOL_VERSION
 from .runtime import raise_open_files_limit
 
 now = time.monotonic
@@ -222,7 +228,7 @@ def _mark(counter: dict[str, int], key: str) -> None:
 
 _HELLO_TEMPLATE = {
     "type": "hello",
-    "version": 1,
+    "version": PROTOCOL_VERSION,
     "device": None,
     "birth_year": 1990,
     "birth_month": 1,
@@ -310,7 +316,13 @@ class _Chatter:
             max_queue=64,
         )
         rec.t_connected = now()
-        hello = dict(_HELLO_TEMPLATE, language=shared.scenario.language)
+        challenge = json.loads(await self.ws.recv())
+        if challenge.get("type") != "challenge":
+            rec.failure = f"expected a challenge, got {challenge.get('type')!r}"[:200]
+            raise _Stopped()
+        value, bits = str(challenge["challenge"]), int(challenge["bits"])
+        proof = {"challenge": value, "nonce": solve(value, bits)}
+        hello = dict(_HELLO_TEMPLATE, language=shared.scenario.language, proof=proof)
         await self.ws.send(json.dumps(hello))
         # Pipelined, as the page does: find goes right behind hello, one round trip less.
         await self._look("find", counted=True)

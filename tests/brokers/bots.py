@@ -24,7 +24,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.gateway.chatter import ADULT, TEEN
+from tests.gateway.chatter import ADULT, TEEN, hello_frame
 
 
 @dataclass
@@ -92,8 +92,7 @@ class Bot:
     async def _session(self, url: str, until: float, churn: float) -> None:
         birth = ADULT if self.band == "adult" else TEEN
         async with connect(url, compression=None, open_timeout=5, close_timeout=1) as ws:
-            hello = {"type": "hello", "version": 1, "device": self.device, "language": "en"}
-            await ws.send(json.dumps(hello | birth))
+            await ws.send(await hello_frame(ws, device=self.device, language="en", **birth))
             welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
             if welcome["type"] != "welcome":
                 self.errors.append(f"hello answered {welcome}")
@@ -138,8 +137,9 @@ class Bot:
                     self.note("message", match=self.match)
                 elif kind == "error":
                     self.errors.append(message.get("code", "?"))
-                    if message.get("code") == "limited":
-                        await asyncio.sleep(float(message.get("retry_after") or 1))
+                    if message.get("code") == "rate_limited":
+                        wait = float(message.get("retry_after") or 1)
+                        await asyncio.sleep(min(wait, max(0.0, until - time.monotonic())))
                         if self.match is None:
                             with contextlib.suppress(ConnectionClosed):
                                 await self._find(ws)

@@ -34,6 +34,12 @@ SETTINGS = dict(
     repair_cooldown=COOLDOWN,
     same_device_pairs=False,
     frames_per_second=100,
+    # The bots all come from 127.0.0.1: per-network limits would refuse the load.
+    limit_connect_network="100000/minute",
+    limit_find_device="100000/minute",
+    limit_find_network="100000/minute",
+    limit_message_device="100000/second",
+    limit_message_network="100000/second",
 )
 
 

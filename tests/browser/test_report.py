@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..gateway.chatter import SCRIPTED_CHALLENGE, proves
 from .conftest import NewPage
 from .test_text_chat import EN, fill_start
 
@@ -158,7 +159,8 @@ def test_the_ban_notice_shows_the_reason_as_text_and_takes_an_appeal(
 
     def socket(ws: WebSocketRoute) -> None:
         def on_message(frame: str | bytes) -> None:
-            if json.loads(frame).get("type") == "hello":
+            hello = json.loads(frame)
+            if hello.get("type") == "hello" and proves(hello):
                 ws.send(
                     json.dumps(
                         {
@@ -173,6 +175,7 @@ def test_the_ban_notice_shows_the_reason_as_text_and_takes_an_appeal(
                 ws.close()
 
         ws.on_message(on_message)
+        ws.send(json.dumps(SCRIPTED_CHALLENGE))  # as the server: the challenge first
 
     def appeal(route: Route) -> None:
         appeals.append(json.loads(route.request.post_data or "{}"))

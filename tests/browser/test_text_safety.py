@@ -27,6 +27,7 @@ import pytest
 
 from strangers.core.messages import TEXT_NUDGES
 
+from ..gateway.chatter import SCRIPTED_CHALLENGE, proves
 from ..servers import running_server
 from .conftest import NewPage
 
@@ -201,7 +202,7 @@ def scripted(page: Page, script: Callable[[WebSocketRoute, dict[str, Any]], None
     def handler(ws: WebSocketRoute) -> None:
         def on_message(raw: str | bytes) -> None:
             message = json.loads(raw)
-            if message["type"] == "hello":
+            if message["type"] == "hello" and proves(message):
                 ws.send(json.dumps(WELCOME))
             elif message["type"] == "find":
                 ws.send(json.dumps({"type": "waiting", "mode": "text"}))
@@ -209,6 +210,7 @@ def scripted(page: Page, script: Callable[[WebSocketRoute, dict[str, Any]], None
             script(ws, message)
 
         ws.on_message(on_message)
+        ws.send(json.dumps(SCRIPTED_CHALLENGE))  # as the server: the challenge first
 
     page.route_web_socket(re.compile(r"/v1/ws$"), handler)
 

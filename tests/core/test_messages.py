@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 from strangers.core.errors import InvalidField, ProtocolError
 from strangers.core.limits import Limits
 from strangers.core.messages import (
+    PROTOCOL_VERSION,
+    Challenge,
     Codec,
     Find,
     Hello,
     Matched,
     Mode,
     Ping,
+    Proof,
     SendText,
     Skip,
     Stop,
@@ -24,7 +27,7 @@ from strangers.core.messages import (
     encode,
 )
 
-HELLO = {"type": "hello", "version": 1, "birth_year": 1990, "birth_month": 5, "language": "fr"}
+HELLO = {"type": "hello", "version": 2, "birth_year": 1990, "birth_month": 5, "language": "fr"}
 
 
 def decode(obj: object, limits: Limits | None = None):
@@ -32,7 +35,7 @@ def decode(obj: object, limits: Limits | None = None):
 
 
 def test_every_client_message_decodes_to_its_type():
-    assert decode(HELLO) == Hello(version=1, birth_year=1990, birth_month=5, language="fr")
+    assert decode(HELLO) == Hello(version=2, birth_year=1990, birth_month=5, language="fr")
     assert decode({"type": "find", "mode": "text", "interests": ["Music"]}) == Find(
         mode=Mode.TEXT, interests=("music",)
     )
@@ -69,12 +72,12 @@ def test_interests_are_folded_trimmed_and_deduplicated():
         ),
         ('{"type": "message", "text": ""}', "invalid_field", "text"),
         (
-            '{"type": "hello", "version": 1, "birth_year": 1990, "birth_month": 13}',
+            '{"type": "hello", "version": 2, "birth_year": 1990, "birth_month": 13}',
             "invalid_field",
             "birth_month",
         ),
         (
-            '{"type": "hello", "version": 2, "birth_year": 1990, "birth_month": 1}',
+            '{"type": "hello", "version": 1, "birth_year": 1990, "birth_month": 1}',
             "unsupported_version",
             None,
         ),
@@ -134,6 +137,7 @@ typed_objects = st.fixed_dictionaries(
         "mode": json_values,
         "id": json_values,
         "birth_year": json_values,
+        "proof": json_values,
     },
 )
 
@@ -161,3 +165,39 @@ def test_a_line_with_nothing_displayable_is_refused(text):
     with pytest.raises(InvalidField) as refused:
         Codec().decode(json.dumps({"type": "message", "text": text}))
     assert refused.value.field == "text"
+
+
+def test_hello_carries_the_proof_of_work_of_its_challenge():
+    proof = {"challenge": "c" * 24, "nonce": "12345"}
+    hello = decode({**HELLO, "proof": proof})
+    assert hello.proof == Proof(challenge="c" * 24, nonce="12345")
+    assert decode(HELLO).proof is None  # the gateway refuses it: proof_required
+
+
+@pytest.mark.parametrize(
+    "proof",
+    [
+        {"challenge": "c" * 24, "nonce": "9" * 65},
+        {"challenge": "c" * 24, "nonce": ""},
+        {"challenge": "c" * 24},
+        {"challenge": "c" * 24, "nonce": 7},
+        {"challenge": "c" * 24, "nonce": "1", "bits": 0},
+        {"challenge": "c" * 129, "nonce": "1"},
+        "c:1",
+    ],
+)
+def test_a_misshapen_proof_is_an_invalid_field(proof):
+    with pytest.raises(InvalidField) as refused:
+        decode({**HELLO, "proof": proof})
+    assert refused.value.field == "proof"
+
+
+def test_the_challenge_goes_first_and_the_version_says_hello_has_a_proof():
+    assert PROTOCOL_VERSION == 2
+    frame = encode(Challenge(challenge="abc", bits=16, expires_in=30.0))
+    assert json.loads(frame) == {
+        "type": "challenge",
+        "challenge": "abc",
+        "bits": 16,
+        "expires_in": 30.0,
+    }

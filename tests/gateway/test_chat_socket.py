@@ -7,7 +7,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from .chatter import ADULT, TEEN, Chatter
+from .chatter import ADULT, TEEN, Chatter, challenge, hello_frame, proof_for
 
 
 async def pair(url, interests=()):
@@ -157,6 +157,7 @@ async def test_a_client_that_keeps_sending_garbage_is_closed(server):
 
 async def test_the_first_message_must_be_hello(server):
     async with connect(server) as ws:
+        await challenge(ws)
         await ws.send(json.dumps({"type": "find", "mode": "text"}))
         error = json.loads(await ws.recv())
         assert error["code"] == "hello_required"
@@ -167,13 +168,14 @@ async def test_the_first_message_must_be_hello(server):
 
 async def test_an_unsupported_version_is_refused(server):
     async with connect(server) as ws:
-        await ws.send(json.dumps({"type": "hello", "version": 9, **ADULT}))
+        proof = proof_for(await challenge(ws))
+        await ws.send(json.dumps({"type": "hello", "version": 9, "proof": proof, **ADULT}))
         assert json.loads(await ws.recv())["code"] == "unsupported_version"
 
 
 async def refused(url, birth, device=None):
     async with connect(url) as ws:
-        await ws.send(json.dumps({"type": "hello", "version": 1, "device": device, **birth}))
+        await ws.send(await hello_frame(ws, device=device, **birth))
         message = json.loads(await ws.recv())
         with pytest.raises(ConnectionClosed):
             await ws.recv()
@@ -235,8 +237,7 @@ async def test_on_the_laptop_default_two_tabs_of_one_browser_can_chat(adults_onl
 async def test_find_may_follow_hello_without_waiting_for_welcome(server):
     sockets = [await connect(server) for _ in range(2)]
     for ws in sockets:
-        hello = {"type": "hello", "version": 1, "device": None, **ADULT}
-        await ws.send(json.dumps(hello))
+        await ws.send(await hello_frame(ws, device=None, **ADULT))
         await ws.send(json.dumps({"type": "find", "mode": "text", "interests": []}))
     kinds = [[json.loads(await ws.recv())["type"] for _ in range(3)] for ws in sockets]
     assert kinds == [["welcome", "waiting", "matched"]] * 2

@@ -45,6 +45,9 @@ def scripted(tmp_path):
         same_device_pairs=False,
         frame_posts_per_second=1,
         frame_post_burst=4,
+        # These tests are about the checks and the per-session limit; the per-device
+        # limits have their own tests below.
+        limit_frame_device="100/second",
     ) as base:
         yield base
 
@@ -108,6 +111,50 @@ async def test_a_frame_flood_is_limited_and_other_chatters_keep_chatting(scripte
     assert cases(tmp_path) == 0
 
 
+async def until(chatter: Chatter, kind: str, timeout: float = 5.0) -> dict:
+    """The first message of ``kind``, skipping others (blur verdicts on the way)."""
+    while True:
+        message = await chatter.recv(timeout)
+        if message["type"] == kind:
+            return message
+
+
+async def test_a_device_flooding_frames_is_limited_then_banned_and_others_go_on(tmp_path):
+    with running_server(
+        tmp_path,
+        frame_checker="tests.checkers:scripted",
+        same_device_pairs=False,
+        # The session's own bucket out of the way: this is about the device's limit.
+        frame_posts_per_second=100,
+        frame_post_burst=100,
+        limit_frame_device="3/second",
+        limit_abuse_device="5/10 minutes",
+    ) as base:
+        url = base.replace("http://", "ws://") + "/v1/ws"
+        a, b, matched, _ = await video_pair(url)
+        c, _d, other, _ = await video_pair(url)
+        async with httpx.AsyncClient(base_url=base) as client:
+            answers = await asyncio.gather(
+                *(post(client, matched["frame_token"], portrait()) for _ in range(20))
+            )
+            statuses = [r.status_code for r in answers]
+            # A burst straddling a window's edge may get a frame or two more, never more.
+            assert statuses.count(200) <= 6 and statuses.count(429) >= 14
+            limited = next(r for r in answers if r.status_code == 429)
+            assert limited.json()["code"] == "rate_limited"
+            assert 0 < limited.json()["retry_after"] <= 1
+            # Past the abuse limit: the device is banned for a while, its chat ended.
+            banned = await until(a, "banned")
+            assert banned["reason"] == "Too many requests: automated or abusive use"
+            assert banned["until"] > 0
+            await until(b, "partner_left")
+            # Someone else, behaving, is not touched.
+            fine = await post(client, other["frame_token"], portrait())
+            assert fine.status_code == 200 and fine.json() == {"status": "checked"}
+            await until(c, "blur")
+    assert cases(tmp_path) == 0  # a rate-limit ban is no case for a moderator
+
+
 async def test_the_real_checks_lift_safe_start_on_a_face_and_not_on_a_cat(tmp_path):
     with running_server(tmp_path, same_device_pairs=False) as base:
         url = base.replace("http://", "ws://") + "/v1/ws"
@@ -129,4 +176,4 @@ def test_the_openapi_document_describes_the_frame_route(tmp_path):
         document = json.loads(httpx.get(base + "/openapi.json").text)
     route = document["paths"]["/v1/frames"]["post"]
     assert "image/jpeg" in route["requestBody"]["content"]
-    assert {"401", "410", "413", "415", "422", "429", "503"} <= set(route["responses"])
+    assert {"400", "401", "410", "413", "415", "422", "429", "503"} <= set(route["responses"])

@@ -1,5 +1,7 @@
 """The HTTP side: the page, its assets and health, with security headers."""
 
+import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -43,4 +45,14 @@ def test_unknown_paths_are_404_without_internals(base):
     with pytest.raises(urllib.error.HTTPError) as caught:
         get(base + "/nope")
     assert caught.value.code == 404
-    assert b"Traceback" not in caught.value.read()
+    body = caught.value.read()
+    assert b"Traceback" not in body
+    assert json.loads(body) == {"code": "not_found", "text": "There is nothing here."}
+
+
+def test_the_chat_socket_over_plain_http_asks_for_an_upgrade(base):
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        get(base + "/v1/ws")
+    assert caught.value.code == 426
+    assert caught.value.headers["upgrade"] == "websocket"
+    assert json.loads(caught.value.read())["code"] == "upgrade_required"

@@ -402,6 +402,60 @@ async def test_sign_in_failures_lock_the_account_and_the_page_says_so(console: C
         assert (await client.get("/mod")).status_code == 303
 
 
+async def attempt_sign_in(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
+    page = await client.get("/mod/signin")
+    return await client.post(
+        "/mod/signin",
+        data={"csrf": form_value(page.text, "csrf"), "name": name, "password": password},
+    )
+
+
+def from_network(console: Console, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from ``address`` (another network)."""
+    transport = httpx.ASGITransport(app=console.app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=console.base_url)
+
+
+async def test_sign_in_attempts_past_the_limit_are_refused_unchecked(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    real_sign_in = Accounts.sign_in
+
+    async def counting(self: Accounts, name: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(name)
+        return await real_sign_in(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Accounts, "sign_in", counting)
+    async with console.client() as client:
+        # A name that does not exist: the account lock-out never applies to it.
+        answers = [await attempt_sign_in(client, "mallory", f"guess {n}") for n in range(13)]
+    assert [a.status_code for a in answers] == [200] * 10 + [429] * 3
+    assert len(checked) == 10  # past the limit, no password was even looked at
+    refused = answers[-1]
+    assert "Too many sign-in attempts from here or for this name" in refused.text
+    assert 1 <= int(refused.headers["retry-after"]) <= 15 * 60
+    assert "strangers_mod=" not in refused.headers.get("set-cookie", "")
+    # The same name from another network: the name's own limit holds there too.
+    async with from_network(console, "192.0.2.7") as elsewhere:
+        assert (await attempt_sign_in(elsewhere, "mallory", "one more")).status_code == 429
+        # A moderator signing in from there, well within both limits, gets in.
+        ok = await attempt_sign_in(elsewhere, "ana", PASSWORDS["ana"])
+        assert ok.status_code == 303 and ok.headers["location"] == "/mod"
+
+
+async def test_sign_in_spraying_many_names_from_one_network_is_limited(
+    console: Console,
+) -> None:
+    async with from_network(console, "198.51.100.9") as client:
+        answers = [await attempt_sign_in(client, f"name{n}", "password") for n in range(32)]
+        assert [a.status_code for a in answers] == [200] * 30 + [429] * 2
+        # Even the right password for a real account, from that network, for now.
+        assert (await attempt_sign_in(client, "ben", PASSWORDS["ben"])).status_code == 429
+    async with from_network(console, "203.0.113.5") as other:
+        assert (await attempt_sign_in(other, "ben", PASSWORDS["ben"])).status_code == 303
+
+
 def cookie_header(response: httpx.Response, name: str) -> str:
     for value in response.headers.get_list("set-cookie"):
         if value.startswith(name + "="):

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from strangers.moderation import Records
 from strangers.moderation import tables as t
 
-from ..gateway.chatter import ADULT
+from ..gateway.chatter import ADULT, hello_frame
 from .test_report_flow import device_of, pair, server, ws
 
 
@@ -36,8 +36,7 @@ async def notify(records: Records, case: str, device: str, kind: str, text: str)
 async def first_messages(url: str, device: str) -> list[dict]:
     """Say hello with ``device`` and collect what comes before the welcome (or ban)."""
     async with connect(url, compression=None) as connection:
-        hello = {"type": "hello", "version": 1, "device": device, **ADULT}
-        await connection.send(json.dumps(hello))
+        await connection.send(await hello_frame(connection, device=device, **ADULT))
         seen = []
         while True:
             message = json.loads(await asyncio.wait_for(connection.recv(), 5))

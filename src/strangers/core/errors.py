@@ -11,7 +11,9 @@ Hierarchy::
     StrangersError
     ├── ProtocolError        the frame cannot be accepted (shape, size, version, order)
     │   ├── NotJpeg          a posted frame is not a JPEG
-    │   └── BadSize          a posted frame's dimensions are out of bounds
+    │   ├── BadSize          a posted frame's dimensions are out of bounds
+    │   ├── ProofRequired    a hello without its proof of work
+    │   └── ProofInvalid     a proof for another challenge, an expired one, or short of bits
     ├── Unauthorized         a request's bearer token is missing, forged or for someone else
     ├── StateError           the message is valid but not in the session's current state
     │   └── MatchOver        a frame for a match that has ended
@@ -33,6 +35,8 @@ ERROR_CODES: Final[dict[str, str]] = {
     "too_large": "The message is larger than the limit.",
     "unsupported_version": "The protocol version is not supported.",
     "hello_required": "The first message must be hello.",
+    "proof_required": "The hello must carry the proof of work for this connection's challenge.",
+    "proof_invalid": "The proof of work does not solve this connection's challenge in time.",
     "not_allowed": "That message is not allowed right now.",
     "rate_limited": "Too many messages; slow down.",
     "not_jpeg": "The frame is not a JPEG image.",
@@ -87,6 +91,19 @@ class UnsupportedVersion(ProtocolError):
 
 class HelloRequired(ProtocolError):
     code: ClassVar[str] = "hello_required"
+
+
+class ProofRequired(ProtocolError):
+    """A ``hello`` without ``proof`` (design §3; OWASP ASVS 5.0 V2.4 anti-automation)."""
+
+    code: ClassVar[str] = "proof_required"
+
+
+class ProofInvalid(ProtocolError):
+    """A ``proof`` that is not for this connection's challenge, comes after it expired,
+    or has too few leading zero bits. Which of these is not said."""
+
+    code: ClassVar[str] = "proof_invalid"
 
 
 class NotJpeg(ProtocolError):
@@ -145,6 +162,8 @@ _BY_CODE: Final[dict[str, type[StrangersError]]] = {
         TooLarge,
         UnsupportedVersion,
         HelloRequired,
+        ProofRequired,
+        ProofInvalid,
         NotJpeg,
         BadSize,
         Unauthorized,

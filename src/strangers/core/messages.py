@@ -2,7 +2,9 @@
 
 The wire format (design §3, ``docs/protocol.md``): one websocket per chatter,
 UTF-8 JSON text frames (RFC 6455 §5.6), each an object with a ``type``. The
-first client message is ``hello`` with :data:`PROTOCOL_VERSION`.
+server's first message is ``challenge``; the first client message is ``hello``
+with :data:`PROTOCOL_VERSION` and the ``proof`` of work for that challenge
+(see ``core/admission.py``).
 
 :class:`Codec` turns a frame into a :data:`ClientMessage` or raises a
 :class:`~strangers.core.errors.ProtocolError`; it never lets another exception
@@ -26,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from .admission import MAX_CHALLENGE_CHARS, MAX_NONCE_CHARS
 from .errors import (
     InvalidField,
     Malformed,
@@ -37,7 +40,8 @@ from .errors import (
 from .limits import Limits
 from .reports import MAX_NOTE_CHARS, ReportReason
 
-PROTOCOL_VERSION: Final = 1
+#: 2: ``hello`` carries the proof of work for the server's ``challenge`` (issue 9).
+PROTOCOL_VERSION: Final = 2
 
 #: Hard ceilings of the schema; the configurable limits in :class:`Limits` sit below them.
 MAX_TEXT_CHARS: Final = 4000
@@ -69,12 +73,25 @@ class _Message(BaseModel):
 # --- client → server -------------------------------------------------------------------
 
 
+class Proof(_Message):
+    """The proof of work for this connection's ``challenge``: the challenge string as
+    it came, and a ``nonce`` such that SHA-256 of the UTF-8 bytes of
+    ``challenge + ":" + nonce`` starts with at least ``bits`` zero bits."""
+
+    challenge: str = Field(min_length=1, max_length=MAX_CHALLENGE_CHARS)
+    nonce: str = Field(min_length=1, max_length=MAX_NONCE_CHARS)
+
+
 class Hello(_Message):
-    """Opens the session: protocol version, the device token the server issued before
-    (if any), the neutral age answer (month and year of birth) and the language."""
+    """Opens the session: protocol version, the proof of work for the server's
+    ``challenge`` (without it: ``proof_required``; not for this connection's challenge,
+    expired or short of bits: ``proof_invalid``; either closes the socket with 1008), the
+    device token the server issued before (if any), the neutral age answer (month and
+    year of birth) and the language."""
 
     type: Literal["hello"] = "hello"
     version: int = Field(ge=1, le=1000)
+    proof: Proof | None = None
     device: str | None = Field(default=None, max_length=MAX_TOKEN_CHARS)
     birth_year: int = Field(ge=1900, le=2100)
     birth_month: int = Field(ge=1, le=12)
@@ -211,6 +228,21 @@ CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (
 
 
 # --- server → client -------------------------------------------------------------------
+
+
+class Challenge(_Message):
+    """Sent first, right after the socket opens (design §3; OWASP ASVS 5.0 V2.4
+    anti-automation). ``hello`` must carry a ``proof`` for it within ``expires_in``
+    seconds: a ``nonce`` such that SHA-256 of the UTF-8 bytes of
+    ``challenge + ":" + nonce`` has at least ``bits`` leading zero bits. The challenge
+    (random, base64url) is this connection's only: a proof is good once, here. ``bits``
+    rises with the server's load and with the connections the same network opened
+    recently; 0 (benchmarks only) still needs the challenge echoed with a nonce."""
+
+    type: Literal["challenge"] = "challenge"
+    challenge: str
+    bits: int
+    expires_in: float
 
 
 class LimitsInfo(_Message):
@@ -422,7 +454,8 @@ class Decision(_Message):
 
 
 ServerMessage = (
-    Welcome
+    Challenge
+    | Welcome
     | Refused
     | Banned
     | Waiting
@@ -440,6 +473,7 @@ ServerMessage = (
     | Decision
 )
 SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
+    Challenge,
     Welcome,
     Refused,
     Banned,

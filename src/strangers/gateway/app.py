@@ -1,8 +1,15 @@
-"""The ASGI application: the chatter page, its assets, health and the chat socket."""
+"""The ASGI application: the chatter page, its assets, health and the chat socket.
+
+Around everything: the websocket ``Origin`` check (``origins.py``). Around every HTTP
+request: the security headers (``headers.py``) and the request size cap
+(``request_size.py``). Every HTTP route is in ``/openapi.json`` (:func:`openapi`),
+including those FastAPI cannot see (the static files, the chat socket's handshake),
+so that it can be checked against the app (``tests/gateway/test_openapi.py``)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -11,12 +18,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
@@ -33,6 +44,7 @@ from ..core.messages import Codec
 from ..core.switchboard import Switchboard
 from ..moderation.console import STATIC_DIR as CONSOLE_STATIC_DIR
 from ..moderation.console import console_router
+from ..moderation.console.routes import UPLOAD_MAX_BYTES
 from ..moderation.records import Records
 from ..safety.checker import NudityThresholds, load_checker
 from ..safety.hashes import HashList
@@ -43,9 +55,12 @@ from .appeals import appeals_router
 from .chat_socket import ChatSocket, Services
 from .decisions import DecisionNotices
 from .enforcement import apply_fact
-from .frames import check_here, frames_router
+from .frames import ErrorBody, check_here, error_response, frames_router
 from .headers import SecurityHeaders
 from .node import Node
+from .origins import OriginCheck
+from .ratelimits import RateLimits
+from .request_size import RequestSizeCap, too_large
 from .settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -99,6 +114,7 @@ def build_services(settings: Settings) -> Services:
         hashes=HashList(),
         addresses=Addresses(),
         decisions=DecisionNotices(),
+        rate_limits=RateLimits.from_settings(settings),
     )
     node.fact_handler = partial(apply_fact, services)
     broker.frame_handler = partial(check_here, services)
@@ -121,21 +137,34 @@ async def start_frame_checks(services: Services) -> CheckPool:
 
 
 CHAT_PATH = "/v1/ws"
+#: The codes of the errors Starlette itself raises (no route, no file, wrong method).
+HTTP_ERRORS: Final[dict[int, tuple[str, str]]] = {
+    404: ("not_found", "There is nothing here."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+}
 
 
 class Gateway:
-    """The outermost ASGI app: the chat socket goes straight to :class:`ChatSocket`;
-    everything else (the page, its assets, health, lifespan) to the FastAPI app."""
+    """The outermost ASGI app: a websocket handshake passes the ``Origin`` check, then
+    the chat socket goes straight to :class:`ChatSocket`; everything else (the page,
+    its assets, health, lifespan) to the FastAPI app."""
 
     def __init__(self, http: FastAPI, services: Services) -> None:
         self.http = http
         self.services = services
+        settings = services.settings
+        self._app = OriginCheck(
+            self._route, public_origin=settings.public_origin, allowed=settings.allowed_origins
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == CHAT_PATH:
             await ChatSocket(scope, receive, send, self.services).run()
         else:
             await self.http(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
 
 
 HOUSEKEEPING_SECONDS = 60.0
@@ -212,6 +241,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 task.cancel()
             await services.node.close()
             await services.frame_checks.close()
+            if services.rate_limits is not None:
+                await services.rate_limits.close()
             await records.close()
 
     app = FastAPI(
@@ -222,17 +253,62 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         redoc_url=None,
     )
 
-    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", headers={"cache-control": "no-cache"})
 
-    @app.get("/healthz", summary="Liveness: the process serves requests.")
+    for method in ("GET", "HEAD"):
+        app.add_api_route(
+            "/",
+            index,
+            methods=[method],
+            operation_id=f"page_{method.lower()}",
+            response_class=HTMLResponse,
+            summary="The chatter page.",
+            responses={200: {"description": "The page (its script and styles: /static)."}},
+        )
+
+    @app.get("/healthz", summary="Liveness: the process serves requests.", response_model=Health)
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.get("/metrics", summary="Prometheus metrics (text exposition format).")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (text exposition format).",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "The metrics of this gateway."}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        CHAT_PATH,
+        summary="The chat socket (a websocket; messages in docs/protocol.md).",
+        status_code=426,
+        response_model=ErrorBody,
+        responses={
+            101: {"description": "Switching protocols: the chat socket is open."},
+            403: {
+                "description": "The handshake's Origin is not allowed (RFC 6455 §10.2); "
+                "an empty answer."
+            },
+            426: error_response(426, "`upgrade_required`: not a websocket handshake."),
+        },
+    )
+    async def chat_socket_over_http() -> JSONResponse:
+        # The handshake itself never gets here (Gateway routes it to ChatSocket).
+        return JSONResponse(
+            {"code": "upgrade_required", "text": "This is a websocket (RFC 6455) endpoint."},
+            status_code=426,
+            headers={"upgrade": "websocket", "connection": "Upgrade"},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # An unknown path or file, a wrong method: the same {code, text} shape too.
+        code, text = HTTP_ERRORS.get(exc.status_code, ("http_error", "This request failed."))
+        return JSONResponse(
+            {"code": code, "text": text}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, _exc: RequestValidationError) -> JSONResponse:
@@ -247,5 +323,106 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(console_router(services))
     app.mount("/mod/static", StaticFiles(directory=CONSOLE_STATIC_DIR), name="console-static")
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        RequestSizeCap,
+        max_bytes=settings.max_request_bytes,
+        paths={"/mod/hashes": max(UPLOAD_MAX_BYTES, settings.max_request_bytes)},
+    )
+    app.add_middleware(SecurityHeaders)  # outermost: the 413s carry the headers too
+    app.openapi = partial(openapi, app, settings.max_request_bytes)  # type: ignore[method-assign]
     return Gateway(app, services)
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+#: Routes FastAPI does not document by itself: the static files (mounts) and the
+#: document itself.
+_STATIC_FILE: Final[dict[str, Any]] = {
+    "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "responses": {
+        "200": {"description": "The file.", "content": {"*/*": {"schema": {}}}},
+        "404": {
+            "description": "`not_found`: no such file.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        },
+    },
+}
+
+
+def openapi(app: FastAPI, max_request_bytes: int) -> dict[str, Any]:
+    """The OpenAPI document of every HTTP route: FastAPI's, plus what it cannot see,
+    with the answers every route may give whatever its handler (a 400 for a bad
+    field in FastAPI's place of 422, a 413 from the size cap on a POST)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description="The HTTP routes of a strangers gateway. The chat itself goes over "
+        "the websocket `/v1/ws`, documented in `docs/protocol.md`.",
+        routes=app.routes,
+    )
+    paths = document.setdefault("paths", {})
+    paths["/static/{path}"] = {
+        "get": {"summary": "The chatter page's assets.", "operationId": "static", **_STATIC_FILE}
+    }
+    paths["/mod/static/{path}"] = {
+        "get": {
+            "summary": "The moderator console's assets.",
+            "operationId": "console_static",
+            **_STATIC_FILE,
+        }
+    }
+    paths["/openapi.json"] = {
+        "get": {
+            "summary": "This document.",
+            "operationId": "openapi",
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+    _, example = too_large(max_request_bytes)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for operations in paths.values():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            validation = responses.get("422", {})
+            if "HTTPValidationError" in str(validation):
+                # The app answers a bad field with 400 {code, text} (invalid_request).
+                del responses["422"]
+                responses["400"] = {
+                    "description": "`invalid`: a missing field or a wrong value.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    },
+                }
+            if method == "post":
+                too_big = responses.setdefault("413", {"description": "", "content": {}})
+                too_big["description"] = (
+                    too_big["description"] or "`too_large`: the body is over the size cap."
+                )
+                too_big.setdefault("content", {})["application/json"] = {
+                    "schema": {"$ref": "#/components/schemas/ErrorBody"},
+                    "example": json.loads(example),
+                }
+    document["components"]["securitySchemes"] = {
+        "frameToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The `frame_token` of `matched` (RFC 6750): one per side of a match.",
+        }
+    }
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas.setdefault(
+        "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    app.openapi_schema = document
+    return document

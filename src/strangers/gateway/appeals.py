@@ -4,11 +4,14 @@ The chatter sends its device token, the case number of the notice and a text.
 The records layer stores the appeal only for the device the case concerns; a
 different moderator than the one who acted decides it (the console, later).
 Answers never say whether a case exists for someone else's device.
+
+Appeals are limited per device and per network (``gateway/ratelimits.py``, the
+``limit_appeal_*`` settings): 429 ``rate_limited`` with ``retry_after`` beyond. The
+limit is counted before the token is checked, so forged tokens are limited too.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -16,15 +19,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.limits import RateLimit
 from ..core.network import network_hash
 from ..moderation.records import RecordError
+from .frames import error_response
+from .ratelimits import Action
 
 if TYPE_CHECKING:
     from .chat_socket import Services
 
 MAX_APPEAL_CHARS = 2000
-APPEALS_PER_HOUR = 5.0
 # Records' codes → (status, code shown). Another device's case reads as unknown.
 _REFUSALS = {
     "unknown_case": (404, "unknown_case"),
@@ -46,37 +49,40 @@ class AppealOut(BaseModel):
     status: str
 
 
-class Refusal(BaseModel):
-    code: str
-    text: str
-
-
 def appeals_router(services: Services) -> APIRouter:
     router = APIRouter()
-    buckets: dict[str, RateLimit] = {}
 
     @router.post(
         "/v1/appeals",
         status_code=201,
         response_model=AppealOut,
         responses={
-            400: {"model": Refusal},
-            404: {"model": Refusal},
-            409: {"model": Refusal},
-            429: {"model": Refusal},
+            400: error_response(400, "`invalid`: a missing or bad field, or a bad device token."),
+            404: error_response(404, "`unknown_case`: no such case for this device."),
+            409: error_response(409, "`already_appealed`: this case is appealed already."),
+            429: error_response(429, "`rate_limited`: too many appeals; see `retry_after`."),
+            503: error_response(503, "`unavailable`: the records cannot be reached."),
         },
         summary="Appeal a ban from its notice.",
     )
     async def appeal(body: AppealIn, request: Request) -> JSONResponse:
         client = request.client
         network = network_hash(services.network_key, client.host if client else None)
-        now = time.monotonic()
-        if len(buckets) > 100_000:
-            buckets.clear()  # a bound, not a policy: at worst a burst is allowed again
-        bucket = buckets.setdefault(network, RateLimit(APPEALS_PER_HOUR / 3600, 5, now))
-        if bucket.take(now):
-            return _refuse(429, "rate_limited", "Too many appeals; try again later.")
         claims = services.tokens.verify(body.device)
+        limits = services.rate_limits
+        if limits is not None:
+            device = None if claims is None else claims.device
+            refusal = await limits.hit(Action.APPEAL, device=device, network=network)
+            if refusal is not None:
+                return JSONResponse(
+                    {
+                        "code": "rate_limited",
+                        "text": "Too many appeals; try again later.",
+                        "retry_after": refusal.retry_after,
+                    },
+                    status_code=429,
+                    headers={"retry-after": str(max(1, round(refusal.retry_after)))},
+                )
         if claims is None:
             return _refuse(400, "invalid", "This device cannot be recognised.")
         assert services.records is not None

@@ -3,10 +3,21 @@
 The handler is the boundary where bytes become core inputs and core errors
 become ``error`` messages. Its order:
 
-1. accept, then wait at most ``hello_timeout`` for ``hello``;
-2. verify the device token and ask the :class:`AgeGate` (``refused`` and a
+1. accept; ask the cross-session rate limits whether this network may connect
+   (``rate_limited`` and close 1013, RFC 6455 §7.4.1 try again later);
+2. send this connection's ``challenge`` (admission by proof of work, design §3,
+   OWASP ASVS 5.0 V2.4; ``core/admission.py``), then wait for ``hello`` at most
+   ``hello_timeout`` or until the challenge expires, whichever is later; a ``hello``
+   without a proof (``proof_required``) or with one that does not solve this
+   connection's challenge in time (``proof_invalid``) is answered and closed with 1008;
+3. verify the device token and ask the :class:`AgeGate` (``refused`` and a
    normal close when the answer does not admit the device);
-3. open a session, send ``welcome``, and relay until either side closes.
+4. open a session, send ``welcome``, and relay until either side closes. ``find``,
+   ``skip``, ``message`` and ``report`` also pass the cross-session rate limits of
+   the device and network (``gateway/ratelimits.py``) before the session's own token
+   buckets (``core/limits.py``); a socket that sends nothing at all, not even
+   ``ping``, for ``idle_timeout`` seconds is closed with 4000 (RFC 6455 §7.4.2, a
+   code for applications).
 
 It speaks raw ASGI (the websocket scope of the ASGI spec), without a
 framework's request wrapper or middleware: this path carries every chat
@@ -24,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -33,6 +45,7 @@ from datetime import UTC, datetime
 from starlette.types import Receive, Scope, Send
 
 from ..brokers.wire import AgeFact
+from ..core.admission import Admission, Challenge, DifficultyPolicy, NetworkHistory
 from ..core.age import Admitted, AgeGate, AgeLedger, AgeRecord, stage_for
 from ..core.bans import BanIndex
 from ..core.device import DeviceClaims, DeviceTokens
@@ -43,14 +56,19 @@ from ..core.messages import (
     Banned,
     Codec,
     Error,
+    Find,
     Hello,
     IceServer,
     Refused,
+    Report,
     Reported,
+    SendText,
+    Skip,
     Welcome,
     encode,
 )
-from ..core.network import network_hash
+from ..core.messages import Challenge as ChallengeMessage
+from ..core.network import UNKNOWN_NETWORK, network_hash
 from ..core.reports import Filing
 from ..core.session import State
 from ..core.switchboard import EnforceFlag, Restage
@@ -64,12 +82,39 @@ from .decisions import DecisionNotices, as_message
 from .enforcement import enforce_flag, file_report
 from .node import Node
 from .outbox import Outbox, Write
+from .ratelimits import Action, RateLimits, Refusal, ban_for_abuse
 from .settings import Settings
 
 log = logging.getLogger("strangers.socket")
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
+#: Closed for sending nothing for ``idle_timeout`` seconds (RFC 6455 §7.4.2: 4000-4999
+#: are for applications; 1001 "going away" would read as the server shutting down).
+IDLE = 4000
+
+#: The client messages that pass the cross-session rate limits, and as what.
+_LIMITED: dict[type, Action] = {
+    Find: Action.FIND,
+    Skip: Action.FIND,
+    SendText: Action.MESSAGE,
+    Report: Action.REPORT,
+}
+
+
+def admission_for(settings: Settings) -> Admission:
+    """The admission policy that ``settings`` describe (``pow_*``)."""
+    return Admission(
+        DifficultyPolicy(
+            base_bits=settings.pow_bits,
+            max_bits=max(settings.pow_bits, settings.pow_max_bits),
+            load_knee=settings.pow_load_knee,
+            network_knee=settings.pow_network_knee,
+        ),
+        NetworkHistory(window=settings.pow_network_window, capacity=settings.pow_networks),
+        lifetime=settings.pow_expires,
+        unknown=UNKNOWN_NETWORK,
+    )
 
 
 @dataclass(slots=True)
@@ -91,6 +136,15 @@ class Services:
     records: Records | None = None
     checker: FrameChecker | None = None
     frame_checks: CheckPool | None = None
+    #: Cross-session limits per device and network (shared through Redis with several
+    #: nodes); None: only the per-session token buckets apply.
+    rate_limits: RateLimits | None = None
+    #: Challenges for new connections; made from the settings when not given.
+    admission: Admission | None = None
+
+    def __post_init__(self) -> None:
+        if self.admission is None:
+            self.admission = admission_for(self.settings)
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()  # held so they are not collected mid-run
@@ -128,7 +182,12 @@ class ChatSocket:
         self.frames = RateLimit(settings.frames_per_second, settings.frames_per_second * 2, now)
         self.errors = RateLimit(1.0, settings.errors_before_close, now)
         self.session: str | None = None
+        self.device: str | None = None
         self.kicked = False
+        self.idled = False
+        self._reading = False
+        self._last_frame = now
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._cancel = _canceller(asyncio.current_task())
         self.send_text = _text_sender(send)
         self.outbox = Outbox(self.send_text, settings.send_queue, self._cancel)
@@ -139,7 +198,9 @@ class ChatSocket:
         await self._send({"type": "websocket.accept"})
         node = self.services.node
         try:
-            hello = await self._hello()
+            if not await self._may_connect():
+                return
+            hello = await self._hello(self._challenge())
             if hello is None:
                 return
             if not await self._admit(hello):
@@ -148,13 +209,17 @@ class ChatSocket:
         except _Closed:
             pass
         except asyncio.CancelledError:
-            # A ban cancels this task through node.closers (the Kick effect).
+            # A ban cancels this task through node.closers (the Kick effect); so do an
+            # overflowing outbox and the idle timer.
             self.kicked = self._banned()
-            if not (self.outbox.overflowed or self.kicked):
+            if not (self.outbox.overflowed or self.kicked or self.idled):
                 raise
             if self.outbox.overflowed:
                 log.info("dropped a reader too slow for its send queue")
         finally:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None  # the handle refers back to this socket
             if self.session is not None:
                 self.services.addresses.forget(self.session)
                 node.outboxes.pop(self.session, None)
@@ -170,24 +235,70 @@ class ChatSocket:
             if self.outbox.overflowed:
                 with contextlib.suppress(Exception):
                     await self.close(TRY_AGAIN_LATER, "too slow")
+            elif self.idled and not self.kicked:
+                with contextlib.suppress(Exception):
+                    await self.close(IDLE, "idle")
 
     # --- steps ---------------------------------------------------------------------
 
-    async def _hello(self) -> Hello | None:
-        settings = self.services.settings
+    async def _may_connect(self) -> bool:
+        """Ask the cross-session limits whether this network may open one more
+        connection (design §3), before any work for it (the challenge). Refused:
+        ``rate_limited`` with ``retry_after``, then close 1013 (RFC 6455 §7.4.1 try
+        again later)."""
+        refusal = await self._hit(Action.CONNECT)
+        if refusal is None:
+            return True
+        # No device is known yet, so even an abusive refusal bans nothing: a network
+        # is shared, and a ban of it would shut out every device behind it
+        # (gateway/ratelimits.py); the refusals go on, and cost nothing.
+        error = LimitExceeded("Too many connections.", retry_after=round(refusal.retry_after, 3))
+        await self.send_text(encode(_error_message(error)))
+        await self.close(TRY_AGAIN_LATER, error.code)
+        return False
+
+    def _challenge(self) -> Challenge:
+        """Issue and send this connection's challenge (design §3): its bits from the
+        node's load and the network's recent connections (``core/admission.py``)."""
+        admission = self.services.admission
+        assert admission is not None
+        node = self.services.node
+        challenge = admission.issue(
+            secrets.token_urlsafe(18),  # 144 bits, 24 base64url characters
+            self.network,
+            online=len(node.switchboard.sessions),
+            now=time.monotonic(),
+        )
+        message = ChallengeMessage(
+            challenge=challenge.value, bits=challenge.bits, expires_in=admission.lifetime
+        )
+        self.outbox.put(encode(message))
+        return challenge
+
+    async def _hello(self, challenge: Challenge) -> Hello | None:
+        """The ``hello`` with its proof for ``challenge``, or None once refused and
+        closed. The challenge is checked once, here, and then dropped with this
+        socket's step: a proof is good for this connection, one time."""
+        services = self.services
+        settings = services.settings
         try:
-            async with asyncio.timeout(settings.hello_timeout):
+            async with asyncio.timeout(max(settings.hello_timeout, settings.pow_expires)):
                 frame = await self._next_frame()
         except TimeoutError:
             await self._fail(HelloRequired("No hello arrived in time."))
             return None
         try:
-            message = self.services.codec.decode(frame)
+            message = services.codec.decode(frame)
+            if not isinstance(message, Hello):
+                raise HelloRequired()
+            proof = message.proof
+            challenge.check(
+                None if proof is None else proof.challenge,
+                None if proof is None else proof.nonce,
+                time.monotonic(),
+            )
         except StrangersError as exc:
             await self._fail(exc)
-            return None
-        if not isinstance(message, Hello):
-            await self._fail(HelloRequired())
             return None
         return message
 
@@ -204,6 +315,7 @@ class ChatSocket:
             now=wall,
         )
         services.ages.remember(claims.device, decision.record, wall)
+        self.device = claims.device
         if decision.record != claims.age:
             # Other gateways must not take this device's older token for its record.
             services.node.broker.share(AgeFact(claims.device, decision.record))
@@ -219,6 +331,8 @@ class ChatSocket:
             if ban is not None:
                 await self.send_text(encode(ban))
                 await self.close(POLICY_VIOLATION, "banned")
+                return False
+            if not await self._device_may_connect():
                 return False
         else:
             await self.send_text(
@@ -280,15 +394,28 @@ class ChatSocket:
         assert self.session is not None
         node = self.services.node
         codec = self.services.codec
+        limits = self.services.rate_limits
         session = self.session
+        self._last_frame = time.monotonic()
+        self._idle_timer = asyncio.get_running_loop().call_later(
+            self.services.settings.idle_timeout, self._idle_check
+        )
         while True:
+            self._reading = True
             frame = await self._next_frame()
-            now = time.monotonic()
+            self._reading = False
+            now = self._last_frame = time.monotonic()
             wait = self.frames.take(now)
             try:
                 if wait:
                     raise LimitExceeded(retry_after=round(wait, 3))
                 message = codec.decode(frame)
+                if limits is not None and type(message) in _LIMITED:
+                    refusal = await self._hit(_LIMITED[type(message)])
+                    if refusal is not None:
+                        await self._over_limit(refusal)
+                        continue  # banned: the Kick closes this socket
+                    now = time.monotonic()
                 effects = node.switchboard.receive(session, message, now)
             except StrangersError as exc:
                 await self._refuse(exc)
@@ -304,6 +431,73 @@ class ChatSocket:
                     await self._restage(work)
                 else:
                     await self._file(work.filing)
+
+    def _idle_check(self) -> None:
+        """Close the socket once it has sent nothing for ``idle_timeout`` seconds (the
+        page pings every 25 s, so only a vanished or silent client is closed): the timer
+        is re-armed for the rest of the period after each frame, rather than reset on
+        every frame, so a busy socket costs nothing here."""
+        idle = self.services.settings.idle_timeout
+        left = self._last_frame + idle - time.monotonic()
+        if left <= 0 and not self._reading:
+            left = 1.0  # busy with its last frame (a report being stored): not idle
+        if left > 0:
+            self._idle_timer = asyncio.get_running_loop().call_later(left, self._idle_check)
+            return
+        self._idle_timer = None
+        self.idled = True
+        self._cancel()
+
+    async def _device_may_connect(self) -> bool:
+        """Count this connection against its device's limit (``limit_connect_device``) now
+        that the device is known: a client reconnecting in a loop with one token is
+        refused (``rate_limited``, close 1013), and past the abuse limit the device is
+        banned (``banned``, close 1008). The network's limit was counted before the
+        challenge (:meth:`_may_connect`) and is not counted twice: ``network=""`` leaves it
+        out."""
+        limits = self.services.rate_limits
+        if limits is None:
+            return True
+        try:
+            refusal = await limits.hit(Action.CONNECT, device=self.device, network="")
+        except Exception:
+            _log_limits_down()
+            return True
+        if refusal is None:
+            return True
+        if refusal.abusive and self.device is not None:
+            await ban_for_abuse(self.services, self.device)
+            ban = self._ban(self.device)
+            if ban is not None:
+                await self.send_text(encode(ban))
+                await self.close(POLICY_VIOLATION, "banned")
+                return False
+        error = LimitExceeded("Too many connections.", retry_after=round(refusal.retry_after, 3))
+        await self.send_text(encode(_error_message(error)))
+        await self.close(TRY_AGAIN_LATER, error.code)
+        return False
+
+    async def _hit(self, action: Action) -> Refusal | None:
+        """Ask the cross-session limits about ``action`` by this device and network.
+        When their store fails, the action is allowed: the session's own token buckets
+        still hold, and chat goes on through a Redis hiccup."""
+        limits = self.services.rate_limits
+        if limits is None:
+            return None
+        try:
+            return await limits.hit(action, device=self.device, network=self.network)
+        except Exception:
+            _log_limits_down()
+            return None
+
+    async def _over_limit(self, refusal: Refusal) -> None:
+        """A cross-session limit refused this frame: raises ``rate_limited`` with its
+        ``retry_after``; persistent abuse (``refusal.abusive``) bans the device instead,
+        for ``abuse_ban_minutes`` (``ratelimits.ban_for_abuse``), which tells and closes
+        its sessions (``banned``, then 1008), and returns."""
+        if refusal.abusive and await ban_for_abuse(self.services, self.device) is not None:
+            return
+        raise LimitExceeded(retry_after=round(refusal.retry_after, 3))
 
     async def _restage(self, restage: Restage) -> None:
         """Send this device back to the age question (design §6): it stated ``age`` in
@@ -414,6 +608,18 @@ def _canceller(task: asyncio.Task[object] | None) -> Callable[[], None]:
             task.cancel()
 
     return cancel
+
+
+_limits_logged_at = -math.inf
+
+
+def _log_limits_down() -> None:
+    """Log that the rate limits' store failed, at most once a minute (not per frame)."""
+    global _limits_logged_at
+    now = time.monotonic()
+    if now - _limits_logged_at >= 60.0:
+        _limits_logged_at = now
+        log.exception("the cross-session rate limits failed; actions are allowed meanwhile")
 
 
 def _error_message(exc: StrangersError) -> Error:

@@ -7,15 +7,22 @@ from ``matched``. Each post is checked in this order, cheapest first, and refuse
 with a JSON ``{code, text}`` at the first failure, before anything is queued or
 stored (OWASP ASVS 5.0 V2.2 input validation, V4.4 resource limits):
 
-1. the token (401 ``bad_token``);
-2. the declared type and the size, read with a hard cap (415 ``not_jpeg``,
-   413 ``too_large``);
-3. the JPEG header: its markers and dimensions, so a decompression bomb never
+1. the limits per device and per network (``gateway/ratelimits.py``, 429
+   ``rate_limited`` with ``retry_after``), counted before anything else, forged
+   tokens included (a flood of them is refused like any other); a device that keeps
+   going past them is banned for a while;
+2. the token (401 ``bad_token``);
+3. the declared type and the size, read with a hard cap (415 ``not_jpeg``,
+   413 ``too_large``; the gateway's request size cap is larger, see
+   ``request_size.py``);
+4. the JPEG header: its markers and dimensions, so a decompression bomb never
    reaches the decoder (415 ``not_jpeg``, 422 ``bad_size``);
-4. the match: the token's session must still be in that very match (410
+5. the match: the token's session must still be in that very match (410
    ``match_over``), within its frame rate (429 ``rate_limited``);
-5. the check itself in the worker pool, which sheds the least urgent frames under
+6. the check itself in the worker pool, which sheds the least urgent frames under
    load (503 ``busy``, counted).
+
+A bad query (``source``) is 400 ``invalid``, as everywhere in the HTTP API.
 
 The verdict is applied through the switchboard (blur, prompt, end, flag) before the
 answer, which never says what the checks found.
@@ -29,6 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from ..brokers.base import home_of
 from ..core.errors import (
@@ -41,11 +49,15 @@ from ..core.errors import (
     TooLarge,
     Unauthorized,
 )
+from ..core.frame_tokens import FrameGrant
 from ..core.frames import FrameSource
+from ..core.network import network_hash
 from ..core.switchboard import EnforceFlag
 from ..safety.jpeg import FrameRejected, sniff_jpeg
 from ..safety.pool import Shed
 from .enforcement import enforce_flag
+from .ratelimits import Action, ban_for_abuse
+from .request_size import BodyTooLarge
 
 if TYPE_CHECKING:
     from .chat_socket import Services
@@ -59,6 +71,7 @@ BUSY_RETRY_SECONDS: Final = 1.0
 
 #: The HTTP status of each refusal code.
 STATUS: Final[dict[str, int]] = {
+    "invalid": 400,
     "bad_token": 401,
     "not_jpeg": 415,
     "too_large": 413,
@@ -70,6 +83,26 @@ STATUS: Final[dict[str, int]] = {
 }
 
 _REFUSALS: Final = {"not_jpeg": NotJpeg, "too_large": TooLarge, "bad_size": BadSize}
+
+
+class ErrorBody(BaseModel):
+    """Every refusal of the HTTP API: a stable code and an English sentence."""
+
+    code: str = Field(description="Stable, for programs (`docs/protocol.md` lists them).")
+    text: str = Field(description="For people; never the input, never internals.")
+
+
+class LimitedBody(ErrorBody):
+    """A refusal that passes with time (429 ``rate_limited``, 503 ``busy``)."""
+
+    retry_after: float = Field(description="Seconds to wait before trying again.", gt=0)
+
+
+def error_response(status: int, description: str) -> dict[str, Any]:
+    """An OpenAPI response of the ``{code, text}`` shape (with ``retry_after`` for 429
+    and 503)."""
+    model = LimitedBody if status in (429, 503) else ErrorBody
+    return {"model": model, "description": description}
 
 
 def _refused(exc: FrameRejected) -> StrangersError:
@@ -115,6 +148,7 @@ async def check_frame(services: Services, request: Request, source: FrameSource)
     can (token, type, size, header), then forwarded through the broker to the one that
     does, and its answer is this request's answer."""
     grant = services.frame_tokens.verify(_bearer(request.headers.get("authorization")))
+    await _within_limits(services, request, grant)
     if grant is None:
         raise Unauthorized()
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "image/jpeg":
@@ -132,6 +166,27 @@ async def check_frame(services: Services, request: Request, source: FrameSource)
         await node.broker.forward_frame(grant.session, grant.match, source, jpeg)
         return
     await check_here(services, grant.session, grant.match, source, jpeg)
+
+
+async def _within_limits(services: Services, request: Request, grant: FrameGrant | None) -> None:
+    """Count the post against the FRAME limits of its device (when the token is good and
+    its session is here) and its network; raise ``LimitExceeded`` past them, after
+    banning a device that is abusive."""
+    limits = services.rate_limits
+    if limits is None:
+        return
+    client = request.client
+    network = network_hash(services.network_key, client.host if client else None)
+    device = None
+    if grant is not None:
+        session = services.node.switchboard.sessions.get(grant.session)
+        device = None if session is None else session.device
+    refusal = await limits.hit(Action.FRAME, device=device, network=network)
+    if refusal is None:
+        return
+    if refusal.abusive:
+        await ban_for_abuse(services, device)
+    raise LimitExceeded("Too many frames in a short time.", retry_after=refusal.retry_after)
 
 
 async def check_here(
@@ -162,14 +217,26 @@ def frames_router(services: Services) -> APIRouter:
         FRAME_PATH,
         summary="Post a sampled video frame of the current match for checking.",
         responses={
-            200: {"description": "Checked; the verdict reaches the chat socket."},
+            200: {
+                "description": "Checked; the verdict reaches the chat socket.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "string", "enum": ["checked"]}},
+                            "required": ["status"],
+                        }
+                    }
+                },
+            },
             **{
-                status: {"description": code}
+                status: error_response(status, f"`{code}`")
                 for code, status in STATUS.items()
                 if code not in ("internal",)
             },
         },
         openapi_extra={
+            "security": [{"frameToken": []}],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -177,7 +244,7 @@ def frames_router(services: Services) -> APIRouter:
                         "schema": {"type": "string", "format": "binary", "maxLength": 65536}
                     }
                 },
-            }
+            },
         },
     )
     async def post_frame(
@@ -190,6 +257,8 @@ def frames_router(services: Services) -> APIRouter:
             await check_frame(services, request, source)
         except StrangersError as exc:
             return _answer(exc)
+        except BodyTooLarge:
+            raise  # the request size cap answers (413)
         except Exception:
             log.exception("fault while checking a frame")
             return _answer(InternalError())

@@ -20,6 +20,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ..core.limits import Limits
 from ..core.matching import MatchRules
 
+# Issue 9, rate limits block: what `limits.parse` takes ("10/minute", "5 per 15 minutes"),
+# at least one per period; and an origin as browsers send it (RFC 6454 §6.1).
+LIMIT_PATTERN = r"^\s*[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?\s*$"
+ORIGIN_PATTERN = r"^https?://[^/?#\s]+$"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRANGERS_", extra="ignore")
@@ -97,6 +102,155 @@ class Settings(BaseSettings):
         20, ge=1, description="Refused frames in a burst before the socket is closed."
     )
     hello_timeout: float = Field(10.0, gt=0, description="Seconds to wait for `hello`.")
+    # --- Admission by proof of work, idle sockets, abuse bans (issue 9, design §3) ------
+    # Owned by core/admission.py and gateway/chat_socket.py; the policy is explained there.
+    pow_bits: int = Field(
+        16,
+        ge=0,
+        le=32,
+        description="Proof of work at `hello`: leading zero bits of SHA-256 a new connection "
+        "must find (about 2^bits hashes; 16 is a fraction of a second in a browser). 0 turns "
+        "it off: for benchmarks only.",
+    )
+    pow_max_bits: int = Field(
+        22,
+        ge=0,
+        le=32,
+        description="The most bits asked however high the load or a network's recent "
+        "connections (at least `pow_bits`).",
+    )
+    pow_expires: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a challenge stays valid; `hello` is awaited at least that long.",
+    )
+    pow_load_knee: int = Field(
+        2000,
+        ge=1,
+        description="Chatters online on this node at which one bit is added (one more at "
+        "each doubling).",
+    )
+    pow_network_knee: int = Field(
+        20,
+        ge=1,
+        description="Connections one network opened within `pow_network_window` at which one "
+        "bit is added (one more at each doubling).",
+    )
+    pow_network_window: float = Field(
+        600.0, gt=0, description="Seconds a network's connections count towards its bits."
+    )
+    pow_networks: int = Field(
+        100_000,
+        ge=1,
+        description="Networks remembered for that count (the least recently seen go first).",
+    )
+    idle_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds a chat socket may send nothing (not even `ping`) before it is "
+        "closed with 4000.",
+    )
+    abuse_ban_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="Length of the temporary ban for persistent abuse of the rate limits.",
+    )
+    # --- end of issue 9 admission block ----------------------------------------------------
+    # --- Rate limits, origins, request size (issue 9; gateway/ratelimits.py, origins.py,
+    # request_size.py explain the policy). Limits are `limits` strings, "N/period" or
+    # "N/M periods" (second, minute, hour, day), counted per device and per network (the
+    # keyed hash of the address). Networks are shared (schools, offices, carrier NAT), so
+    # every network limit is looser than its device limit.
+    limit_connect_device: str = Field(
+        "20/minute",
+        pattern=LIMIT_PATTERN,
+        description="Chat socket connections of one device (reloads, reconnects).",
+    )
+    limit_connect_network: str = Field(
+        "120/minute", pattern=LIMIT_PATTERN, description="Chat socket connections of one network."
+    )
+    limit_find_device: str = Field(
+        "60/minute", pattern=LIMIT_PATTERN, description="`find` and `skip` of one device."
+    )
+    limit_find_network: str = Field(
+        "600/minute", pattern=LIMIT_PATTERN, description="`find` and `skip` of one network."
+    )
+    limit_message_device: str = Field(
+        "10/second",
+        pattern=LIMIT_PATTERN,
+        description="Chat messages of one device, all its tabs (counted in each node's memory).",
+    )
+    limit_message_network: str = Field(
+        "100/second",
+        pattern=LIMIT_PATTERN,
+        description="Chat messages of one network (counted in each node's memory).",
+    )
+    limit_report_device: str = Field(
+        "10/hour", pattern=LIMIT_PATTERN, description="Reports filed by one device."
+    )
+    limit_report_network: str = Field(
+        "60/hour", pattern=LIMIT_PATTERN, description="Reports filed from one network."
+    )
+    limit_frame_device: str = Field(
+        "3/second", pattern=LIMIT_PATTERN, description="Frames posted by one device, all tabs."
+    )
+    limit_frame_network: str = Field(
+        "60/second", pattern=LIMIT_PATTERN, description="Frames posted from one network."
+    )
+    limit_sign_in_account: str = Field(
+        "10/15 minutes",
+        pattern=LIMIT_PATTERN,
+        description="Console sign-in attempts for one account name (known or not); beyond "
+        "it the password is not even checked.",
+    )
+    limit_sign_in_network: str = Field(
+        "30/15 minutes",
+        pattern=LIMIT_PATTERN,
+        description="Console sign-in attempts from one network, whatever the name.",
+    )
+    limit_appeal_device: str = Field(
+        "5/hour", pattern=LIMIT_PATTERN, description="Appeals sent by one device."
+    )
+    limit_appeal_network: str = Field(
+        "20/hour", pattern=LIMIT_PATTERN, description="Appeals sent from one network."
+    )
+    limit_abuse_device: str = Field(
+        "30/10 minutes",
+        pattern=LIMIT_PATTERN,
+        description="Refusals by any limit above before a device counts as abusive and is "
+        "banned for `abuse_ban_minutes`.",
+    )
+    limit_abuse_network: str = Field(
+        "300/10 minutes",
+        pattern=LIMIT_PATTERN,
+        description="Refusals before a network counts as abusive (its devices are not banned "
+        "for it: the network is shared).",
+    )
+    rate_limit_keys: int = Field(
+        250_000,
+        ge=1000,
+        description="Counters one node keeps in memory at most (about 250 bytes each); "
+        "expired ones go first, then the oldest.",
+    )
+    public_origin: str | None = Field(
+        None,
+        pattern=ORIGIN_PATTERN,
+        description="The page's origin, e.g. `https://chat.example.org`: a chat socket "
+        "opened by a page of any other origin is refused (403). Unset: the request's own "
+        "(its scheme and `Host`).",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="More origins allowed to open the chat socket (JSON), e.g. "
+        '`["https://www.example.org"]`.',
+    )
+    max_request_bytes: int = Field(
+        262_144,
+        ge=65_536,
+        description="Largest HTTP request body (413 beyond; the hash list upload of the "
+        "console has its own, larger cap).",
+    )
+    # --- end of issue 9 rate limits block --------------------------------------------------
     send_queue: int = Field(
         256, ge=8, description="Messages queued for one socket before a slow reader is dropped."
     )

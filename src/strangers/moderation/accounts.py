@@ -9,7 +9,10 @@ Design §1 (Moderator): argon2id passwords, optional TOTP, roles ``moderator`` a
   little more than one repeated character.
 - Storage (ASVS 2.4.1, 2.4.4; RFC 9106 §4): an argon2id PHC string with explicit
   parameters (RFC 9106's second recommendation: t=3, 64 MiB, p=4), rehashed at the next
-  sign-in when they change. Hashing runs on a worker thread, off the event loop.
+  sign-in when they change. Hashing runs off the event loop on one thread of its own
+  (``_HASHING``), so however many attempts arrive, at most one argon2 computation (64 MiB,
+  its 4 lanes) runs at a time: a flood of sign-ins queues instead of taking every core
+  and 64 MiB per attempt (docs/performance.md, Floods).
 - Sign-in (ASVS 2.2.1, 3.2.x): one refusal for an unknown name and a wrong password, with a
   verification against a dummy hash so both take as long; ``max_failures`` failures in a
   row lock the account for ``lockout`` (even the right password is refused meanwhile).
@@ -30,9 +33,11 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 import pyotp
 from argon2 import PasswordHasher, Type
@@ -174,6 +179,15 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_T = TypeVar("_T")
+_HASHING: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
+
+
+async def _hashing(work: Callable[..., _T], *args: str) -> _T:
+    """Run one argon2 computation on the hashing thread."""
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, work, *args)
+
+
 def _verify(stored: str, password: str) -> bool:
     try:
         return HASHER.verify(stored, password)
@@ -224,7 +238,7 @@ class Accounts:
         check_name(name)
         check_role(role)
         check_password(password, name=name)
-        password_hash = await asyncio.to_thread(HASHER.hash, _normalised(password))
+        password_hash = await _hashing(HASHER.hash, _normalised(password))
         uri: str | None = None
         sealed: bytes | None = None
         if totp:
@@ -288,12 +302,12 @@ class Accounts:
         ):
             # No such name or password was ever accepted (NFKC may shorten a password,
             # hence the margin): refused without a query, after the same argon2 work.
-            await asyncio.to_thread(_verify, DUMMY_HASH, password[:PASSWORD_MAX])
+            await _hashing(_verify, DUMMY_HASH, password[:PASSWORD_MAX])
             raise SignInRefused("bad_credentials")
         async with self._records.transaction() as session:
             account = await session.scalar(select(Moderator).where(Moderator.name == name))
         if account is None or account.disabled:
-            await asyncio.to_thread(_verify, DUMMY_HASH, _normalised(password))
+            await _hashing(_verify, DUMMY_HASH, _normalised(password))
             if account is not None:
                 await self._refused(account.id, name, "disabled", now=now, failure=False)
             raise SignInRefused("bad_credentials")
@@ -301,7 +315,7 @@ class Accounts:
             await self._refused(account.id, name, "locked", now=now, failure=False)
             raise SignInRefused("locked")
         stored = account.password_hash
-        if not await asyncio.to_thread(_verify, stored, _normalised(password)):
+        if not await _hashing(_verify, stored, _normalised(password)):
             await self._refused(account.id, name, "password", now=now, failure=True)
             raise SignInRefused("bad_credentials")
         if account.totp_secret is not None:
@@ -318,7 +332,7 @@ class Accounts:
         else:
             step = None
         rehashed = (
-            await asyncio.to_thread(HASHER.hash, _normalised(password))
+            await _hashing(HASHER.hash, _normalised(password))
             if HASHER.check_needs_rehash(stored)
             else stored
         )

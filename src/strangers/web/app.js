@@ -3,7 +3,7 @@
 // Protocol: src/strangers/core/messages.py. Every visible string comes from i18n/<lang>.json.
 
 const LANGUAGES = ["en", "fr"];
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 const MAX_INTERESTS = 10;
 const MAX_INTEREST_CHARS = 32;
 const TYPING_IDLE_MS = 3000;
@@ -509,6 +509,7 @@ let band = "adult";
 let reportAwaiting = 0; // reports sent whose `reported` (or error) has not come yet
 let autoTimer = 0;
 let pingTimer = 0;
+let powWorker = null; // solving the current connection's challenge
 let typingTimer = 0;
 let typingActive = false;
 // Mirrors the server's token bucket (welcome.limits), so a line the server would refuse
@@ -574,16 +575,7 @@ function connect() {
   socket = ws;
   setPhase("connecting");
   status("status.connecting");
-  ws.addEventListener("open", () => {
-    send({
-      type: "hello",
-      version: PROTOCOL_VERSION,
-      device: store.get(STORE.device),
-      ...birth,
-      language,
-    });
-    if (mode === "text") find(); // pipelined behind hello: the server takes it once the session is open
-  });
+  // The server speaks first: its challenge (handlers.challenge), then hello.
   ws.addEventListener("message", (event) => {
     let message;
     try {
@@ -597,6 +589,7 @@ function connect() {
     if (socket !== ws) return; // closed on purpose
     socket = null;
     clearInterval(pingTimer);
+    stopProving();
     if (phase === "refused") return;
     matchId = null;
     status("status.lost", undefined, "status problem");
@@ -608,7 +601,41 @@ function disconnect() {
   const ws = socket;
   socket = null;
   clearInterval(pingTimer);
+  stopProving();
   ws?.close();
+}
+
+// Admission (docs/protocol.md): the hello carries a proof of work for this connection's
+// challenge, found in a worker so the page stays responsive; all the chatter sees is
+// "Connecting…". A worker per challenge: a search cannot be interrupted, only ended.
+function prove(ws, challenge, bits) {
+  stopProving();
+  const worker = new Worker(new URL("pow-worker.js", import.meta.url));
+  powWorker = worker;
+  worker.addEventListener("message", (event) => {
+    stopProving(worker);
+    if (socket !== ws || event.data?.challenge !== challenge) return; // a connection since gone
+    send({
+      type: "hello",
+      version: PROTOCOL_VERSION,
+      proof: { challenge, nonce: event.data.nonce },
+      device: store.get(STORE.device),
+      ...birth,
+      language,
+    });
+    if (mode === "text") find(); // pipelined behind hello: the server takes it once the session is open
+  });
+  worker.addEventListener("error", () => {
+    stopProving(worker);
+    if (socket === ws) ws.close(); // shown as a lost connection, which offers a retry
+  });
+  worker.postMessage({ challenge, bits });
+}
+
+// Ends `worker` (by default the current one); a newer one is left to its search.
+function stopProving(worker = powWorker) {
+  worker?.terminate();
+  if (powWorker === worker) powWorker = null;
 }
 
 function find() {
@@ -645,6 +672,10 @@ function onSkip() {
 }
 
 const handlers = {
+  challenge(message) {
+    if (phase !== "connecting" || typeof message.challenge !== "string") return;
+    prove(socket, message.challenge, Number(message.bits) || 0);
+  },
   welcome(message) {
     store.set(STORE.device, message.device);
     band = message.band === "teen" ? "teen" : "adult";

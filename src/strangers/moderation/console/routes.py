@@ -17,12 +17,25 @@ Rules every route follows:
   the records being down gets a 503 page; anything else a 500 page. Never a traceback.
 - Every response is ``Cache-Control: no-store`` (ASVS V8.2.1): evidence must not be
   left in a shared cache or the browser's.
+- Sign-in attempts are limited per network and per account name, known or not
+  (``gateway/ratelimits.py``, ``limit_sign_in_*``; OWASP ASVS 5.0 V6.3.1): beyond the
+  limit the page answers 429 and the password is not even checked, so a guesser
+  learns nothing and costs no argon2 work. The account lock-out of ``accounts.py``
+  (five failures in a row lock the account) stays behind it: the limit bounds attempts
+  from anywhere on any name (spraying, unknown names), the lock-out protects one
+  account from slow guessing that stays under the limit.
+- Every route is in the gateway's ``/openapi.json`` with its form fields and its
+  answers (:func:`_operation`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -34,10 +47,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from ...core.network import network_hash
 from ...gateway.enforcement import apply_ban, reload_bans
+from ...gateway.ratelimits import Action, Refusal
 from .. import casework, cybertip
 from ..accounts import Accounts, ConsoleUser, SignInRefused, list_moderators
 from ..hash_import import HashListError, parse_hash_list
@@ -77,6 +92,7 @@ LONGEST_PERIOD: Final = timedelta(days=3660)
 
 SIGNIN_WRONG: Final = "Wrong name, password or code"
 SIGNIN_LOCKED: Final = "Too many failed attempts; try again later"
+SIGNIN_LIMITED: Final = "Too many sign-in attempts from here or for this name; try again in {}"
 NOT_YOURS: Final = (
     "You took the decision under appeal; another moderator must decide it (DSA art. 20(6))"
 )
@@ -297,6 +313,13 @@ class Console:
                 return self._signin_page(
                     request, now, 403, "The sign-in form expired. Please sign in again."
                 )
+            refusal = await self._sign_in_limits(request, text("name"))
+            if refusal is not None:
+                minutes = max(1, math.ceil(refusal.retry_after / 60))
+                wait = f"{minutes} minute{'s' if minutes > 1 else ''}"
+                response = self._signin_page(request, now, 429, SIGNIN_LIMITED.format(wait))
+                response.headers["retry-after"] = str(max(1, math.ceil(refusal.retry_after)))
+                return response
             accounts = Accounts(records)
             try:
                 signed_in = await accounts.sign_in(
@@ -320,6 +343,19 @@ class Console:
             return stop.response
         except RecordError as exc:
             return self.record_error(request, exc, None)
+
+    async def _sign_in_limits(self, request: Request, name: str) -> Refusal | None:
+        """Count a sign-in attempt for its network and its account name; the name goes
+        to the limits as a keyed hash (it is whatever was typed)."""
+        limits = self.services.rate_limits
+        if limits is None:
+            return None
+        client = request.client
+        network = network_hash(self.services.network_key, client.host if client else None)
+        account = hmac.new(
+            self.key, b"sign-in account:" + name.strip().casefold().encode(), hashlib.sha256
+        ).hexdigest()[:32]
+        return await limits.hit(Action.SIGN_IN, device="a:" + account, network=network)
 
     def _signin_page(self, request: Request, now: datetime, status: int, error: str) -> Response:
         cookie, form_value = self.signin_tokens.issue(now)
@@ -757,6 +793,163 @@ def _route_of(request: Request) -> str:
     return str(getattr(route, "path", "?"))
 
 
+HTML: Final[dict[str, Any]] = {"text/html": {"schema": {"type": "string"}}}
+JSON_ERROR: Final[dict[str, Any]] = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "text": {"type": "string"}},
+            "required": ["code", "text"],
+        }
+    }
+}
+#: What each download is, by the end of its path.
+DOWNLOADS: Final[dict[str, str]] = {
+    ".jpg": "image/jpeg",
+    ".zip": "application/zip",
+    ".json": "application/json",
+    ".csv": "text/csv",
+}
+#: The optional query parameters of the routes that take some.
+QUERIES: Final[dict[str, tuple[str, ...]]] = {
+    "/mod/cases/{handle}": ("done",),
+    "/mod/appeals": ("done",),
+    "/mod/appeals/{handle}": ("done",),
+    "/mod/transparency": ("from", "to"),
+    "/mod/transparency.json": ("from", "to"),
+    "/mod/transparency.csv": ("from", "to"),
+    "/mod/audit": ("before",),
+    "/mod/hashes": ("added", "present"),
+}
+CSRF_FIELD: Final[dict[str, Any]] = {
+    "type": "string",
+    "description": "The session's CSRF token, from any of its pages' forms.",
+}
+#: The form fields of each POST (all strings unless said).
+FORMS: Final[dict[str, dict[str, Any]]] = {
+    "/mod/signin": {
+        "csrf": {"type": "string", "description": "The sign-in form's token (with its cookie)."},
+        "name": {"type": "string", "maxLength": 64},
+        "password": {"type": "string", "maxLength": 512},
+        "code": {"type": "string", "maxLength": 8, "description": "TOTP, if the account has it."},
+    },
+    "/mod/signout": {"csrf": CSRF_FIELD},
+    "/mod/cases/{handle}/act": {
+        "csrf": CSRF_FIELD,
+        "action": {"type": "string", "enum": list(casework.ACTIONS)},
+        "duration": {"type": "string", "enum": list(casework.BAN_DURATIONS)},
+        "text": {"type": "string", "maxLength": TEXT_MAX},
+    },
+    "/mod/cases/{handle}/cybertip": {"csrf": CSRF_FIELD},
+    "/mod/appeals/{handle}/decide": {
+        "csrf": CSRF_FIELD,
+        "outcome": {"type": "string", "enum": list(casework.APPEAL_OUTCOMES)},
+        "statement": {"type": "string", "maxLength": TEXT_MAX},
+    },
+    "/mod/hashes": {
+        "csrf": CSRF_FIELD,
+        "list": {"type": "string", "maxLength": HASH_LIST_MAX},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "One hex PDQ hash and a label a line.",
+        },
+    },
+}
+
+
+SUMMARIES: Final[dict[tuple[str, str], str]] = {
+    ("POST", "/mod/signout"): "Sign out.",
+    ("GET", "/mod"): "The queue of open cases, most severe first.",
+    ("GET", "/mod/cases/{handle}"): "A case: its report, transcript, frames and history.",
+    ("POST", "/mod/cases/{handle}/act"): "Act on a case: dismiss, warn, ban, escalate, note.",
+    ("GET", "/mod/cases/{handle}/frames/{index}/blurred.jpg"): "A frame of a case, blurred.",
+    ("GET", "/mod/cases/{handle}/frames/{index}/clear.jpg"): "A frame of a case (audited).",
+    ("GET", "/mod/cases/{handle}/report.zip"): "The CyberTipline report package (audited).",
+    ("POST", "/mod/cases/{handle}/cybertip"): "Send the report to the CyberTipline (admins).",
+    ("GET", "/mod/appeals"): "The appeals waiting for a decision.",
+    ("GET", "/mod/appeals/{handle}"): "An appeal and its case.",
+    ("POST", "/mod/appeals/{handle}/decide"): "Decide an appeal (not its case's actor).",
+    ("GET", "/mod/transparency"): "Transparency figures of a period (DSA arts. 15, 24).",
+    ("GET", "/mod/transparency.json"): "The transparency figures as JSON.",
+    ("GET", "/mod/transparency.csv"): "The transparency figures as CSV.",
+    ("GET", "/mod/audit"): "The audit log (admins).",
+    ("GET", "/mod/moderators"): "The console's accounts (admins).",
+    ("GET", "/mod/hashes"): "The hash lists and their counts (admins).",
+    ("POST", "/mod/hashes"): "Import a PDQ hash list (admins).",
+}
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": HTML}
+
+
+def _operation(path: str, method: str, kind: Kind, admin: bool) -> dict[str, Any]:
+    """The OpenAPI description of one console route: its parameters, its form and
+    every answer it can give (pages are HTML; see the module's docstring)."""
+    names = re.findall(r"{(\w+)}", path)
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in names
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in QUERIES.get(path, ())
+        if method == "GET"
+    ]
+    responses: dict[str, Any] = {
+        "400": _html("Bad input: the page again with a message."),
+        "403": _html(
+            "No session (a form or a download), a form without this session's CSRF token"
+            + (", or not an admin." if admin else ".")
+        ),
+        "503": _html("The records cannot be reached."),
+    }
+    if names:
+        responses["404"] = _html("No such case or appeal, or a handle of another session.")
+    operation: dict[str, Any] = {"parameters": parameters, "responses": responses}
+    if method == "POST":
+        fields = FORMS[path]
+        media = (
+            "multipart/form-data"
+            if path == "/mod/hashes"
+            else ("application/x-www-form-urlencoded")
+        )
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "object", "properties": fields, "required": ["csrf"]}}
+            },
+        }
+        responses["303"] = {"description": "Done: on to the page that shows it."}
+        responses["411"] = _html("The form has no Content-Length.")
+        responses["413"] = _html("The form is too large.")
+        responses["409"] = _html("Already done, or not possible now.")
+        if path == "/mod/cases/{handle}/cybertip":
+            responses["502"] = _html("The CyberTipline did not take the report.")
+        if path == "/mod/signin":
+            responses["200"] = _html("Wrong name, password or code: the form again.")
+            responses["429"] = _html(
+                "Too many attempts (the limits, or the account's lock-out); the password "
+                "was not checked."
+            )
+            del responses["409"]
+    elif kind == "download":
+        media = next(m for end, m in DOWNLOADS.items() if path.endswith(end))
+        responses["200"] = {"description": "The file.", "content": {media: {"schema": {}}}}
+        if path.endswith(".json"):
+            responses["400"] = {"description": "A bad period.", "content": JSON_ERROR}
+        elif path.endswith(".csv"):
+            responses["400"] = {
+                "description": "A bad period.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+    else:
+        responses["200"] = _html("The page.")
+        responses["303"] = {"description": "Not signed in: on to /mod/signin."}
+    return operation
+
+
 def console_router(services: Services) -> APIRouter:
     """The console's routes; mount its static files at ``/mod/static`` (STATIC_DIR)."""
     console = Console(services)
@@ -777,8 +970,17 @@ def console_router(services: Services) -> APIRouter:
             return response
 
         # The "admin" tag is how tests find every admin route (test_console_security.py).
-        tags: list[str | Enum] = ["admin"] if admin else []
-        router.add_api_route(path, endpoint, methods=[method], include_in_schema=False, tags=tags)
+        tags: list[str | Enum] = ["console", "admin"] if admin else ["console"]
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            tags=tags,
+            summary=SUMMARIES[method, path],
+            status_code=303 if method == "POST" else 200,
+            response_class=HTMLResponse if kind == "page" else Response,
+            openapi_extra=_operation(path, method, kind, admin),
+        )
 
     async def signin_form(request: Request) -> Response:
         response = await console.signin_form(request)
@@ -790,8 +992,27 @@ def console_router(services: Services) -> APIRouter:
         response.headers["cache-control"] = "no-store"
         return response
 
-    router.add_api_route("/mod/signin", signin_form, methods=["GET"], include_in_schema=False)
-    router.add_api_route("/mod/signin", signin, methods=["POST"], include_in_schema=False)
+    signin_page = _operation("/mod/signin", "GET", "page", False)
+    signin_page["responses"]["303"] = {"description": "Signed in already: on to /mod."}
+    router.add_api_route(
+        "/mod/signin",
+        signin_form,
+        methods=["GET"],
+        tags=["console"],
+        summary="The console's sign-in form.",
+        response_class=HTMLResponse,
+        openapi_extra=signin_page,
+    )
+    router.add_api_route(
+        "/mod/signin",
+        signin,
+        methods=["POST"],
+        tags=["console"],
+        summary="Sign in to the console.",
+        status_code=303,
+        response_class=HTMLResponse,
+        openapi_extra=_operation("/mod/signin", "POST", "post", False),
+    )
     add("/mod/signout", console.signout, method="POST", kind="post")
 
     add("/mod", console.queue)

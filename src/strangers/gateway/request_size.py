@@ -1,0 +1,100 @@
+"""A cap on every HTTP request body (OWASP ASVS 5.0 V4.4 resource limits; issue 9).
+
+uvicorn reads a body as fast as the client sends it and sets no limit, so without a
+cap one request may hold as much memory as it likes. This pure ASGI middleware
+refuses a body over ``max_request_bytes`` with 413 and the project's JSON error
+shape, ``{"code": "too_large", "text": …}`` (RFC 9110 §15.5.14), and
+``Connection: close``, since the rest of the body is never read:
+
+- a ``Content-Length`` over the cap is refused at once, the app never called;
+- a body without one (chunked) is counted as it arrives; the chunk that goes past
+  the cap is never handed to the app, which gets an error from ``receive`` instead,
+  and the client the 413 (unless the app had already begun its answer, when the
+  connection is only cut).
+
+Routes that need more (the console's hash-list upload, admins only) are given their
+own cap by path; their handlers still check their own, smaller limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_MAX_BYTES: Final = 256 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` to the app once the body went past the cap."""
+
+
+def too_large(limit: int) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps(
+        {"code": "too_large", "text": f"The request body may be at most {limit} bytes."}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
+class RequestSizeCap:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        paths: Mapping[str, int] | None = None,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.paths = dict(paths or {})
+
+    async def _refuse(self, send: Send, limit: int) -> None:
+        headers, body = too_large(limit)
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.paths.get(scope["path"], self.max_bytes)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(send, limit)
+                return
+        received = 0
+        overflowed = False
+        started = False
+
+        async def capped_receive() -> Message:
+            nonlocal received, overflowed
+            if overflowed:
+                raise BodyTooLarge()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    overflowed = True
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if overflowed and not started:
+                return  # whatever the app answers to the error: the 413 goes instead
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, capped_receive, guarded_send)
+        if overflowed and not started:
+            await self._refuse(send, limit)

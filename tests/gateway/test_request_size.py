@@ -1,0 +1,130 @@
+"""The request size cap (gateway/request_size.py): a body over ``max_request_bytes`` gets
+413 ``too_large`` whether it declares its length or streams in chunks, and the app
+never sees the part past the cap; a normal request is untouched."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from strangers.gateway.request_size import RequestSizeCap
+
+from ..servers import running_server
+
+CAP = 65_536
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    with running_server(
+        tmp_path_factory.mktemp("size"),
+        frame_checker="tests.checkers:scripted",
+        max_request_bytes=CAP,
+    ) as url:
+        yield url
+
+
+def assert_too_large(response: httpx.Response) -> None:
+    assert response.status_code == 413, response.text
+    assert response.json() == {
+        "code": "too_large",
+        "text": f"The request body may be at most {CAP} bytes.",
+    }
+    assert response.headers["x-content-type-options"] == "nosniff"  # the usual headers
+
+
+async def test_a_declared_length_over_the_cap_is_refused_at_once(base):
+    async with httpx.AsyncClient(base_url=base) as client:
+        response = await client.post(
+            "/v1/appeals",
+            content=b"x" * (CAP + 1),
+            headers={"content-type": "application/json"},
+        )
+    assert_too_large(response)
+
+
+async def test_a_chunked_body_that_grows_past_the_cap_is_refused(base):
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b" " * 16_384
+
+    async with httpx.AsyncClient(base_url=base) as client:
+        response = await client.post(
+            "/v1/appeals", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert "content-length" not in response.request.headers
+        assert_too_large(response)
+        # The server still serves the next request.
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_normal_request_is_untouched(base):
+    body = {"device": "not-a-token", "case": "S-000001", "text": "x" * 2000}
+    async with httpx.AsyncClient(base_url=base) as client:
+        response = await client.post("/v1/appeals", json=body)
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+
+
+class Exchange:
+    """One HTTP request through the middleware to an app that reads its whole body."""
+
+    def __init__(self, chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> None:
+        self.chunks = chunks
+        self.headers = headers
+        self.seen = 0
+        self.app_called = False
+        self.sent: list[dict[str, Any]] = []
+
+    async def app(self, scope, receive, send) -> None:
+        self.app_called = True
+        try:
+            while True:
+                message = await receive()
+                self.seen += len(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+        except Exception:
+            # An app that swallows the error and answers anyway: that answer is dropped.
+            await send({"type": "http.response.start", "status": 400, "headers": []})
+            await send({"type": "http.response.body", "body": b"mine"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def run(self, cap: int, path: str = "/v1/appeals", **kw: Any) -> int:
+        pending = list(self.chunks)
+
+        async def receive() -> dict[str, Any]:
+            body = pending.pop(0)
+            return {"type": "http.request", "body": body, "more_body": bool(pending)}
+
+        async def send(message: dict[str, Any]) -> None:
+            self.sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": self.headers}
+        await RequestSizeCap(self.app, max_bytes=cap, **kw)(scope, receive, send)
+        return int(self.sent[0]["status"])
+
+
+async def test_the_app_never_sees_the_chunk_past_the_cap():
+    exchange = Exchange([b"a" * 300] * 10, [])
+    assert await exchange.run(1000) == 413
+    assert exchange.seen == 900  # three chunks; the fourth went past the cap
+    body = json.loads(exchange.sent[1]["body"])
+    assert body["code"] == "too_large" and len(exchange.sent) == 2
+
+
+async def test_a_declared_length_over_the_cap_never_reaches_the_app():
+    exchange = Exchange([b"a" * 10], [(b"content-length", b"5000")])
+    assert await exchange.run(1000) == 413
+    assert not exchange.app_called
+
+
+async def test_a_route_may_have_a_larger_cap():
+    exchange = Exchange([b"a" * 300] * 10, [])
+    assert await exchange.run(1000, path="/mod/hashes", paths={"/mod/hashes": 4000}) == 200
+    assert exchange.seen == 3000
