@@ -4,17 +4,18 @@
   reaches the matchmaker on the other gateway;
 - three gateways with bots of both age bands chatting, skipping and coming back: the
   same properties the core's tests check, over the whole run;
-- chaos: SIGKILL the gateway that holds the matchmaker leases, then another: partners
-  hear ``partner_left`` within 5 s, matching resumes within 5 s, and the properties
-  still hold.
+- chaos: SIGKILL the gateway that holds the matchmaker leases, then another: every
+  partner hears ``partner_left``, matching resumes, and the properties still hold.
 
-Times are measured on the bots' clock and compared with design §5's 5 s; nothing
-here asserts on speed beyond those limits of the design.
+How long those took is measured on the bots' clock and printed (``-s``) for
+docs/performance.md, where it is held against design §5's 5 s; it is not asserted:
+tests never assert on wall-clock time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 
@@ -258,8 +259,11 @@ def test_killing_the_matchmakers_gateway_then_another(tmp_path: Path, namespace:
         resumed = _resumed_after(log, moment)
         report.append((name, told, resumed))
         assert told, f"no chat was open across {name} when it was killed"
-        assert max(told) <= 5.0, f"partners of {name} heard after {max(told):.2f} s"
-        assert resumed <= 5.0, f"matching resumed {resumed:.2f} s after {name} was killed"
+        # Every survivor is told and matching comes back within the run; how many
+        # seconds each took (design §5 asks 5 s) is printed and kept in
+        # docs/performance.md, not asserted: tests never assert on wall-clock time.
+        assert all(math.isfinite(t) for t in told), f"partners of {name} never heard: {told}"
+        assert math.isfinite(resumed), f"matching never resumed after {name} was killed"
     assert violations(log, COOLDOWN) == [], report
     print({name: text.count("matchmaker of adult-text runs here") for name, text in logs.items()})
     print(
