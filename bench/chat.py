@@ -84,15 +84,6 @@ from strangers import loadtest
 TICKS = os.sysconf("SC_CLK_TCK")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
-#: Cross-session limits loose enough for a whole benchmark from one address.
-LOOSE_LIMITS = {
-    "limit_connect_network": "100000/minute",
-    "limit_find_device": "100000/minute",
-    "limit_find_network": "100000/minute",
-    "limit_message_device": "100000/second",
-    "limit_message_network": "100000/second",
-}
-
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -327,7 +318,9 @@ def start_deployment(setup: Setup, log_dir: Path, redis_url: str) -> Deployment:
     # Every simulated chatter comes from 127.0.0.1, one network hash: the per-network
     # and per-device limits (design §3) would refuse the load itself. What they cost
     # and how they hold under floods: bench/flood.py.
-    env.update({f"STRANGERS_{name.upper()}": value for name, value in LOOSE_LIMITS.items()})
+    env.update(
+        {f"STRANGERS_{name.upper()}": value for name, value in loadtest.LOAD_TEST_LIMITS.items()}
+    )
     namespace = None
     if setup.redis:
         namespace = f"bench-{secrets.token_hex(6)}"

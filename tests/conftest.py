@@ -8,11 +8,45 @@ before any test starts a server, so the servers the tests start as subprocesses
 this one) and the settings built in-process both see it. The default difficulty is
 proven apart, by a server started without these variables
 (``tests/gateway/test_admission.py``).
+
+Tests that need Redis take the ``namespace`` fixture: the real Redis at 127.0.0.1:6379
+(``STRANGERS_TEST_REDIS_URL``), a key namespace of their own deleted afterwards.
+Unreachable, those tests are skipped, except under CI (env ``CI``) where they fail: CI
+makes sure Redis runs.
 """
 
 import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.brokers.gateways import REDIS_URL
 
 TEST_POW_BITS = "8"
 
 os.environ["STRANGERS_POW_BITS"] = TEST_POW_BITS
 os.environ["STRANGERS_POW_MAX_BITS"] = TEST_POW_BITS
+
+
+def _require_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A fresh key namespace on the real Redis, removed after the test."""
+    _require_redis()
+    name = f"test-{secrets.token_hex(6)}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -27,26 +27,20 @@ from strangers import loadtest
 
 from .servers import running_server
 
-# A load test's chatters all come from 127.0.0.1: the cross-session limits per
-# network (design §3) would refuse the load itself.
-LOOSE_LIMITS = {
-    "limit_connect_network": "100000/minute",
-    "limit_find_device": "100000/minute",
-    "limit_find_network": "100000/minute",
-    "limit_message_device": "100000/second",
-    "limit_message_network": "100000/second",
-}
-
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("strangers-data"), **LOOSE_LIMITS) as base:
+    with running_server(
+        tmp_path_factory.mktemp("strangers-data"), **loadtest.LOAD_TEST_LIMITS
+    ) as base:
         yield base.replace("http://", "ws://") + "/v1/ws"
 
 
 @pytest.fixture(scope="module")
 def other_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("strangers-data-other"), **LOOSE_LIMITS) as base:
+    with running_server(
+        tmp_path_factory.mktemp("strangers-data-other"), **loadtest.LOAD_TEST_LIMITS
+    ) as base:
         yield base.replace("http://", "ws://") + "/v1/ws"
 
 

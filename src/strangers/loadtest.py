@@ -226,6 +226,18 @@ def _mark(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
 
+#: Cross-session limits (``STRANGERS_LIMIT_*``, design §3) loose enough for a whole load
+#: test: its chatters all come from one address, one network hash, so the per-network
+#: limits would refuse the load itself. A server under a load test is started with
+#: these (``bench/chat.py``, the tests that drive it); its other limits stay as they are.
+LOAD_TEST_LIMITS: dict[str, str] = {
+    "limit_connect_network": "100000/minute",
+    "limit_find_device": "100000/minute",
+    "limit_find_network": "100000/minute",
+    "limit_message_device": "100000/second",
+    "limit_message_network": "100000/second",
+}
+
 _HELLO_TEMPLATE = {
     "type": "hello",
     "version": PROTOCOL_VERSION,

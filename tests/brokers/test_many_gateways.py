@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from strangers.loadtest import LOAD_TEST_LIMITS
 from tests import images
 from tests.brokers.bots import Seen, make_bots, violations
 from tests.brokers.gateways import REDIS_URL, Cluster, Gateway, cluster
@@ -36,11 +37,7 @@ SETTINGS = dict(
     same_device_pairs=False,
     frames_per_second=100,
     # The bots all come from 127.0.0.1: per-network limits would refuse the load.
-    limit_connect_network="100000/minute",
-    limit_find_device="100000/minute",
-    limit_find_network="100000/minute",
-    limit_message_device="100000/second",
-    limit_message_network="100000/second",
+    **LOAD_TEST_LIMITS,
 )
 
 

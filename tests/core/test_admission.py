@@ -84,7 +84,7 @@ def challenge(bits=8, expires_at=100.0):
 
 def test_a_right_proof_in_time_is_accepted():
     issued = challenge()
-    issued.check(issued.value, solve(issued.value, 8), now=99.9)
+    assert issued.check(issued.value, solve(issued.value, 8), now=99.9) is None  # no refusal
 
 
 def test_a_missing_proof_is_required():

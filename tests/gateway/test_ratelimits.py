@@ -6,10 +6,6 @@ the real one on loopback in a namespace of their own."""
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Iterator
-
 import pytest
 import redis
 from limits import parse
@@ -169,28 +165,7 @@ async def test_memory_has_a_hard_cap_even_before_anything_expires() -> None:
     assert len(limits.local) <= 1000
 
 
-# With Redis: the real one on loopback, as in tests/brokers/conftest.py.
-
-
-def _require_redis() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except (redis.RedisError, OSError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    _require_redis()
-    name = f"test-{secrets.token_hex(6)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+# With Redis: the real one on loopback (the namespace fixture of tests/conftest.py).
 
 
 def redis_keys(namespace: str) -> list[str]:
