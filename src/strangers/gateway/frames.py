@@ -5,7 +5,7 @@ video (``source=partner``, so a sender cannot opt out) and of its own camera
 (``source=own``), as JPEG of at most 64 KB, with the match's bearer token (RFC 6750)
 from ``matched``. Each post is checked in this order, cheapest first, and refused
 with a JSON ``{code, text}`` at the first failure, before anything is queued or
-stored (OWASP ASVS 5.0 V2.2 input validation, V4.4 resource limits):
+stored (OWASP ASVS 5.0 V2.2 input validation, V2.4.1 anti-automation):
 
 1. the limits per device and per network (``gateway/ratelimits.py``, 429
    ``rate_limited`` with ``retry_after``), counted before anything else, forged

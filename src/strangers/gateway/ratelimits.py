@@ -4,7 +4,7 @@ The core's token buckets limit one *session*; a bot opens many. These limits cou
 what one **device** (its token) and one **network** (the keyed hash of its address,
 design §6) do across all their sessions and, with Redis, across every gateway, so that
 a flood meets a clear refusal and persistent abuse a temporary ban (OWASP ASVS 5.0
-V2.4.1 anti-automation, V4.4 resource limits).
+V2.4.1 anti-automation).
 
 - Every action has a limit per device and a looser one per network: networks are
   shared (a school, an office, a carrier's NAT), and one pupil's flood must not lock

@@ -1,4 +1,4 @@
-"""A cap on every HTTP request body (OWASP ASVS 5.0 V4.4 resource limits; issue 9).
+"""A cap on every HTTP request body (OWASP ASVS 5.0 V2.4.1 anti-automation; issue 9).
 
 uvicorn reads a body as fast as the client sends it and sets no limit, so without a
 cap one request may hold as much memory as it likes. This pure ASGI middleware
