@@ -58,22 +58,33 @@ def wait_healthy(
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, **settings: object) -> Iterator[str]:
-    """Start a server with ``STRANGERS_<NAME>`` settings; yield its ``http://`` base URL."""
+def server_process(
+    data_dir: Path, **settings: object
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start a server on a free loopback port with ``STRANGERS_<NAME>`` settings (its log
+    in ``data_dir/server.log``); yield the process and its ``http://`` base URL, and
+    stop it after."""
     port = free_port()
     env = {**os.environ, "STRANGERS_DATA_DIR": str(data_dir), **as_env(settings)}
     process = serve(port, env, data_dir / "server.log")
     (data_dir / "server.pid").write_text(str(process.pid))
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(process, base, data_dir / "server.log", timeout=20)
-        yield base
+        wait_healthy(process, base, data_dir / "server.log", timeout=30)
+        yield process, base
     finally:
         process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, **settings: object) -> Iterator[str]:
+    """Start a server with ``STRANGERS_<NAME>`` settings; yield its ``http://`` base URL."""
+    with server_process(data_dir, **settings) as (_process, base):
+        yield base
 
 
 def as_env(settings: dict[str, object]) -> dict[str, str]:

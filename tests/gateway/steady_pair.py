@@ -33,7 +33,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from ..servers import as_env, free_port, serve, wait_healthy
+from ..servers import server_process
 from .chatter import Chatter
 
 #: The pair's own network (see the module's docstring).
@@ -307,18 +307,5 @@ def live_server(data_dir: Path, **settings: object) -> Iterator[LiveServer]:
     """Start a server on a free loopback port with ``STRANGERS_<NAME>`` settings (the
     suite's low proof-of-work bits come with the environment, ``tests/conftest.py``);
     stop it after."""
-    port = free_port()
-    env = {**os.environ, "STRANGERS_DATA_DIR": str(data_dir), **as_env(settings)}
-    log = data_dir / "server.log"
-    process = serve(port, env, log)
-    server = LiveServer(process, f"http://127.0.0.1:{port}", log)
-    try:
-        wait_healthy(process, server.base, log, timeout=30)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    with server_process(data_dir, **settings) as (process, base):
+        yield LiveServer(process, base, data_dir / "server.log")
