@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.gateway.chatter import ADULT, TEEN, hello_frame
 
@@ -80,7 +80,9 @@ class Bot:
             url = self.urls[(self.gateway) % len(self.urls)]
             try:
                 await self._session(url, until, churn)
-            except (OSError, ConnectionClosed, TimeoutError) as exc:
+            # A gateway killed between the TCP accept and its handshake answer
+            # closes with no HTTP response at all: InvalidHandshake, not OSError.
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
                 self.note("disconnected")
                 self.errors.append(type(exc).__name__)
             self.match = None
