@@ -9,6 +9,11 @@ Several targets: a second server, and the first one spelled two ways
 (``127.0.0.1`` and ``localhost``). Two in-memory servers cannot pair across
 each other, so these tests check the round-robin spread and the per-URL figures;
 partners on different URLs are two spellings of one server.
+
+Targets (issue 10): loopback, or the operator's own ``STRANGERS_PUBLIC_ORIGIN``
+(``https`` → ``wss``, ``http`` → ``ws``, same host and port); anything else is
+refused before any connection, ``strangers loadtest`` exiting 2. Those tests check
+the rule and the refusal only: nothing is ever sent to a host off loopback.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -100,11 +106,18 @@ async def test_skip_churn_loses_no_round(server_url: str) -> None:
         "http://127.0.0.1:8000/v1/ws",
     ],
 )
-def test_refuses_anything_but_loopback(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_anything_but_loopback(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STRANGERS_PUBLIC_ORIGIN", raising=False)
     with pytest.raises(loadtest.NotLoopback):
         loadtest.check_loopback(url)
+    with pytest.raises(loadtest.TargetRefused):
+        loadtest.check_target(url, None)
     assert loadtest.main(url, "C", scale=0.01) == 2
-    assert "loopback" in capsys.readouterr().out or url.startswith("http:")
+    out = capsys.readouterr().out
+    assert "loopback" in out or url.startswith("http:")
+    assert url in out  # brackets of an IPv6 URL are not eaten as markup
 
 
 @pytest.mark.parametrize(
@@ -112,6 +125,142 @@ def test_refuses_anything_but_loopback(url: str, capsys: pytest.CaptureFixture[s
 )
 def test_accepts_loopback(url: str) -> None:
     loadtest.check_loopback(url)
+    # Loopback stays allowed whatever the operator's origin is.
+    assert loadtest.check_target(url, None) == loadtest.check_target(
+        url, "https://chat.example.org"
+    )
+
+
+# --- the operator's own origin (issue 10) ----------------------------------------------
+# Only the check and the refusal path: no traffic ever goes to these hosts.
+
+
+@pytest.mark.parametrize(
+    ("origin", "url"),
+    [
+        ("https://chat.example.org", "wss://chat.example.org/v1/ws"),
+        ("https://chat.example.org", "wss://chat.example.org:443/v1/ws"),
+        ("https://chat.example.org:443", "wss://chat.example.org/v1/ws"),
+        ("https://Chat.Example.org", "wss://chat.example.ORG/v1/ws"),
+        ("http://chat.example.org", "ws://chat.example.org/v1/ws"),
+        ("http://chat.example.org", "ws://chat.example.org:80/v1/ws"),
+        ("https://chat.example.org:8443", "wss://chat.example.org:8443/v1/ws"),
+        ("http://203.0.113.7:8000", "ws://203.0.113.7:8000/v1/ws"),
+        ("https://[2001:db8::1]", "wss://[2001:db8::1]/v1/ws"),
+    ],
+)
+def test_accepts_the_operators_public_origin(origin: str, url: str) -> None:
+    assert loadtest.check_target(url, origin) == urlsplit(url).hostname
+    assert loadtest.target_urls(f"ws://127.0.0.1:8000/v1/ws,{url}", origin)[1] == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ws://chat.example.org/v1/ws",  # https's socket is wss, not ws
+        "wss://chat.example.org:8443/v1/ws",  # another port
+        "wss://chat.example.org:80/v1/ws",
+        "wss://other.example.org/v1/ws",  # another host
+        "wss://example.org/v1/ws",  # the parent domain
+        "wss://chat.example.org.evil.test/v1/ws",
+        "wss://evil.test/chat.example.org",
+        "wss://user:secret@chat.example.org/v1/ws",  # credentials: not an origin's URL
+        "https://chat.example.org/v1/ws",  # not a socket URL
+    ],
+)
+def test_refuses_anything_else_when_an_origin_is_configured(url: str) -> None:
+    with pytest.raises(loadtest.TargetRefused) as refused:
+        loadtest.check_target(url, "https://chat.example.org")
+    assert "secret" not in str(refused.value)
+
+
+def test_the_refusal_names_how_to_allow_the_target() -> None:
+    with pytest.raises(loadtest.TargetRefused) as refused:
+        loadtest.check_target("wss://other.example.org:8443/v1/ws", None)
+    message = str(refused.value)
+    assert "STRANGERS_PUBLIC_ORIGIN is not set" in message
+    assert "STRANGERS_PUBLIC_ORIGIN=https://other.example.org:8443" in message
+    with pytest.raises(loadtest.TargetRefused) as refused:
+        loadtest.check_target("ws://chat.example.org/v1/ws", "https://chat.example.org")
+    message = str(refused.value)
+    assert "STRANGERS_PUBLIC_ORIGIN is https://chat.example.org" in message
+    assert "wss://chat.example.org/v1/ws" in message
+
+
+def test_allowed_origins_do_not_widen_the_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRANGERS_PUBLIC_ORIGIN", raising=False)
+    monkeypatch.setenv("STRANGERS_ALLOWED_ORIGINS", '["https://www.example.org"]')
+    with pytest.raises(loadtest.TargetRefused):
+        loadtest.operator_targets("wss://www.example.org/v1/ws")
+
+
+def test_operator_targets_read_the_public_origin_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "wss://chat.example.org/v1/ws"
+    monkeypatch.delenv("STRANGERS_PUBLIC_ORIGIN", raising=False)
+    with pytest.raises(loadtest.TargetRefused):
+        loadtest.operator_targets(url)
+    monkeypatch.setenv("STRANGERS_PUBLIC_ORIGIN", "https://chat.example.org")
+    assert loadtest.operator_targets(url) == (url,)
+    # A setting that is not an origin stops a run elsewhere, but not one on loopback.
+    monkeypatch.setenv("STRANGERS_PUBLIC_ORIGIN", "chat.example.org")
+    assert loadtest.operator_targets("ws://127.0.0.1:8000/v1/ws") == ("ws://127.0.0.1:8000/v1/ws",)
+    with pytest.raises(ValueError):
+        loadtest.operator_targets(url)
+
+
+@pytest.fixture
+def no_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to resolve a name, open a socket or start a run fails the test: a
+    refused target is refused before anything goes on the network."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network use for a refused target: {args!r}")
+
+    monkeypatch.setattr(loadtest.socket, "getaddrinfo", forbidden)
+    monkeypatch.setattr(loadtest.socket, "create_connection", forbidden)
+    monkeypatch.setattr(loadtest, "run", forbidden)
+    monkeypatch.setattr(loadtest, "_run_slice", forbidden)
+
+
+@pytest.mark.parametrize(
+    ("origin", "url"),
+    [
+        (None, "wss://chat.example.org/v1/ws"),
+        ("https://chat.example.org", "ws://chat.example.org/v1/ws"),
+        ("https://chat.example.org", "wss://chat.example.org:8443/v1/ws"),
+        ("https://chat.example.org", "wss://other.example.org/v1/ws"),
+        ("https://chat.example.org", "ws://127.0.0.1:8000/v1/ws,wss://other.example.org/v1/ws"),
+    ],
+)
+def test_the_command_exits_2_for_a_refused_target(
+    origin: str | None, url: str, monkeypatch: pytest.MonkeyPatch, no_connections: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from strangers.cli import app
+
+    if origin is None:
+        monkeypatch.delenv("STRANGERS_PUBLIC_ORIGIN", raising=False)
+    else:
+        monkeypatch.setenv("STRANGERS_PUBLIC_ORIGIN", origin)
+    result = CliRunner().invoke(app, ["loadtest", "--url", url, "--scenario", "C"])
+    assert result.exit_code == 2, result.output
+    assert "refusing" in result.output
+    assert "STRANGERS_PUBLIC_ORIGIN=" in result.output
+
+
+def test_the_command_exits_2_for_a_public_origin_setting_that_is_not_one(
+    monkeypatch: pytest.MonkeyPatch, no_connections: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from strangers.cli import app
+
+    monkeypatch.setenv("STRANGERS_PUBLIC_ORIGIN", "chat.example.org/v1")
+    url = "wss://chat.example.org/v1/ws"
+    result = CliRunner().invoke(app, ["loadtest", "--url", url])
+    assert result.exit_code == 2, result.output
+    assert "public_origin" in result.output
 
 
 def test_scenarios_are_bounded() -> None:
@@ -145,13 +294,16 @@ def test_target_urls_split_commas_and_check_every_one() -> None:
     assert loadtest.target_urls(one) == (one,)
     assert loadtest.target_urls(f" {one} , {two},") == (one, two)
     assert loadtest.target_urls([two, one]) == (two, one)
-    with pytest.raises(loadtest.NotLoopback):
+    with pytest.raises(loadtest.TargetRefused):
         loadtest.target_urls(f"{one},ws://10.0.0.1:8000/v1/ws")
     with pytest.raises(ValueError):
         loadtest.target_urls(" , ")
 
 
-def test_refuses_a_list_with_one_url_off_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_a_list_with_one_url_off_loopback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STRANGERS_PUBLIC_ORIGIN", raising=False)
     urls = "ws://127.0.0.1:8000/v1/ws,ws://192.168.1.2:8000/v1/ws"
     assert loadtest.main(urls, "C", scale=0.01) == 2
     assert "loopback" in capsys.readouterr().out

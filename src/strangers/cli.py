@@ -27,6 +27,7 @@ def serve(
 
     from .gateway.app import create_app
     from .gateway.settings import Settings
+    from .logs import configure as configure_logging
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -34,9 +35,7 @@ def serve(
     if port is not None:
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     raise_open_files_limit()
     # The embedded default applies its own migrations; a deployment may run
     # `strangers migrate` first, after which this finds nothing to do.
@@ -56,6 +55,7 @@ def serve(
         backlog=settings.backlog,
         access_log=False,
         log_level=settings.log_level,
+        log_config=None,  # strangers.logs configured the handlers: one format for all
         server_header=False,
     )
     # uvicorn's INFO lines name each peer's raw address, which is never logged
@@ -99,8 +99,9 @@ def loadtest(
     url: Annotated[
         str,
         typer.Option(
-            help="Chat socket of a deployment on loopback; several gateways: their sockets "
-            "separated by commas (chatter i goes to the (i mod n)-th)."
+            help="Chat socket of a deployment on loopback or at STRANGERS_PUBLIC_ORIGIN; "
+            "several gateways: their sockets separated by commas (chatter i goes to the "
+            "(i mod n)-th)."
         ),
     ] = "ws://127.0.0.1:8000/v1/ws",
     scenario: Annotated[str, typer.Option(help="C, E or F (see docs/performance.md).")] = "C",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -286,13 +287,18 @@ class LiveServer:
         return samples
 
     def tracebacks(self) -> list[str]:
-        """Each traceback in the log, with the line that introduced it."""
+        """Each traceback in the log, with the line that introduced it: the ``exc`` of
+        a JSON line (the server's log format here), or a plain one (what Python prints
+        before logging is configured)."""
         lines = self.log.read_text(errors="replace").splitlines()
-        return [
-            "\n".join(lines[max(0, i - 1) : i + 12])
-            for i, line in enumerate(lines)
-            if line.startswith("Traceback")
-        ]
+        found = []
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                found.append("\n".join(lines[max(0, i - 1) : i + 12]))
+            elif line.startswith("{") and '"exc"' in line:
+                record = json.loads(line)
+                found.append(f"{record['message']}\n{record['exc']}")
+        return found
 
 
 def _status_kb(pid: int, key: str) -> int:

@@ -59,6 +59,11 @@ class Broker(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self, timeout: float) -> None:
+        """Raise if the shared store cannot be reached within ``timeout`` seconds (for
+        ``/readyz``); the in-memory broker has none and never raises."""
+        ...
+
     def enqueue(self, ticket: Ticket, now: float) -> list[Pair]:
         """Queue a ticket; pairs that form at once may be returned directly."""
         ...

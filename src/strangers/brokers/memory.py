@@ -41,6 +41,9 @@ class MemoryBroker:
         self._sink = sink
         self._ticker = asyncio.create_task(self._tick_forever(), name="matchmaker-tick")
 
+    async def ping(self, timeout: float) -> None:
+        return None
+
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()

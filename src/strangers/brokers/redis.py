@@ -251,6 +251,17 @@ class RedisBroker:
         ]
         log.info("gateway %s joined the nodes on %s", self.node_id, self._safe_url)
 
+    async def ping(self, timeout: float) -> None:
+        """One ``PING`` within ``timeout`` seconds; raises :class:`RedisUnavailable`
+        otherwise (for ``/readyz``: a gateway cut off from Redis cannot pair anyone)."""
+        client = self._redis
+        if client is None or not self._running:
+            raise RedisUnavailable("not connected to Redis")
+        try:
+            await asyncio.wait_for(client.ping(), timeout)
+        except Exception as exc:  # any failure of the probe means: not ready
+            raise RedisUnavailable(f"Redis did not answer a ping: {type(exc).__name__}") from exc
+
     async def close(self) -> None:
         """Leave cleanly: flush what is queued (a closing socket's ``partner_left``),
         hand back the leases and stop beating, so others take over at once rather than

@@ -52,6 +52,8 @@ class Session:
     mode: Mode | None = None
     interests: frozenset[str] = field(default_factory=frozenset)
     serial: int = 0
+    #: When the current (or last) wait began, on the switchboard's clock.
+    waiting_since: float = 0.0
     match: str | None = None
     partner: str | None = None
     # Only while chatting: the partner's identifiers and the lines of this match,

@@ -676,6 +676,7 @@ class Switchboard:
     def _wait(self, session: Session, now: float) -> list[Effect]:
         session.serial += 1
         session.state = State.WAITING
+        session.waiting_since = now
         mode = self._mode(session)
         ticket = Ticket(
             session=session.id,

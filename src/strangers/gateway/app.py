@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -57,9 +57,12 @@ from .decisions import DecisionNotices
 from .enforcement import apply_fact
 from .frames import ErrorBody, check_here, error_response, frames_router
 from .headers import SecurityHeaders
+from .metrics import NODES, READY, TimedScanner
 from .node import Node
 from .origins import OriginCheck
 from .ratelimits import RateLimits
+from .readiness import Readiness, check_readiness
+from .request_ids import RequestIds
 from .request_size import RequestSizeCap, too_large
 from .settings import Settings
 
@@ -88,7 +91,7 @@ def build_services(settings: Settings) -> Services:
         video=turn or settings.env != "production",
         relay_only=turn,
         frame_tokens=frame_tokens,
-        scanner=SignalEngine(),
+        scanner=TimedScanner(SignalEngine()),
     )
     broker: Broker
     if settings.redis_url:
@@ -153,8 +156,10 @@ class Gateway:
         self.http = http
         self.services = services
         settings = services.settings
-        self._app = OriginCheck(
-            self._route, public_origin=settings.public_origin, allowed=settings.allowed_origins
+        self._app = RequestIds(
+            OriginCheck(
+                self._route, public_origin=settings.public_origin, allowed=settings.allowed_origins
+            )
         )
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -186,6 +191,21 @@ async def _housekeep(services: Services) -> None:
                 log.exception("evidence purge failed; it runs again in an hour")
             else:
                 log.info("purged %d evidence items past retention", purged)
+
+
+READINESS_SECONDS = 15.0
+
+
+async def _watch_readiness(services: Services) -> None:
+    """Keep ``strangers_ready`` current between probes, and log when it changes."""
+    last: Readiness | None = None
+    while True:
+        readiness = await check_readiness(services)
+        if last is not None and readiness.ready != last.ready:
+            state = "ready" if readiness.ready else "not ready"
+            log.warning("the gateway is %s: %s", state, readiness.as_json()["checks"])
+        last = readiness
+        await asyncio.sleep(READINESS_SECONDS)
 
 
 async def _refresh_bans(services: Services) -> None:
@@ -229,7 +249,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         await asyncio.to_thread(services.hashes.replace, await records.hash_entries())
         services.frame_checks = await start_frame_checks(services)
         await services.node.start()
+        NODES.nodes.append(services.node)
         tasks = [
+            asyncio.create_task(_watch_readiness(services), name="readiness"),
             asyncio.create_task(_housekeep(services), name="housekeeping"),
             asyncio.create_task(_refresh_bans(services), name="ban-refresh"),
             asyncio.create_task(_refresh_hashes(services), name="hash-refresh"),
@@ -239,6 +261,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         finally:
             for task in tasks:
                 task.cancel()
+            READY.set(0)
+            NODES.nodes.remove(services.node)
             await services.node.close()
             await services.frame_checks.close()
             if services.rate_limits is not None:
@@ -270,6 +294,20 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @app.get("/healthz", summary="Liveness: the process serves requests.", response_model=Health)
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get(
+        "/readyz",
+        summary="Readiness: the database, Redis (when configured) and the models are usable.",
+        response_model=ReadyBody,
+        responses={503: {"model": ReadyBody, "description": "A part named in `checks` is not."}},
+    )
+    async def readyz() -> JSONResponse:
+        readiness = await check_readiness(services)
+        return JSONResponse(
+            readiness.as_json(),
+            status_code=200 if readiness.ready else 503,
+            headers={"cache-control": "no-store"},
+        )
 
     @app.get(
         "/metrics",
@@ -336,6 +374,17 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 class Health(BaseModel):
     status: str
     version: str
+
+
+class ReadyChecks(BaseModel):
+    database: Literal["ok", "unavailable"]
+    redis: Literal["ok", "off", "unavailable"]
+    models: Literal["ok", "unavailable"]
+
+
+class ReadyBody(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: ReadyChecks
 
 
 #: Routes FastAPI does not document by itself: the static files (mounts) and the

@@ -73,10 +73,12 @@ from ..core.reports import Filing
 from ..core.session import State
 from ..core.switchboard import EnforceFlag, Restage
 from ..core.turn import rest_credentials
+from ..logs import bind_session
 from ..moderation.records import AddressCapture, Records
 from ..safety.checker import FrameChecker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
+from . import metrics
 from .addresses import Addresses
 from .decisions import DecisionNotices, as_message
 from .enforcement import enforce_flag, file_report
@@ -196,6 +198,7 @@ class ChatSocket:
         if (await self._receive())["type"] != "websocket.connect":
             return
         await self._send({"type": "websocket.accept"})
+        metrics.CONNECTIONS.inc()
         node = self.services.node
         try:
             if not await self._may_connect():
@@ -215,12 +218,14 @@ class ChatSocket:
             if not (self.outbox.overflowed or self.kicked or self.idled):
                 raise
             if self.outbox.overflowed:
+                metrics.SLOW_READERS.inc()
                 log.info("dropped a reader too slow for its send queue")
         finally:
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None  # the handle refers back to this socket
             if self.session is not None:
+                log.info("session closed after %.0f s", time.time() - self._connected_at)
                 self.services.addresses.forget(self.session)
                 node.outboxes.pop(self.session, None)
                 node.closers.pop(self.session, None)
@@ -355,6 +360,8 @@ class ChatSocket:
             network=self.network,
         )
         self.session = session
+        bind_session(session)  # every later log line of this socket names its session
+        log.info("session opened (%s)", decision.band.value)
         if self._address is not None:
             capture = AddressCapture(self._address, self._connected_at)
             services.addresses.remember(session, claims.device, capture)
@@ -534,6 +541,7 @@ class ChatSocket:
                 encode(_error_message(InternalError("The report could not be stored.")))
             )
             return
+        log.info("report filed as case %s", case)
         self.outbox.put(encode(Reported(case=case, match=filing.match)))
 
     def _ice_servers(self, session: str, now: int) -> tuple[IceServer, ...]:
@@ -562,6 +570,7 @@ class ChatSocket:
     # --- helpers -------------------------------------------------------------------
 
     async def close(self, code: int, reason: str) -> None:
+        metrics.CLOSES.labels(code=str(code)).inc()
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
     async def _next_frame(self) -> str | bytes:
@@ -623,5 +632,6 @@ def _log_limits_down() -> None:
 
 
 def _error_message(exc: StrangersError) -> Error:
+    metrics.ERRORS.labels(code=exc.code).inc()
     retry_after = exc.retry_after if isinstance(exc, LimitExceeded) else None
     return Error(code=exc.code, text=exc.detail, retry_after=retry_after, field=exc.field)

@@ -25,7 +25,7 @@ from ..brokers.base import Broker, home_of
 from ..brokers.wire import BlockFact, Fact
 from ..core.blocks import Blocklist
 from ..core.matching import Pair
-from ..core.messages import encode
+from ..core.messages import Matched, encode
 from ..core.switchboard import (
     BlockPair,
     Dequeue,
@@ -36,11 +36,13 @@ from ..core.switchboard import (
     Kick,
     PeerEvent,
     PeerLeft,
+    PeerText,
     Relay,
     Restage,
     Send,
     Switchboard,
 )
+from .metrics import count_line, count_match
 from .outbox import Outbox
 
 log = logging.getLogger("strangers.node")
@@ -91,7 +93,11 @@ class Node:
                 outbox = self.outboxes.get(effect.session)
                 if outbox is not None:
                     outbox.put(encode(effect.message))
+                if type(effect.message) is Matched:
+                    count_match(switchboard.sessions.get(effect.session))
             elif isinstance(effect, Relay):
+                if type(effect.event) is PeerText:
+                    count_line(switchboard.sessions.get(effect.event.sender))
                 if effect.to in switchboard.sessions:
                     work.extend(switchboard.from_peer(effect.to, effect.event, self.clock()))
                 else:

@@ -327,6 +327,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="Log lines as JSON (one object a line, with request and session ids), "
+        "as text, or auto: text on a terminal, JSON otherwise.",
+    )
 
     def limits(self) -> Limits:
         return Limits(

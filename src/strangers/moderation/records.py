@@ -9,6 +9,7 @@ Callers see a :class:`RecordError` with a stable code, never SQL. Identifiers ar
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -21,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cryptography.fernet import Fernet, InvalidToken
+from prometheus_client import Counter
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -50,6 +53,12 @@ from strangers.moderation.tables import (
     Strike,
 )
 from strangers.moderation.tables import Flag as FlagRow
+
+ACTIONS: Final = Counter(
+    "strangers_actions",
+    "Measures taken on cases once committed, by kind and by whom (automatic or moderator).",
+    ["kind", "actor"],
+)
 
 EVIDENCE_DAYS: Final = 90  # design §6
 ESCALATED_EVIDENCE_DAYS: Final = 365  # REPORT Act: a year when escalated
@@ -328,9 +337,22 @@ class Records:
         try:
             async with self._sessions.begin() as session:
                 yield session
+                taken: list[tuple[str, str]] = session.info.pop("actions", [])
         except (IntegrityError, DataError) as exc:
             raise RecordError("invalid", "the records refused the change") from exc
         except SQLAlchemyError as exc:
+            raise RecordError("unavailable", "the records are unavailable") from exc
+        # Counted only now that they are committed: a rolled-back measure was not taken.
+        for kind, actor in taken:
+            ACTIONS.labels(kind=kind, actor=actor).inc()
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        """One round trip to the database (``SELECT 1``) within ``timeout`` seconds, for
+        ``/readyz``; raises :class:`RecordError` ``unavailable`` otherwise."""
+        try:
+            async with asyncio.timeout(timeout), self._engine.connect() as connection:
+                await connection.execute(sql_text("SELECT 1"))
+        except Exception as exc:  # any failure of the probe means: not ready
             raise RecordError("unavailable", "the records are unavailable") from exc
 
     async def _case_id(self, session: AsyncSession, number: str) -> int:
@@ -761,6 +783,9 @@ class Records:
         **detail: Any,
     ) -> None:
         """Record a measure taken on a case; ``actor`` "system" marks it automatic."""
+        session.info.setdefault("actions", []).append(
+            (kind, "automatic" if actor == "system" else "moderator")
+        )
         session.add(
             Action(
                 case_id=case_id,
