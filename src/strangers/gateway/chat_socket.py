@@ -225,7 +225,7 @@ class ChatSocket:
                 self._idle_timer.cancel()
                 self._idle_timer = None  # the handle refers back to this socket
             if self.session is not None:
-                log.info("session closed after %.0f s", time.time() - self._connected_at)
+                log.debug("session closed after %.0f s", time.time() - self._connected_at)
                 self.services.addresses.forget(self.session)
                 node.outboxes.pop(self.session, None)
                 node.closers.pop(self.session, None)
@@ -361,7 +361,9 @@ class ChatSocket:
         )
         self.session = session
         bind_session(session)  # every later log line of this socket names its session
-        log.info("session opened (%s)", decision.band.value)
+        # DEBUG, not INFO: at INFO, two lines a chatter cost the chat path about 0.5 CPU
+        # s per 1000 chatters (docs/performance.md, "What operating it costs").
+        log.debug("session opened (%s)", decision.band.value)
         if self._address is not None:
             capture = AddressCapture(self._address, self._connected_at)
             services.addresses.remember(session, claims.device, capture)
