@@ -132,8 +132,8 @@ class _Held:
 
 
 @dataclass(slots=True)
-class _Counters:
-    """What the broker did, for tests and logs."""
+class BrokerCounters:
+    """What the broker did, for tests, logs and ``/metrics`` (``gateway/metrics.py``)."""
 
     pairs_published: int = 0
     relays_sent: int = 0
@@ -194,7 +194,7 @@ class RedisBroker:
         self._serving: set[asyncio.Task[None]] = set()
         self._clock = clock
         self._wall = wall
-        self.counters = _Counters()
+        self.counters = BrokerCounters()
         self._sink: PairSink | None = None
         self._redis: aioredis.Redis | None = None
         self._out: list[tuple[str, str, Any]] = []

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -40,6 +41,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from ..brokers.redis import BrokerCounters
 from ..core.messages import AgeBand, Mode
 from ..core.pools import Pool
 from ..core.session import Session, State
@@ -48,16 +50,9 @@ from ..core.text import SignalKind, TextScan, TextScanner
 if TYPE_CHECKING:
     from .node import Node
 
-POOL_KEYS: Final = tuple(Pool(band, mode).key for band in AgeBand for mode in Mode)
-BROKER_EVENTS: Final = (
-    "pairs_published",
-    "relays_sent",
-    "takeovers",
-    "nodes_lost",
-    "bad_payloads",
-    "dropped_writes",
-    "stale_publishes",
-)
+_POOL_KEYS: Final = {(band, mode): Pool(band, mode).key for band in AgeBand for mode in Mode}
+POOL_KEYS: Final = tuple(_POOL_KEYS.values())
+BROKER_EVENTS: Final = tuple(field.name for field in fields(BrokerCounters))
 
 MATCHED: Final = Counter(
     "strangers_matched_chatters",
@@ -116,15 +111,16 @@ for _pool in POOL_KEYS:
     MATCHED.labels(pool=_pool)
     TIME_TO_PAIR.labels(pool=_pool)
     MESSAGES_RELAYED.labels(pool=_pool)
-for _kind in SignalKind:
-    TEXT_SIGNALS.labels(kind=_kind.value)
 
 
 def pool_key(band: AgeBand, mode: Mode | None) -> str | None:
-    return None if mode is None else f"{band.value}-{mode.value}"
+    """:attr:`Pool.key` of the pool a session is in (None before its first ``find``),
+    without building a :class:`Pool` on every chat line."""
+    return None if mode is None else _POOL_KEYS[(band, mode)]
 
 
 # Label children looked up once: these run on every match and every chat line.
+_SIGNALS_OF: Final = {kind: TEXT_SIGNALS.labels(kind=kind.value) for kind in SignalKind}
 _MATCHED_IN: Final = {key: MATCHED.labels(pool=key) for key in POOL_KEYS}
 _WAITED_IN: Final = {key: TIME_TO_PAIR.labels(pool=key) for key in POOL_KEYS}
 _RELAYED_IN: Final = {key: MESSAGES_RELAYED.labels(pool=key) for key in POOL_KEYS}
@@ -160,7 +156,7 @@ class TimedScanner:
         self._observe(time.perf_counter() - start)
         self._count()
         for signal in scan.signals:
-            TEXT_SIGNALS.labels(kind=signal.kind.value).inc()
+            _SIGNALS_OF[signal.kind].inc()
         return scan
 
 

@@ -16,7 +16,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..logs import REQUEST_ID
+from ..logs import bind
 
 HEADER: Final = b"x-request-id"
 _VALID: Final = re.compile(rb"[A-Za-z0-9._-]{8,64}")
@@ -39,8 +39,7 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         request_id = request_id_of(scope)
-        token = REQUEST_ID.set(request_id)
-        try:
+        with bind(request_id=request_id):
             if scope["type"] == "websocket":
                 await self.app(scope, receive, send)
                 return
@@ -53,5 +52,3 @@ class RequestIds:
                 await send(message)
 
             await self.app(scope, receive, send_with_id)
-        finally:
-            REQUEST_ID.reset(token)
