@@ -26,6 +26,7 @@ def serve(
     import uvicorn
 
     from .gateway.app import create_app
+    from .gateway.serving import server_config
     from .gateway.settings import Settings
     from .logs import configure as configure_logging
 
@@ -42,22 +43,7 @@ def serve(
     from .moderation.migrate import upgrade
 
     upgrade(settings.records_url())
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        ws_max_size=65536,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        backlog=settings.backlog,
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=None,  # strangers.logs configured the handlers: one format for all
-        server_header=False,
-    )
+    config = server_config(create_app(settings), settings)
     # uvicorn's INFO lines name each peer's raw address, which is never logged
     # (design §6); its warnings and errors still come through.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

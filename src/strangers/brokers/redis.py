@@ -475,7 +475,7 @@ class RedisBroker:
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     def _dispatch(self, channel: str, data: str) -> None:
         try:
