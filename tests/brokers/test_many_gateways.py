@@ -65,7 +65,8 @@ def test_two_gateway_processes_pair_and_relay(tmp_path: Path, namespace: str) ->
 async def _video_across(holder: Gateway, other: Gateway) -> None:
     """A video match across gateways: both get frame tokens, signalling crosses, and a
     frame posted to the gateway that does not hold the session (the proxy's stickiness
-    moved) is forwarded, checked by the real models there, and answered."""
+    moved) is forwarded, checked by the real models there, and answered; b's own
+    camera, checked on b's gateway, lets a's blur lift on the other one."""
     a, b = await Chatter.join(holder.ws), await Chatter.join(other.ws)
     for chatter in (a, b):
         await chatter.send(type="find", mode="video", interests=[])
@@ -78,6 +79,8 @@ async def _video_across(holder: Gateway, other: Gateway) -> None:
         cat = await post(client, matched_a["frame_token"], images.cat())
         assert cat.status_code == 200, cat.text
         assert await a.quiet(0.5)  # no face: still blurred
+        own = await post(client, matched_b["frame_token"], images.portrait(), source="own")
+        assert own.status_code == 200, own.text
         face = await post(client, matched_a["frame_token"], images.portrait())
         assert face.status_code == 200, face.text
         blur = await a.expect("blur")

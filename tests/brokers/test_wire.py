@@ -14,6 +14,7 @@ from strangers.brokers.wire import (
     AgeFact,
     BanFact,
     BlockFact,
+    NetworkHoldFact,
     WireError,
     event_from_wire,
     event_to_wire,
@@ -23,13 +24,20 @@ from strangers.brokers.wire import (
     pair_from_wire,
     pair_to_wire,
 )
-from strangers.core.age import AgeRecord, Stage
+from strangers.core.age import AgeRecord, DeviceAge, NetworkHold, Stage
 from strangers.core.bans import BanEntry
 from strangers.core.errors import LimitExceeded, error_for
 from strangers.core.matching import Pair, Ticket
 from strangers.core.messages import AgeBand, Blur, Mode, Notice, PartnerSignal
 from strangers.core.pools import Pool
-from strangers.core.switchboard import PeerLeft, PeerNotify, PeerSignal, PeerText, PeerTyping
+from strangers.core.switchboard import (
+    PeerLeft,
+    PeerNotify,
+    PeerOwnChecked,
+    PeerSignal,
+    PeerText,
+    PeerTyping,
+)
 
 POOL = Pool(AgeBand.TEEN, Mode.VIDEO)
 
@@ -62,6 +70,8 @@ def test_a_pair_crosses_with_waits_rebased_on_the_receivers_clock() -> None:
         PeerSignal("m", "g1-a~x", PartnerSignal(kind="candidate", candidate="c", sdp_mid="0")),
         PeerNotify("m", "g1-a~x", Blur(on=True, reason="nudity", match="m")),
         PeerNotify("m", "g1-a~x", Notice(kind="asks_age", match="m")),
+        PeerNotify("m", "g1-a~x", Blur(on=True, reason="not_checked", match="m")),
+        PeerOwnChecked("m", "g1-a~x"),
     ],
 )
 def test_every_partner_event_crosses_unchanged(event) -> None:
@@ -75,8 +85,10 @@ def test_every_partner_event_crosses_unchanged(event) -> None:
         BlockFact("dev-a", "dev-b"),
         BanFact("dev-a", None, BanEntry("nudity", "C-000001", None)),
         BanFact(None, "net-x", BanEntry("hash", None, datetime(2030, 5, 1, 12, tzinfo=UTC))),
-        AgeFact("dev-a", AgeRecord(Stage.TEEN, 1_900_000_000), 1_800_000_000),
-        AgeFact("dev-a", AgeRecord(Stage.CHILD, 1_900_000_000)),
+        AgeFact("dev-a", DeviceAge(AgeRecord(Stage.TEEN, 1_900_000_000), 1_800_000_000)),
+        AgeFact("dev-a", DeviceAge(AgeRecord(Stage.CHILD, 1_900_000_000))),
+        AgeFact("dev-a", DeviceAge(teen_barred_until=1_900_000_000)),
+        NetworkHoldFact("net-1", NetworkHold(1_800_000_000, 1_800_000_900)),
     ],
 )
 def test_every_fact_crosses_unchanged(fact) -> None:
@@ -136,14 +148,14 @@ keys = st.sampled_from(
 
 @given(
     st.dictionaries(keys, json_values, max_size=10),
-    st.sampled_from(["relay", "pair", "ban", "age", "block", None]),
+    st.sampled_from(["relay", "pair", "ban", "age", "hold", "block", None]),
 )
 def test_any_payload_decodes_to_its_type_or_raises_wire_error(payload, kind) -> None:
     if kind is not None:
         payload["t"] = kind
     decoders = (
         (event_from_wire, tuple),
-        (fact_from_wire, (BlockFact, BanFact, AgeFact)),
+        (fact_from_wire, (BlockFact, BanFact, AgeFact, NetworkHoldFact)),
         (lambda v: pair_from_wire(v, 0.0), Pair),
     )
     for decode, expected in decoders:

@@ -256,7 +256,11 @@ def test_signing_in_and_out(new_page: NewPage, server: str, tmp_path: Path) -> N
     page.get_by_label("Name").fill("ana")
     page.get_by_label("Password").fill("not the password at all")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#problem")).to_have_text("Wrong name, password or code")
+    # One refusal for a wrong password, an unknown name and a locked account alike.
+    expect(page.locator("#problem")).to_have_text(
+        "Wrong name, password or code. After 5 failures in a row an account is locked for "
+        "15 minutes, even with the right password."
+    )
     expect(page.get_by_label("Name")).to_be_focused()
     sign_in(page, server, "ana")
     page.get_by_role("button", name="Sign out").click()

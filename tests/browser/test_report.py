@@ -71,8 +71,11 @@ def test_a_report_ends_the_chat_and_the_pair_never_meets_again(
     expect(b.locator("#log")).to_contain_text(EN["status.partner_left"])
     for page in (a, b):
         expect(page.locator("#skip-label")).to_have_text(EN["skip.new"])
-        expect(page.locator("#report")).to_be_disabled()
         expect(page.locator("#message")).to_be_disabled()
+    # The reporter has nobody left to report; the one who was left can still report.
+    expect(a.locator("#report")).to_be_disabled()
+    expect(a.locator("#recent-strangers")).to_be_hidden()
+    expect(b.locator("#report")).to_be_enabled()
 
     a.keyboard.press("Escape")  # New
     b.click("#skip")  # New
@@ -203,3 +206,40 @@ def test_the_ban_notice_shows_the_reason_as_text_and_takes_an_appeal(
     expect(page.locator("#appeal-received")).to_have_text(EN["appeal.received"])
     expect(page.locator("#appeal-form")).to_be_hidden()
     assert appeals == [{"device": None, "case": "S-42", "text": "I only shared one link, once."}]
+
+
+def test_a_stranger_who_flashed_and_skipped_can_still_be_reported(
+    new_page: NewPage, server: str
+) -> None:
+    """Attack 7 on the page: the stranger says something and skips at once; the
+    victim reports them afterwards, from the Report button or the recent list, by
+    keyboard too."""
+    a, b = pair(new_page, server)
+    b.fill("#message", "look at this")
+    b.press("#message", "Enter")
+    expect(a.locator("#log .line.stranger")).to_have_text(["Stranger: look at this"])
+    b.click("#skip")
+    b.click("#skip")  # "Really?"
+    expect(a.locator("#log")).to_contain_text(EN["status.partner_left"])
+
+    recent = a.locator("#recent-strangers")
+    expect(recent).to_be_visible()
+    expect(recent.get_by_role("heading")).to_have_text(EN["recent.title"])
+    stranger = recent.get_by_role("button", name=EN["recent.report_now"])
+    expect(stranger).to_have_text(EN["recent.now"])
+    expect(a.locator("#report")).to_be_enabled()
+
+    stranger.focus()
+    a.keyboard.press("Enter")
+    dialog = a.locator("#report-dialog")
+    expect(dialog).to_be_visible()
+    expect(a.locator("#report-lead")).to_have_text(EN["report.lead_recent"])
+    expect(dialog.get_by_label(EN["report.sexual"])).to_be_focused()
+    a.keyboard.press("Space")
+    dialog.get_by_role("button", name=EN["report.send"]).click()
+    expect(dialog).to_be_hidden()
+
+    expect(a.locator("#log .status").last).to_have_text(CASE)
+    expect(recent).to_be_hidden()
+    expect(a.locator("#report")).to_be_disabled()
+    expect(a.locator("#skip")).to_be_focused()

@@ -3,7 +3,7 @@ a refusal changes nothing."""
 
 import pytest
 
-from strangers.core.errors import LimitExceeded, StateError
+from strangers.core.errors import LimitExceeded, NotRecent, StateError
 from strangers.core.limits import Limits
 from strangers.core.matching import Matchmaker, MatchRules, Pair
 from strangers.core.messages import (
@@ -17,6 +17,7 @@ from strangers.core.messages import (
     PartnerTyping,
     Ping,
     Pong,
+    Refused,
     Report,
     SendText,
     Signal,
@@ -32,6 +33,7 @@ from strangers.core.switchboard import (
     Dequeue,
     Enqueue,
     FileReport,
+    Kick,
     PeerLeft,
     PeerText,
     Relay,
@@ -53,17 +55,17 @@ class Harness:
         for name in names:
             self.board.open(name, f"dev-{name}", band, "en", 0.0)
 
-    def run(self, effects):
+    def run(self, effects, now=0.0):
         work = list(effects)
         while work:
             effect = work.pop(0)
             if isinstance(effect, Send):
                 self.sent.append((effect.session, effect.message))
             elif isinstance(effect, Relay):
-                work.extend(self.board.from_peer(effect.to, effect.event, 0.0))
+                work.extend(self.board.from_peer(effect.to, effect.event, now))
             elif isinstance(effect, Enqueue):
-                for pair in self.mm.join(effect.ticket, 0.0):
-                    work.extend(self.board.paired(pair, 0.0))
+                for pair in self.mm.join(effect.ticket, now):
+                    work.extend(self.board.paired(pair, now))
             elif isinstance(effect, Dequeue):
                 self.mm.leave(effect.session)
             else:
@@ -73,7 +75,7 @@ class Harness:
         """Effects the node hands to the records or the sockets; ignored here."""
 
     def send(self, session, message, now=0.0):
-        self.run(self.board.receive(session, message, now))
+        self.run(self.board.receive(session, message, now), now)
 
     def inbox(self, session):
         got = [m for s, m in self.sent if s == session]
@@ -357,3 +359,168 @@ def test_no_video_on_a_server_without_it():
     h.open("a")
     with pytest.raises(StateError):
         h.board.receive("a", Find(mode=Mode.VIDEO), 0.0)
+
+
+# --- reporting a stranger who has left (docs/safety.md, "Evidence") ---------------------
+
+
+def chat_then_part(h, a, b, start, part=None):
+    """``a`` and ``b`` meet at ``start``, ``b`` says two lines, then leaves by ``part``
+    a second later. Returns the match."""
+    h.send(a, Find(), start)
+    h.send(b, Find(), start)
+    match = h.board.sessions[a].match
+    assert match is not None and h.board.sessions[b].match == match
+    h.send(a, SendText(text="hi"), start)
+    h.send(b, SendText(text="look at this"), start)
+    h.send(b, SendText(text="bye"), start)
+    h.send(b, part or Stop(), start + 1.0)
+    h.inbox(a), h.inbox(b)
+    return match
+
+
+def report(match, reason=ReportReason.SEXUAL, note=""):
+    return Report(reason=reason, note=note, match=match)
+
+
+@pytest.mark.parametrize("part", [Skip(), Stop()], ids=["skip", "stop"])
+def test_a_stranger_who_left_is_reported_with_that_matchs_lines(part):
+    h = Harness()
+    h.open("a", "b")
+    match = chat_then_part(h, "a", "b", 10.0, part)
+    assert h.state("a") is State.IDLE
+    effects = h.board.receive("a", report(match, note="flashed then skipped"), 70.0)
+    [block, filed] = effects  # no ``ended``: there is no chat to end
+    assert isinstance(block, BlockPair) and {block.device_a, block.device_b} == {"dev-a", "dev-b"}
+    assert isinstance(filed, FileReport)
+    filing = filed.filing
+    assert filing.match == match and filing.note == "flashed then skipped"
+    assert (filing.reporter.device, filing.reported.device) == ("dev-a", "dev-b")
+    assert (filing.reported.session, filing.matched_at, filing.reported_at) == ("b", 10.0, 70.0)
+    assert [(line.side, line.text) for line in filing.transcript] == [
+        ("reporter", "hi"),
+        ("reported", "look at this"),
+        ("reported", "bye"),
+    ]
+    assert h.state("a") is State.IDLE
+
+
+def test_a_stranger_whose_socket_closed_can_still_be_reported():
+    h = Harness()
+    h.open("a", "b")
+    h.send("a", Find())
+    h.send("b", Find())
+    match = h.board.sessions["a"].match
+    h.send("b", SendText(text="gone"))
+    h.run(h.board.close("b"))
+    [_, filed] = h.board.receive("a", report(match), 5.0)
+    assert filed.filing.reported.device == "dev-b"
+    assert [line.text for line in filed.filing.transcript] == ["gone"]
+
+
+def test_a_past_match_is_reported_once_and_the_refusal_changes_nothing():
+    h = Harness(Limits(report_burst=2, reports_per_hour=1))
+    h.open("a", "b")
+    match = chat_then_part(h, "a", "b", 0.0)
+    h.board.receive("a", report(match), 5.0)
+    kept = h.board.sessions["a"].recent
+    assert [(r.match, r.reported, r.transcript) for r in kept] == [(match, True, ())]
+    with pytest.raises(NotRecent):
+        h.board.receive("a", report(match), 6.0)
+    # The refused report spent no report token: the next one goes through.
+    h.open("c")
+    other = chat_then_part(h, "a", "c", 10.0)
+    assert h.board.receive("a", report(other), 12.0)
+
+
+def test_the_current_match_once_reported_cannot_be_reported_again_by_its_id(chatting):
+    h = chatting
+    h.send("a", report(h.match), 1.0)
+    assert h.state("a") is State.IDLE
+    with pytest.raises(NotRecent):
+        h.board.receive("a", report(h.match), 2.0)
+
+
+@pytest.mark.parametrize("match", ["made-up", "other"])
+def test_a_match_not_among_the_sessions_own_is_refused_and_files_nothing(match):
+    h = Harness()
+    h.open("a", "b", "c")
+    own = chat_then_part(h, "a", "b", 0.0)
+    if match == "other":
+        match = own  # c was never in it
+    before = h.board.sessions["c"].report_rate._tokens
+    with pytest.raises(NotRecent):
+        h.board.receive("c", report(match), 5.0)
+    assert h.board.sessions["c"].report_rate._tokens == before
+
+
+def test_only_the_last_three_matches_can_be_reported():
+    h = Harness()
+    h.open("a", "b1", "b2", "b3", "b4")
+    matches = [chat_then_part(h, "a", f"b{i}", 10.0 * i) for i in range(1, 5)]
+    with pytest.raises(NotRecent):
+        h.board.receive("a", report(matches[0]), 50.0)
+    assert [r.match for r in h.board.sessions["a"].recent] == matches[1:]
+    for match in matches[1:]:
+        assert h.board.receive("a", report(match), 50.0)
+
+
+def test_a_match_that_ended_longer_than_recent_seconds_ago_is_forgotten():
+    h = Harness(Limits(recent_seconds=600))
+    h.open("a", "b", "c")
+    old = chat_then_part(h, "a", "b", 0.0)  # ends at 1.0
+    fresh = chat_then_part(h, "a", "c", 500.0)  # ends at 501.0
+    h.send("a", Ping(id=1), 601.5)  # any message prunes: the first one is forgotten
+    assert [r.match for r in h.board.sessions["a"].recent] == [fresh]
+    with pytest.raises(NotRecent):
+        h.board.receive("a", report(old), 601.5)
+    assert h.board.receive("a", report(fresh), 1101.0)  # exactly 600 s after it ended
+
+
+def test_a_past_match_is_reported_while_the_current_chat_goes_on():
+    h = Harness()
+    h.open("a", "b", "c")
+    past = chat_then_part(h, "a", "b", 0.0)
+    h.send("a", Find(), 5.0)
+    h.send("c", Find(), 5.0)
+    current = h.board.sessions["a"].match
+    h.inbox("a"), h.inbox("c")
+    effects = h.board.receive("a", report(past), 6.0)
+    assert [type(e) for e in effects] == [BlockPair, FileReport]
+    assert h.state("a") is State.CHATTING and h.board.sessions["a"].match == current
+
+
+def test_a_report_without_a_match_after_the_chat_ended_is_still_refused():
+    h = Harness()
+    h.open("a", "b")
+    chat_then_part(h, "a", "b", 0.0)
+    with pytest.raises(StateError):
+        h.board.receive("a", Report(reason=ReportReason.SPAM), 5.0)
+
+
+def test_sent_to_the_age_question_every_session_of_the_device_in_that_band_leaves():
+    h = Harness()
+    h.open("a", "b")
+    h.board.open("a2", "dev-a", AgeBand.ADULT, "en", 0.0)  # a second tab of a's device
+    h.board.open("a3", "dev-a", AgeBand.TEEN, "en", 0.0)  # another band: not concerned
+    h.send("a", Find())
+    h.send("b", Find())
+    match = h.board.sessions["a"].match
+    h.send("a2", Find())  # waits: b is taken
+    for name in ("a", "b", "a2"):
+        h.inbox(name)
+    notice = Refused(reason="age_check", until=100, device="token")
+    effects = h.board.send_to_age_question("dev-a", AgeBand.ADULT, notice, 1.0)
+    assert {e.session for e in effects if isinstance(e, Kick)} == {"a", "a2"}
+    assert Dequeue("a2") in effects
+    h.run(effects)
+    assert h.inbox("a") == [notice] and h.inbox("a2") == [notice]
+    assert h.inbox("b") == [PartnerLeft(match=match)]
+    assert h.state("a") is h.state("a2") is State.AGE_CHECK
+    assert h.state("a3") is State.IDLE
+    with pytest.raises(StateError):
+        h.board.receive("a", Find(), 2.0)
+    with pytest.raises(StateError):
+        h.board.receive("a2", Skip(), 2.0)
+    # Told once: a second change finds nobody left to send back.
+    assert h.board.send_to_age_question("dev-a", AgeBand.ADULT, notice, 2.0) == []

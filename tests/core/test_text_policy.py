@@ -145,14 +145,16 @@ def test_the_case_level_opens_a_case_with_the_transcript():
     assert chat.inbox("a")[-1] == Ended(reason="safety", match=chat.match)
 
 
-def test_an_adult_age_statement_in_the_teen_pool_ends_the_match_and_opens_a_case():
+def test_an_adult_age_statement_in_the_teen_pool_ends_the_match_opens_a_case_and_bars_it():
     chat = Chat(band=AgeBand.TEEN)
     chat.says("a", "im 32 btw", K.AGE, age=32)
     got = chat.inbox("b")
     assert got == [Ended(reason="safety", match=chat.match)]  # the line itself is withheld
-    (work,) = chat.deferred
+    work, restage = chat.deferred
     assert work.flag.kind is FlagKind.ADULT_IN_TEEN
     assert work.flag.pool == "teen-text"
+    # The device, not just this chat: the gateway bars it from the teen pool.
+    assert restage == Restage("a", "dev-a", 32)
 
 
 def test_a_minor_age_statement_in_the_adult_pool_sends_the_device_to_the_age_question():

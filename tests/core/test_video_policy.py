@@ -5,7 +5,7 @@ the frame rate and priorities, bans of online sessions, and evidence kept."""
 import pytest
 
 from strangers.core.errors import LimitExceeded, MatchOver
-from strangers.core.flags import PERMANENT, FlagKind
+from strangers.core.flags import PERMANENT, Corroboration, Enforcement, FlagKind
 from strangers.core.frame_tokens import FrameTokens
 from strangers.core.frames import FrameSource, FrameVerdict, HashHit
 from strangers.core.limits import Limits
@@ -35,6 +35,7 @@ from strangers.core.switchboard import (
 )
 from strangers.core.video import (
     STRIKE_BAN_SECONDS,
+    TEEN_NUDITY_BAN_SECONDS,
     FrameWatch,
     Outcome,
     ban_after_strikes,
@@ -75,7 +76,7 @@ class Video(Harness):
 
     def frame(self, sampler, verdict, source=PARTNER, now=1.0, jpeg=b"\xff\xd8\xffjpeg"):
         post = self.board.frame_posted(sampler, self.match, source, now)
-        self.run(self.board.frame_checked(post, verdict, jpeg, now))
+        self.run(self.board.frame_checked(post, verdict, jpeg, now), now)
 
     def inbox(self, session, kind=None):
         return [m for m in super().inbox(session) if kind is None or isinstance(m, kind)]
@@ -112,10 +113,58 @@ def test_safe_start_lifts_on_the_first_clean_frame_the_viewer_sampled():
     video.inbox("a"), video.inbox("b")
     video.frame("a", CLEAN, source=OWN)  # a's own camera: says nothing of b's video
     assert video.inbox("a", Blur) == []
+    video.frame("b", CLEAN, source=OWN)  # b's page keeps its own camera checked
+    assert video.inbox("a", Blur) == []  # but a has seen nothing of b's video yet
     video.frame("a", CLEAN)
     assert video.inbox("a", Blur) == [Blur(on=False, reason="clear", match=video.match)]
     video.frame("a", CLEAN)
     assert video.inbox("a", Blur) == []  # already clear
+
+
+def test_safe_start_holds_until_the_senders_own_camera_is_checked_then_lifts_at_once():
+    video = Video()
+    video.inbox("a"), video.inbox("b")
+    video.frame("a", CLEAN, now=1.0)
+    # b's own check has not come back yet, and b still has time: safe start holds quietly.
+    assert video.inbox("a", Blur) == []
+    video.frame("b", CLEAN, source=OWN, now=1.5)
+    assert video.inbox("a", Blur) == [Blur(on=False, reason="clear", match=video.match)]
+
+
+def test_a_sender_that_never_posts_its_own_frames_is_never_shown():
+    video = Video(limits=slow_limits())
+    video.inbox("a"), video.inbox("b")
+    video.frame("a", CLEAN, now=1.0)
+    assert video.inbox("a", Blur) == []
+    video.frame("a", CLEAN, now=13.0)  # past own_check_seconds (12) without one
+    assert video.inbox("a", Blur) == [Blur(on=True, reason="not_checked", match=video.match)]
+    for now in (18.0, 23.0, 28.0):
+        video.frame("a", CLEAN, now=now)
+    assert video.inbox("a", Blur) == []  # still blurred, told once
+    video.frame("b", NO_FACE, source=OWN, now=29.0)  # checked, nothing flagged
+    assert video.inbox("a", Blur) == [Blur(on=False, reason="clear", match=video.match)]
+
+
+def test_a_shown_video_is_blurred_when_the_senders_own_checks_lapse():
+    video = Video(limits=slow_limits())
+    video.inbox("a"), video.inbox("b")
+    video.frame("b", CLEAN, source=OWN, now=1.0)
+    video.frame("a", CLEAN, now=1.0)
+    assert video.inbox("a", Blur) == [Blur(on=False, reason="clear", match=video.match)]
+    video.frame("a", CLEAN, now=13.0)  # 12 s after b's own check: still current
+    assert video.inbox("a", Blur) == []
+    video.frame("a", CLEAN, now=13.5)
+    assert video.inbox("a", Blur) == [Blur(on=True, reason="not_checked", match=video.match)]
+    video.frame("b", CLEAN, source=OWN, now=14.0)
+    assert video.inbox("a", Blur) == [Blur(on=False, reason="clear", match=video.match)]
+
+
+def test_a_flagged_own_frame_does_not_count_as_checked():
+    video = Video(limits=slow_limits())
+    video.inbox("a"), video.inbox("b")
+    video.frame("a", CLEAN, now=1.0)
+    video.frame("b", NUDE, source=OWN, now=1.5)
+    assert Blur(on=False, reason="clear", match=video.match) not in video.inbox("a")
 
 
 def test_no_face_three_times_blurs_the_viewer_and_prompts_the_sender_then_ends():
@@ -141,6 +190,7 @@ def test_no_face_three_times_blurs_the_viewer_and_prompts_the_sender_then_ends()
 
 def test_a_face_again_lifts_the_blur_and_clears_the_prompt():
     video = Video()
+    video.frame("b", CLEAN, source=OWN)
     video.inbox("a"), video.inbox("b")
     for _ in range(3):
         video.frame("a", NO_FACE)
@@ -162,7 +212,7 @@ def test_the_senders_own_frames_prompt_it_but_never_touch_the_viewer():
     assert video.inbox("a") == []  # a forged "own" frame cannot lift a's safe start
 
 
-def test_nudity_blurs_the_viewer_at_once_ends_the_match_and_strikes_the_sender():
+def test_nudity_the_viewer_sampled_blurs_ends_and_opens_a_case_but_strikes_no_one():
     video = Video()
     video.inbox("a"), video.inbox("b")
     video.run(video.board.receive("b", SendText(text="hi"), 0.5))
@@ -178,8 +228,10 @@ def test_nudity_blurs_the_viewer_at_once_ends_the_match_and_strikes_the_sender()
     assert flag.kind is FlagKind.NUDITY
     assert flag.subject.device == "dev-b" and flag.subject.network == "net-b"
     assert flag.sampler.device == "dev-a"
-    assert flag.enforcement.strike and flag.enforcement.ban_seconds is None
-    assert not flag.enforcement.review
+    # One viewer's word: a case for a moderator, no strike, no ban by itself ...
+    assert flag.enforcement == Enforcement(review=True)
+    # ... and the strike only once independent viewers agree.
+    assert flag.corroboration == Corroboration(Enforcement(strike=True), 3, 24 * 3600.0)
     # The evidence: the frames a's page checked, the flagged one last, and the lines.
     assert [f.verdict for f in flag.frames] == [CLEAN, NUDE]
     assert [(line.side, line.text) for line in flag.transcript] == [("reported", "hi")]
@@ -198,29 +250,56 @@ def test_nudity_on_the_senders_own_camera_blurs_the_partner_and_flags_the_sender
     ]
     (flag,) = video.flags()
     assert flag.subject.device == "dev-b" and flag.sampler.device == "dev-b"
+    # b's own camera is b's own evidence: the strike at once.
+    assert flag.enforcement == Enforcement(strike=True) and flag.corroboration is None
     # b's own line, turned so that "reported" marks the subject.
     assert [(line.side, line.text) for line in flag.transcript] == [("reported", "hello")]
 
 
-def test_nudity_in_the_teen_pool_bans_at_once_and_opens_a_case_for_review():
+def test_nudity_on_a_teens_own_camera_bans_at_once_and_opens_a_case_for_review():
     video = Video(band=AgeBand.TEEN)
-    video.frame("a", NUDE)
+    video.frame("b", NUDE, source=OWN)
     (flag,) = video.flags()
     assert flag.pool.startswith("teen")
     assert flag.enforcement.strike and flag.enforcement.review
-    assert flag.enforcement.ban_seconds is not None and flag.enforcement.ban_seconds > 0
+    assert flag.enforcement.ban_seconds == TEEN_NUDITY_BAN_SECONDS
 
 
-def test_a_known_abuse_hash_bans_for_good_and_escalates():
+def test_nudity_a_teen_viewer_sampled_opens_a_case_and_bans_only_when_corroborated():
+    video = Video(band=AgeBand.TEEN)
+    video.frame("a", NUDE)
+    (flag,) = video.flags()
+    assert flag.subject.device == "dev-b"
+    assert flag.enforcement == Enforcement(review=True)
+    assert flag.corroboration is not None
+    assert flag.corroboration.enforcement.ban_seconds == TEEN_NUDITY_BAN_SECONDS
+
+
+def test_a_known_abuse_hash_on_the_senders_own_camera_bans_for_good_and_escalates():
     video = Video()
     video.inbox("a"), video.inbox("b")
-    video.frame("a", LISTED)
+    video.frame("b", LISTED, source=OWN)
     assert Blur(on=True, reason="known_abuse", match=video.match) in video.inbox("a")
     (flag,) = video.flags()
-    assert flag.kind is FlagKind.KNOWN_ABUSE
+    assert flag.kind is FlagKind.KNOWN_ABUSE and flag.subject.device == "dev-b"
     assert flag.enforcement.ban_seconds == PERMANENT
     assert flag.enforcement.network_ban_seconds == 30 * 24 * 3600
     assert flag.enforcement.escalate
+    assert flag.verdict.hash_hit == HashHit("test-list", 4)
+
+
+def test_a_known_abuse_hash_the_viewer_sampled_waits_for_a_moderator():
+    video = Video()
+    video.inbox("a"), video.inbox("b")
+    video.frame("a", LISTED)
+    assert video.inbox("a")[-2:] == [
+        Blur(on=True, reason="known_abuse", match=video.match),
+        Ended(reason="safety", match=video.match),
+    ]
+    (flag,) = video.flags()
+    assert flag.kind is FlagKind.KNOWN_ABUSE and flag.subject.device == "dev-b"
+    # No ban, no escalation, no corroboration that could make one: a person looks first.
+    assert flag.enforcement == Enforcement(review=True) and flag.corroboration is None
     assert flag.verdict.hash_hit == HashHit("test-list", 4)
 
 

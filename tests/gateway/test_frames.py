@@ -11,25 +11,10 @@ import sqlite3
 import httpx
 import pytest
 
+from ..frame_posts import post, video_pair
 from ..images import cat, claiming_size, portrait
 from ..servers import running_server
 from .chatter import Chatter
-
-
-async def video_pair(url: str) -> tuple[Chatter, Chatter, dict, dict]:
-    a, b = await Chatter.join(url), await Chatter.join(url)
-    for chatter in (a, b):
-        await chatter.send(type="find", mode="video", interests=[])
-        await chatter.expect("waiting")
-    return a, b, await a.expect("matched"), await b.expect("matched")
-
-
-def post(client: httpx.AsyncClient, token: str | None, body: bytes, **kw) -> object:
-    headers = {"content-type": kw.pop("content_type", "image/jpeg")}
-    if token is not None:
-        headers["authorization"] = f"Bearer {token}"
-    source = kw.pop("source", "partner")
-    return client.post(f"/v1/frames?source={source}", content=body, headers=headers, **kw)
 
 
 def cases(data_dir) -> int:
@@ -54,7 +39,7 @@ def scripted(tmp_path):
 
 async def test_bad_frames_get_a_clear_error_and_store_nothing(scripted, tmp_path):
     url = scripted.replace("http://", "ws://") + "/v1/ws"
-    a, b, matched, _ = await video_pair(url)
+    a, b, matched, theirs = await video_pair(url)
     token = matched["frame_token"]
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
@@ -77,6 +62,9 @@ async def test_bad_frames_get_a_clear_error_and_store_nothing(scripted, tmp_path
         # The match goes on as if nothing happened.
         await a.send(type="message", text="still here")
         assert (await b.expect("message"))["text"] == "still here"
+        # b's page has its own camera checked, so a may see b's video once a checks it.
+        own = await post(client, theirs["frame_token"], portrait(), source="own")
+        assert own.status_code == 200
         ok = await post(client, token, portrait())
         assert ok.status_code == 200 and ok.json() == {"status": "checked"}
         assert (await a.expect("blur")) == {
@@ -132,7 +120,7 @@ async def test_a_device_flooding_frames_is_limited_then_banned_and_others_go_on(
     ) as base:
         url = base.replace("http://", "ws://") + "/v1/ws"
         a, b, matched, _ = await video_pair(url)
-        c, _d, other, _ = await video_pair(url)
+        c, _d, other, others_partner = await video_pair(url)
         async with httpx.AsyncClient(base_url=base) as client:
             answers = await asyncio.gather(
                 *(post(client, matched["frame_token"], portrait()) for _ in range(20))
@@ -149,6 +137,8 @@ async def test_a_device_flooding_frames_is_limited_then_banned_and_others_go_on(
             assert banned["until"] > 0
             await until(b, "partner_left")
             # Someone else, behaving, is not touched.
+            own = await post(client, others_partner["frame_token"], portrait(), source="own")
+            assert own.status_code == 200
             fine = await post(client, other["frame_token"], portrait())
             assert fine.status_code == 200 and fine.json() == {"status": "checked"}
             await until(c, "blur")
@@ -158,8 +148,10 @@ async def test_a_device_flooding_frames_is_limited_then_banned_and_others_go_on(
 async def test_the_real_checks_lift_safe_start_on_a_face_and_not_on_a_cat(tmp_path):
     with running_server(tmp_path, same_device_pairs=False) as base:
         url = base.replace("http://", "ws://") + "/v1/ws"
-        a, _b, matched, _ = await video_pair(url)
+        a, _b, matched, theirs = await video_pair(url)
         async with httpx.AsyncClient(base_url=base) as client:
+            own = await post(client, theirs["frame_token"], portrait(), source="own")
+            assert own.status_code == 200
             assert (await post(client, matched["frame_token"], cat())).status_code == 200
             assert await a.quiet(0.5)  # no face: still blurred
             assert (await post(client, matched["frame_token"], portrait())).status_code == 200

@@ -67,22 +67,22 @@ async def sessions(base: str) -> list[str]:
         await a.close()
         await b.close()
 
-        # A teen video chat whose frames the (injected) checker flags: a critical case
-        # that seals the address into encrypted evidence, a ban, and the banned device
-        # coming back.
+        # A teen video chat whose sender's own camera the (injected) checker flags: a
+        # critical case that seals the address into encrypted evidence, a ban, and the
+        # banned device coming back.
         c, d = await join(url, birth=TEEN), await join(url, birth=TEEN)
         for chatter in (c, d):
             await chatter.send(type="find", mode="video", interests=[])
             await chatter.expect("waiting")
         matched = await c.expect("matched")
-        await d.expect("matched")
+        own = await d.expect("matched")
         lines.append(said())
         await d.send(type="message", text=lines[-1])
         assert (await c.expect("message"))["text"] == lines[-1]
         clean = await post(http, matched["frame_token"], images.portrait())
         assert clean.status_code == 200
         nudity = with_verdict(images.portrait(), "nudity")
-        flagged = await post(http, matched["frame_token"], nudity)
+        flagged = await post(http, own["frame_token"], nudity, source="own")
         assert flagged.status_code == 200
         refused = await post(http, "not-a-token", images.portrait())
         assert refused.status_code in (401, 403)

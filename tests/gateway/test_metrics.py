@@ -85,19 +85,20 @@ async def teen_session(url: str) -> None:
 
 
 async def video_session(base: str, url: str) -> None:
-    """Two adults on camera: a clean frame of b, then one the (injected) checker finds
-    nudity in, which ends the match and strikes b (design §6)."""
+    """Two adults on camera: a clean frame of b, then one of b's own camera the
+    (injected) checker finds nudity in, which ends the match and strikes b (design §6;
+    a frame only a's page sampled would open a case and strike no one)."""
     a, b = await Chatter.join(url), await Chatter.join(url)
     for chatter in (a, b):
         await chatter.send(type="find", mode="video", interests=[])
         await chatter.expect("waiting")
     matched = await a.expect("matched")
-    await b.expect("matched")
+    own = await b.expect("matched")
     async with httpx.AsyncClient(base_url=base) as client:
         clean = await post(client, matched["frame_token"], images.portrait())
         assert clean.status_code == 200, clean.text
         flagged = await post(
-            client, matched["frame_token"], with_verdict(images.portrait(), "nudity")
+            client, own["frame_token"], with_verdict(images.portrait(), "nudity"), source="own"
         )
         assert flagged.status_code == 200, flagged.text
     await a.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from strangers.brokers.wire import AgeFact, BanFact, BlockFact
-from strangers.core.age import AgeRecord, Stage
+from strangers.core.age import AgeRecord, DeviceAge, Stage
 from strangers.core.bans import BanEntry
 from strangers.core.matching import Matchmaker, Pair
 from strangers.core.messages import AgeBand, Banned, Find, PartnerLeft, Report
@@ -113,11 +113,31 @@ def test_a_ban_and_an_age_record_from_another_node_apply_here(tmp_path) -> None:
     assert node.switchboard.sessions["s1"].state is State.BANNED and closed == ["s1"]
     notice = Banned(reason="nudity", case="C-000009", until=int(until.timestamp()))
     assert notice.model_dump_json() in outbox.frames[-1]
-    apply_fact(services, AgeFact("dev-2", AgeRecord(Stage.TEEN, 4_000_000_000), 3_999_000_000))
+    state = DeviceAge(AgeRecord(Stage.TEEN, 4_000_000_000), recheck_until=3_999_000_000)
+    apply_fact(services, AgeFact("dev-2", state))
     assert services.ages.youngest("dev-2", None, 1_900_000_000) == AgeRecord(
         Stage.TEEN, 4_000_000_000
     )
     assert services.ages.recheck_until("dev-2", 1_900_000_000) == 3_999_000_000
+
+
+def test_an_age_state_from_another_node_sends_the_devices_sessions_here_back(tmp_path) -> None:
+    """A device another gateway moved to the teen band: its adult session here leaves
+    its pool, is told ``refused`` and is closed; its teen session stays."""
+    services = build_services(Settings(data_dir=tmp_path, teen_pool=True))
+    node = services.node
+    node.switchboard.open("s1", "dev-1", AgeBand.ADULT, "en", 0.0)
+    node.switchboard.open("s2", "dev-1", AgeBand.TEEN, "en", 0.0)
+    outbox = Outbox()
+    node.outboxes["s1"] = outbox  # type: ignore[assignment]
+    closed: list[str] = []
+    node.closers["s1"] = lambda: closed.append("s1")
+    node.closers["s2"] = lambda: closed.append("s2")
+    node.on_fact(AgeFact("dev-1", DeviceAge(AgeRecord(Stage.TEEN, 4_000_000_000))))
+    assert closed == ["s1"]
+    assert node.switchboard.sessions["s1"].state is State.AGE_CHECK
+    assert '"type":"refused"' in outbox.frames[-1] and '"age_check"' in outbox.frames[-1]
+    assert node.switchboard.sessions["s2"].state is State.IDLE
 
 
 def test_the_matchmaker_of_a_node_consults_the_shared_block_list(tmp_path) -> None:

@@ -1,6 +1,8 @@
 """Automatic flags end to end (design §6, video): frames posted to the live server,
 verdicts applied to the match, cases with their evidence, strikes and bans in the
-records, on SQLite and on PostgreSQL. Nudity verdicts are injected
+records, on SQLite and on PostgreSQL. The sanctions here come from the sender's own
+camera; what a viewer's sampling alone does is in
+``tests/adversarial/test_forged_frames.py``. Nudity verdicts are injected
 (``tests.checkers``); the hash-list match runs the real PDQ check on benign images."""
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ async def video_chatter(url: str, address: str, device: str | None = None) -> Ch
     return chatter
 
 
-async def post(base: str, token: str, body: bytes) -> httpx.Response:
+async def post(base: str, token: str, body: bytes, source: str = "partner") -> httpx.Response:
     async with httpx.AsyncClient(base_url=base) as client:
         return await client.post(
-            "/v1/frames?source=partner",
+            f"/v1/frames?source={source}",
             content=body,
             headers={"authorization": f"Bearer {token}", "content-type": "image/jpeg"},
         )
@@ -73,7 +75,7 @@ async def closed_with(chatter: Chatter) -> int:
     return chatter.ws.close_code
 
 
-async def test_nudity_blurs_ends_and_strikes_and_a_second_strike_bans(
+async def test_nudity_on_the_senders_own_camera_blurs_ends_strikes_and_a_second_bans(
     tmp_path, db_url, evidence_key
 ):
     with server(
@@ -86,13 +88,15 @@ async def test_nudity_blurs_ends_and_strikes_and_a_second_strike_bans(
         subject = await video_chatter(url, SUBJECT)
         viewer = await video_chatter(url, VIEWER)
         matched = await viewer.expect("matched")
-        match = (await subject.expect("matched"))["match"]
+        own = await subject.expect("matched")
+        match = own["match"]
         await subject.send(type="message", text="hi")
         await viewer.expect("message")
+        assert (await post(base, own["frame_token"], portrait(), "own")).status_code == 200
         assert (await post(base, matched["frame_token"], portrait())).status_code == 200
         assert (await viewer.expect("blur"))["on"] is False
         nude = with_verdict(portrait(), "nudity")
-        assert (await post(base, matched["frame_token"], nude)).status_code == 200
+        assert (await post(base, own["frame_token"], nude, "own")).status_code == 200
         assert await viewer.expect("blur") == {
             "type": "blur",
             "on": True,
@@ -109,9 +113,9 @@ async def test_nudity_blurs_ends_and_strikes_and_a_second_strike_bans(
         await subject.send(type="find", mode="video", interests=[])
         await subject.expect("waiting")
         third = await video_chatter(url, THIRD)
-        token = (await third.expect("matched"))["frame_token"]
-        await subject.expect("matched")
-        assert (await post(base, token, nude)).status_code == 200
+        await third.expect("matched")
+        token = (await subject.expect("matched"))["frame_token"]
+        assert (await post(base, token, nude, "own")).status_code == 200
         await subject.expect("ended")
         banned = await subject.expect("banned")
         assert banned["reason"] and banned["case"].startswith("S-")
@@ -128,8 +132,12 @@ async def test_nudity_blurs_ends_and_strikes_and_a_second_strike_bans(
             ("nudity", "actioned"),
         ]
         evidence = await records.read_evidence(flagged[0][0])
-        frames = next(item for item in evidence if "frames" in item)["frames"]
-        assert [frame["verdict"]["nudity"] for frame in frames] == [[], ["FEMALE_BREAST_EXPOSED"]]
+        frames = next(item for item in evidence if "frames" in item)
+        assert frames["sampled_by"] == "subject"  # the subject's own page
+        assert [frame["verdict"]["nudity"] for frame in frames["frames"]] == [
+            [],
+            ["FEMALE_BREAST_EXPOSED"],
+        ]
         bans = await records.active_bans(now=datetime.now(UTC))
         assert [device for device, _, _ in bans] == [device_of(subject.welcome["device"])]
         # Nudity in the adult pool is not critical: the raw address is not kept.
@@ -141,7 +149,7 @@ async def test_nudity_blurs_ends_and_strikes_and_a_second_strike_bans(
         await records.close()
 
 
-async def test_a_hash_list_match_bans_for_good_keeps_evidence_and_escalates(
+async def test_a_hash_list_match_on_the_senders_own_camera_bans_for_good_and_escalates(
     tmp_path, db_url, evidence_key
 ):
     records = await Records.open(db_url, evidence_key)
@@ -156,13 +164,15 @@ async def test_a_hash_list_match_bans_for_good_keeps_evidence_and_escalates(
         url = ws(base)
         subject = await video_chatter(url, SUBJECT)
         viewer = await video_chatter(url, VIEWER)
-        token = (await viewer.expect("matched"))["frame_token"]
-        match = (await subject.expect("matched"))["match"]
+        await viewer.expect("matched")
+        own = await subject.expect("matched")
+        token, match = own["frame_token"], own["match"]
         # An unrelated picture does not match.
-        assert (await post(base, token, cat())).status_code == 200
+        assert (await post(base, token, cat(), "own")).status_code == 200
         assert await viewer.quiet(0.3)
         # The listed picture, re-encoded smaller and at another quality, does.
-        assert (await post(base, token, portrait(width=288, quality=60))).status_code == 200
+        relisted = portrait(width=288, quality=60)
+        assert (await post(base, token, relisted, "own")).status_code == 200
         blur = await viewer.expect("blur")
         assert (blur["on"], blur["reason"]) == (True, "known_abuse")
         assert (await viewer.expect("ended"))["reason"] == "safety"

@@ -8,17 +8,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from strangers.core.flags import PERMANENT, Enforcement, Flag, FlagKind
+from strangers.core.flags import PERMANENT, Corroboration, Enforcement, Flag, FlagKind
 from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict, HashHit
 from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import Line, Party
-from strangers.core.video import TEEN_NUDITY_BAN_SECONDS, enforcement_for
+from strangers.core.video import TEEN_NUDITY_BAN_SECONDS, enforcement_for, frame_flag_enforcement
 from strangers.moderation import BanNotice, RecordError, Records
 from strangers.moderation.records import (
     ESCALATED_EVIDENCE_DAYS,
@@ -371,3 +372,117 @@ async def test_a_permanent_enforcement_on_nudity(records: Records) -> None:
     enforcement = Enforcement(strike=True, ban_seconds=PERMANENT, review=True)
     outcome = await records.file_flag(make_flag(enforcement=enforcement), now=NOW)
     assert outcome.ban == BanNotice(reason="Nudity on camera", case=outcome.case, until=None)
+
+
+# --- one viewer's word (docs/safety.md, "Whose word counts") ---------------------------
+
+
+def viewer_flag(
+    device: str, network: str, *, pool: str = "adult-video", at: datetime = NOW, viewers: int = 3
+) -> Flag:
+    """A nudity flag from a frame a viewer sampled of SUBJECT, as the switchboard makes it:
+    a case for review by itself, the pool's enforcement once corroborated."""
+    enforcement, corroboration = frame_flag_enforcement(
+        FlagKind.NUDITY, FrameSource.PARTNER, teen=pool.startswith("teen"), viewers=viewers
+    )
+    flag = make_flag(
+        pool=pool,
+        sampler=Party(device=device, network=network, session=f"sess-{device}"),
+        at=at,
+        enforcement=enforcement,
+        match=f"m-{device}-{network}-{at.timestamp()}",
+    )
+    return replace(flag, corroboration=corroboration)
+
+
+async def test_one_viewers_flag_opens_a_case_and_strikes_no_one(
+    records: Records, engine: AsyncEngine
+) -> None:
+    outcome = await records.file_flag(viewer_flag("dev-v1", "net-v1"), now=NOW)
+    assert outcome == FlagOutcome(case=outcome.case, strikes=0, ban=None, corroborated_by=1)
+    case = await case_row(engine, outcome.case)
+    assert (case["status"], case["escalated"]) == ("open", False)
+    rows = await all_rows(engine)
+    assert rows["strikes"] == [] and rows["bans"] == [] and rows["actions"] == []
+    (audit,) = rows["audit"]
+    assert json.loads(audit["detail"])["corroborated_by"] == 1
+
+
+async def test_three_viewers_on_three_networks_make_the_strike_and_a_fourth_the_ban(
+    records: Records, engine: AsyncEngine
+) -> None:
+    first = await records.file_flag(viewer_flag("dev-v1", "net-v1"), now=NOW)
+    second = await records.file_flag(viewer_flag("dev-v2", "net-v2"), now=NOW)
+    assert (first.strikes, second.strikes, second.corroborated_by) == (0, 0, 2)
+    third = await records.file_flag(viewer_flag("dev-v3", "net-v3"), now=NOW)
+    assert (third.strikes, third.ban, third.corroborated_by) == (1, None, 3)
+    assert (await case_row(engine, third.case))["status"] == "actioned"
+    assert (await case_row(engine, first.case))["status"] == "open"  # still for a person
+    fourth = await records.file_flag(viewer_flag("dev-v4", "net-v4"), now=NOW)
+    assert fourth.strikes == 2 and fourth.ban is not None
+    assert fourth.ban.until == NOW + timedelta(hours=24)
+
+
+async def test_viewers_sharing_a_device_or_a_network_count_once(records: Records) -> None:
+    flags = [
+        viewer_flag("dev-v1", "net-v1"),
+        viewer_flag("dev-v2", "net-v1"),  # another device, same network
+        viewer_flag("dev-v3", "net-v1"),
+        viewer_flag("dev-v1", "net-v2"),  # the same device, another network
+        viewer_flag("dev-v1", "net-v3"),
+        viewer_flag("dev-v9", UNKNOWN_NETWORK),  # no network to tell apart
+        viewer_flag("dev-v8", SUBJECT.network),  # on the subject's own network
+        viewer_flag(SUBJECT.device, "net-v7"),  # the subject's own device
+    ]
+    outcomes = [await records.file_flag(flag, now=NOW) for flag in flags]
+    # dev-v1 on net-v2 and dev-v2 on net-v1 are two; nothing else adds a third.
+    assert max(outcome.corroborated_by for outcome in outcomes) == 2
+    assert all(outcome.strikes == 0 and outcome.ban is None for outcome in outcomes)
+
+
+async def test_flags_older_than_the_window_do_not_corroborate(records: Records) -> None:
+    old = NOW - timedelta(hours=25)
+    await records.file_flag(viewer_flag("dev-v1", "net-v1", at=old), now=old)
+    await records.file_flag(viewer_flag("dev-v2", "net-v2", at=old), now=old)
+    outcome = await records.file_flag(viewer_flag("dev-v3", "net-v3"), now=NOW)
+    assert (outcome.corroborated_by, outcome.strikes) == (1, 0)
+
+
+async def test_corroborated_teen_viewers_ban_for_seven_days(records: Records) -> None:
+    for n in (1, 2):
+        outcome = await records.file_flag(
+            viewer_flag(f"dev-v{n}", f"net-v{n}", pool="teen-video"), now=NOW
+        )
+        assert outcome.ban is None
+    outcome = await records.file_flag(viewer_flag("dev-v3", "net-v3", pool="teen-video"), now=NOW)
+    assert outcome.ban is not None
+    assert outcome.ban.until == NOW + timedelta(seconds=TEEN_NUDITY_BAN_SECONDS)
+
+
+async def test_a_hash_hit_a_viewer_sampled_opens_a_critical_case_without_ban_or_escalation(
+    records: Records, engine: AsyncEngine, evidence_key: bytes
+) -> None:
+    enforcement, corroboration = frame_flag_enforcement(
+        FlagKind.KNOWN_ABUSE, FrameSource.PARTNER, teen=False
+    )
+    assert corroboration is None
+    outcome = await records.file_flag(
+        make_flag(FlagKind.KNOWN_ABUSE, enforcement=enforcement), now=NOW
+    )
+    assert (outcome.ban, outcome.network_ban, outcome.strikes) == (None, None, 0)
+    case = await case_row(engine, outcome.case)
+    assert (case["status"], case["escalated"]) == ("open", False)
+    assert case["severity"] == KNOWN_ABUSE_SEVERITY
+    rows = await all_rows(engine)
+    assert rows["bans"] == [] and rows["actions"] == []
+    evidence = await sealed_evidence(engine, evidence_key, outcome.case)
+    assert "frames" in evidence  # preserved for the moderator
+
+
+async def test_a_corroboration_cannot_change_the_escalation(records: Records) -> None:
+    flag = replace(
+        make_flag(enforcement=Enforcement(review=True)),
+        corroboration=Corroboration(Enforcement(escalate=True)),
+    )
+    with pytest.raises(RecordError):
+        await records.file_flag(flag, now=NOW)

@@ -1,5 +1,6 @@
-"""Migrations 0002 (flags, frame and identifier evidence, hash lists) and 0003 (text
-flags): down and back up, on SQLite (batch mode) and PostgreSQL, with records in place."""
+"""Migrations 0002 (flags, frame and identifier evidence, hash lists), 0003 (text
+flags), 0004 (the console) and 0005 (age state): down and back up, on SQLite (batch
+mode) and PostgreSQL, with records in place."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from .test_records import SECRET, filing
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NEW_TABLES = {"flags", "hash_entries"}
 CONSOLE_TABLES = {"moderators", "console_sessions", "actions", "chatter_notices"}  # 0004
-HEAD = "0004"
+AGE_TABLES = {"device_ages", "network_holds"}  # 0005
+HEAD = "0005"
 
 
 async def downgrade(url: str, revision: str) -> None:
@@ -70,7 +72,7 @@ async def test_0002_goes_down_and_up_with_records_in_place(
 
     await downgrade(db_url, "0001")
     revision, tables, _ = await state(engine)
-    assert revision == "0001" and not tables & (NEW_TABLES | CONSOLE_TABLES)
+    assert revision == "0001" and not tables & (NEW_TABLES | CONSOLE_TABLES | AGE_TABLES)
 
     # At 0001: a report goes in, and the evidence constraint knows transcripts only.
     records = await Records.open(db_url, evidence_key)
@@ -89,7 +91,11 @@ async def test_0002_goes_down_and_up_with_records_in_place(
         await records.close()
 
     await upgrade_async(db_url)
-    assert await state(engine) == (HEAD, tables | NEW_TABLES | CONSOLE_TABLES, [])
+    assert await state(engine) == (
+        HEAD,
+        tables | NEW_TABLES | CONSOLE_TABLES | AGE_TABLES,
+        [],
+    )
     records = await Records.open(db_url, evidence_key)
     try:
         # What was there survived the evidence table's rebuild (SQLite) ...
@@ -141,3 +147,12 @@ async def test_0004_will_not_drop_recorded_actions(
         await downgrade(db_url, "0003")
     revision, tables, diff = await state(engine)
     assert (revision, diff) == (HEAD, []) and tables >= CONSOLE_TABLES
+
+
+async def test_0005_goes_down_and_up_and_keeps_age_state_after(
+    db_url: str, engine: AsyncEngine, records: Records
+) -> None:
+    await downgrade(db_url, "0004")
+    assert not (await state(engine))[1] & AGE_TABLES
+    await upgrade_async(db_url)
+    assert await state(engine) == (HEAD, (await state(engine))[1] | AGE_TABLES, [])

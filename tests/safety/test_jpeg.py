@@ -11,8 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strangers.safety.jpeg import FrameRejected, decode_jpeg, sniff_jpeg
+from strangers.safety.jpeg import MAX_PROGRESSIVE_SCANS, FrameRejected, decode_jpeg, sniff_jpeg
 
+from ..hostile_jpegs import (
+    progressive,
+    ramp,
+    scan_count,
+    segments,
+    slow_progressive,
+    with_scan_repeated,
+    with_segment,
+    worst_accepted,
+)
 from .pictures import ASTRONAUT, gradient, jpeg, webcam
 
 FRAME = webcam(ASTRONAUT)  # 320×240
@@ -106,13 +116,93 @@ def test_sides_must_be_1_to_1280(width, height):
 
 def test_the_side_limit_is_a_parameter():
     assert rejected(FRAME, max_side=300) == "bad_size"
-    assert sniff_jpeg(jpeg(ASTRONAUT, width=1280), max_bytes=1 << 20) == (1280, 1280)
+    big = jpeg(ASTRONAUT, width=1280)
+    assert rejected(big, max_bytes=1 << 20) == "bad_size"  # over the pixel limit
+    assert sniff_jpeg(big, max_bytes=1 << 20, max_pixels=1280 * 1280) == (1280, 1280)
 
 
 def test_other_jpeg_kinds_are_refused():
     at = _sof_offset(FRAME)
     lossless = FRAME[: at - 1] + b"\xc3" + FRAME[at:]
     assert rejected(lossless) == "not_jpeg"
+
+
+def test_the_slow_progressive_jpeg_of_attack_2_is_refused_before_decoding():
+    # Issue 15, attack 2: under 64 KB, its last scan repeated ~5,000 times; libjpeg
+    # would take seconds over it. The gate counts scans and never calls the decoder.
+    slow = slow_progressive()
+    assert len(slow) <= 65536 and scan_count(slow) > 4000
+    assert rejected(slow) == "not_jpeg"
+    assert rejected(slow_progressive(1280, 1280)) == "bad_size"  # the pixels first
+    with pytest.raises(FrameRejected) as caught:
+        decode_jpeg(slow, max_pixels=1280 * 1280)
+    assert caught.value.code == "not_jpeg" and "scans" in caught.value.detail
+
+
+def test_progressive_frames_may_have_up_to_12_scans_and_sequential_one_per_component():
+    base = progressive(ramp(320, 240))
+    assert scan_count(base) == 10
+    twelve = with_scan_repeated(base, 1, MAX_PROGRESSIVE_SCANS - 10)
+    assert sniff_jpeg(twelve) == (320, 240)
+    assert rejected(with_scan_repeated(base, 1, MAX_PROGRESSIVE_SCANS - 9)) == "not_jpeg"
+    # A sequential frame may have one scan per component (T.81 B.2.3), no more.
+    assert scan_count(FRAME) == 1
+    assert rejected(with_scan_repeated(FRAME, 0, 3)) == "not_jpeg"
+    # The limit is a parameter.
+    assert rejected(twelve, max_scans=10) == "not_jpeg"
+
+
+def test_the_worst_accepted_frame_decodes_to_its_size():
+    worst = worst_accepted()
+    assert scan_count(worst) == MAX_PROGRESSIVE_SCANS and len(worst) <= 65536
+    assert sniff_jpeg(worst) == (320, 1280)
+    assert decode_jpeg(worst).shape == (1280, 320, 3)
+
+
+def test_pixel_count_is_bounded_below_the_side_limit():
+    assert rejected(with_size(FRAME, 1280, 1280)) == "bad_size"
+    assert rejected(with_size(FRAME, 641, 640)) == "bad_size"
+    assert sniff_jpeg(with_size(FRAME, 640, 640)) == (640, 640)  # header only
+    assert rejected(FRAME, max_pixels=320 * 239) == "bad_size"
+
+
+def test_segments_that_make_decoding_costly_or_exotic_are_refused():
+    dac = with_segment(FRAME, 0xCC, b"\x00\x11")  # arithmetic conditioning
+    dnl = with_segment(FRAME, 0xDC, b"\x00\xf0")  # height after the scan
+    dhp = with_segment(FRAME, 0xDE, b"\x08\x00\xf0\x01\x40\x01\x01\x11\x00")
+    for data in (dac, dnl, dhp):
+        assert rejected(data) == "not_jpeg"
+    # A restart marker every MCU or two; a sane interval (what encoders write) passes.
+    assert rejected(with_segment(FRAME, 0xDD, b"\x00\x01")) == "not_jpeg"
+    assert sniff_jpeg(with_segment(FRAME, 0xDD, b"\x00\x00")) == (320, 240)
+    bgr = cv2.cvtColor(gradient(), cv2.COLOR_RGB2BGR)
+    restarts = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_RST_INTERVAL, 20])[1].tobytes()
+    assert b"\xff\xdd" in restarts and b"\xff\xd0" in restarts
+    assert decode_jpeg(restarts).shape == (240, 320, 3)
+    # Hundreds of segments, each cheap, add up: the count is capped.
+    many = FRAME
+    for _ in range(80):
+        many = with_segment(many, 0xFE, b"hello")
+    assert rejected(many) == "not_jpeg"
+    assert sniff_jpeg(with_segment(FRAME, 0xFE, b"hello")) == (320, 240)
+
+
+def test_frame_headers_other_than_8_bit_grey_or_colour_are_refused():
+    at = _sof_offset(FRAME)
+    assert FRAME[at + 7] == 3
+    twelve_bit = FRAME[: at + 2] + b"\x0c" + FRAME[at + 3 :]
+    assert rejected(twelve_bit) == "not_jpeg"
+    two_components = FRAME[: at + 7] + b"\x02" + FRAME[at + 8 :]
+    assert rejected(two_components) == "not_jpeg"
+    # A second frame header (a hierarchical or spliced file).
+    sof = FRAME[at - 2 : at + 2 + int.from_bytes(FRAME[at : at + 2], "big")]
+    assert rejected(FRAME[: at - 2] + sof + FRAME[at - 2 :]) == "not_jpeg"
+
+
+def test_bytes_after_the_image_or_an_early_end_are_refused():
+    assert rejected(FRAME + b"\xff\xd9") == "not_jpeg"
+    first_scan = next(start for marker, start, _ in segments(FRAME) if marker == 0xDA)
+    assert rejected(FRAME[:first_scan] + b"\xff\xd9") == "not_jpeg"
 
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -231,3 +231,120 @@ def test_each_verdict_counts_under_its_gravest_label():
     assert verdict_label(FrameVerdict(nudity=("ANUS_EXPOSED",), face=False)) == "nudity"
     hit = FrameVerdict(nudity=("ANUS_EXPOSED",), hash_hit=HashHit("x", 1))
     assert verdict_label(hit) == "known_abuse"
+
+
+def shares(session: str, device: str | None = None, network: str = "net") -> dict[str, str]:
+    return {"session": session, "device": device or f"dev-{session}", "network": network}
+
+
+async def test_a_key_over_its_share_sheds_only_its_own_frames(gated):
+    # Issue 15, attack 2: one session, device or network flooding the pool sheds its
+    # own frames ("over_share"); everyone else's are still queued and checked.
+    pool = CheckPool(
+        gated, workers=1, capacity=16, share_limits={"session": 2, "device": 3, "network": 5}
+    )
+    try:
+        over0 = shed_count("over_share")
+        mine = [
+            asyncio.create_task(pool.check(b"a%d" % n, priority=3, shares=shares("a")))
+            for n in range(2)
+        ]
+        await entered(gated)
+        with pytest.raises(Shed) as caught:
+            await pool.check(b"a-more", priority=0, shares=shares("a"))
+        assert caught.value.reason == "over_share"
+        # The device's other tab has one more frame in its share, then no more.
+        tab = asyncio.create_task(pool.check(b"tab", priority=3, shares=shares("t", "dev-a")))
+        await settle()
+        with pytest.raises(Shed):
+            await pool.check(b"tab-more", priority=3, shares=shares("t2", "dev-a"))
+        assert pool.held("device", "dev-a") == 3
+        # The network has room for two more frames from other devices, then no more.
+        others = [
+            asyncio.create_task(pool.check(b"o%d" % n, priority=3, shares=shares(f"o{n}")))
+            for n in range(2)
+        ]
+        await settle()
+        with pytest.raises(Shed):
+            await pool.check(b"o-more", priority=3, shares=shares("o9"))
+        # Another network is not touched by any of it.
+        honest = asyncio.create_task(
+            pool.check(b"honest", priority=3, shares=shares("h", network="home"))
+        )
+        await settle()
+        assert shed_count("over_share") == over0 + 3
+        gated.gate.set()
+        await asyncio.gather(*mine, tab, *others, honest)
+        assert b"honest" in gated.started and b"a-more" not in gated.started
+        # Every share was given back when its frame's check ended.
+        assert pool.held("session", "a") == pool.held("device", "dev-a") == 0
+        assert pool.held("network", "net") == 0
+        assert (await pool.check(b"a-again", priority=3, shares=shares("a"))).verdict.clean
+    finally:
+        gated.gate.set()
+        await pool.close()
+
+
+async def test_a_full_queue_sheds_the_flooding_key_before_an_honest_frame(gated):
+    pool = CheckPool(gated, workers=1, capacity=4, share_limits={"session": 8, "network": 8})
+    try:
+        busy = asyncio.create_task(
+            pool.check(b"busy", priority=0, shares=shares("x", network="other"))
+        )
+        await entered(gated)
+        # The abuser's frames are the most urgent kind (first frames in the teen pool).
+        flood = [
+            asyncio.create_task(
+                pool.check(b"f%d" % n, priority=0, shares=shares("abuser", network="bad"))
+            )
+            for n in range(4)
+        ]
+        await settle()
+        assert pool.pending == 4
+        honest = asyncio.create_task(
+            pool.check(b"honest", priority=3, shares=shares("h", network="home"))
+        )
+        await settle()
+        # The newest of the abuser's frames made room; the honest frame waits its turn.
+        assert flood[3].done() and pool.pending == 4
+        with pytest.raises(Shed) as caught:
+            await flood[3]
+        assert caught.value.reason == "displaced"
+        # The abuser cannot win the place back while it is the busiest key.
+        with pytest.raises(Shed) as caught:
+            await pool.check(b"f-more", priority=0, shares=shares("abuser", network="bad"))
+        assert caught.value.reason == "queue_full"
+        gated.gate.set()
+        await asyncio.gather(busy, *flood[:3], honest)
+        assert gated.started[-1] == b"honest"  # priorities still order the service
+    finally:
+        gated.gate.set()
+        await pool.close()
+
+
+async def test_a_running_check_keeps_its_share_after_its_caller_gave_up(gated):
+    pool = CheckPool(gated, workers=2, capacity=4, max_wait=0.2, share_limits={"session": 1})
+    try:
+        with pytest.raises(Shed) as caught:
+            await pool.check(b"slow", priority=3, shares={"session": "s"})
+        assert caught.value.reason == "stale"
+        # Its check still runs in a worker: the session's share is still in use.
+        assert pool.held("session", "s") == 1
+        with pytest.raises(Shed) as caught:
+            await pool.check(b"again", priority=3, shares={"session": "s"})
+        assert caught.value.reason == "over_share"
+        gated.gate.set()
+        for _ in range(100):
+            if not pool.held("session", "s"):
+                break
+            await asyncio.sleep(0.01)
+        assert pool.held("session", "s") == 0
+        assert (await pool.check(b"after", priority=3, shares={"session": "s"})).verdict.clean
+    finally:
+        gated.gate.set()
+        await pool.close()
+
+
+def test_share_limits_are_validated(gated):
+    with pytest.raises(ValueError):
+        CheckPool(gated, share_limits={"session": 0})

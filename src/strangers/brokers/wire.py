@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from ..core.age import AgeRecord, Stage
+from ..core.age import AgeRecord, DeviceAge, NetworkHold, Stage
 from ..core.bans import BanEntry
 from ..core.matching import Pair, Ticket
 from ..core.messages import AgeBand, Blur, Mode, Notice, PartnerSignal
@@ -30,6 +30,7 @@ from ..core.switchboard import (
     PeerEvent,
     PeerLeft,
     PeerNotify,
+    PeerOwnChecked,
     PeerSignal,
     PeerText,
     PeerTyping,
@@ -63,15 +64,24 @@ class BanFact:
 
 @dataclass(frozen=True, slots=True)
 class AgeFact:
-    """A device's age record (its lock), and when it was sent back to the age
-    question, so another gateway does not accept an older token from it."""
+    """A device's age state (its lock, its cooldown before the age question, its bar
+    from the teen pool): every gateway holds its open sessions to it at once and does
+    not accept an older token from it (docs/safety.md, "Age")."""
 
     device: str
-    record: AgeRecord
-    recheck_until: int | None = None
+    state: DeviceAge
 
 
-Fact = BlockFact | BanFact | AgeFact
+@dataclass(frozen=True, slots=True)
+class NetworkHoldFact:
+    """A network that just gave a minor's answer: no gateway welcomes a new device from
+    it as an adult until the hold ends (docs/safety.md, "Age")."""
+
+    network: str
+    hold: NetworkHold
+
+
+Fact = BlockFact | BanFact | AgeFact | NetworkHoldFact
 
 
 def dumps(value: dict[str, Any]) -> bytes:
@@ -182,6 +192,8 @@ def event_to_wire(to: str, event: PeerEvent) -> dict[str, Any]:
             base |= {"k": "signal", "g": signal.model_dump(mode="json")}
         case PeerNotify(message=message):
             base |= {"k": "notify", "g": message.model_dump(mode="json")}
+        case PeerOwnChecked():
+            base |= {"k": "own_checked"}
     return base
 
 
@@ -214,6 +226,8 @@ def event_from_wire(value: dict[str, Any]) -> tuple[str, PeerEvent]:
             else:
                 notify = Notice.model_validate(message)
             event = PeerNotify(match, sender, notify)
+        elif kind == "own_checked":
+            event = PeerOwnChecked(match, sender)
         else:
             raise WireError(f"unknown event kind {kind!r}")
     except (KeyError, ValidationError) as exc:
@@ -241,15 +255,23 @@ def fact_to_wire(fact: Fact) -> dict[str, Any]:
                 "c": entry.case,
                 "u": _unix(entry.until),
             }
-        case AgeFact(device=device, record=record, recheck_until=recheck):
+        case AgeFact(device=device, state=state):
+            record = state.record
             return {
                 "t": "age",
                 "d": device,
-                "s": int(record.stage),
-                "l": record.locked_until,
-                "r": recheck,
+                "s": None if record is None else int(record.stage),
+                "l": None if record is None else record.locked_until,
+                "r": state.recheck_until,
+                "b": state.teen_barred_until,
             }
+        case NetworkHoldFact(network=network, hold=hold):
+            return {"t": "hold", "n": network, "s": hold.since, "u": hold.until}
     raise TypeError(fact)  # pragma: no cover - the union above is exhaustive
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _optional_str(value: Any) -> str | None:
@@ -281,11 +303,21 @@ def fact_from_wire(value: dict[str, Any]) -> Fact:
                 raise WireError("a ban on nothing")
             return BanFact(device, network, entry)
         if kind == "age":
-            device, recheck = value["d"], value.get("r")
-            if not isinstance(device, str) or not (recheck is None or isinstance(recheck, int)):
+            device, stage, locked = value["d"], value.get("s"), value.get("l")
+            times = [value.get("r") or 0, value.get("b") or 0]
+            if not isinstance(device, str) or not all(_is_int(t) for t in times):
                 raise WireError("bad age")
-            record = AgeRecord(Stage(int(value["s"])), int(value["l"]))
-            return AgeFact(device, record, recheck)
+            record = None
+            if stage is not None or locked is not None:
+                if not isinstance(stage, int) or not isinstance(locked, int):
+                    raise WireError("bad age record")
+                record = AgeRecord(Stage(stage), locked)
+            return AgeFact(device, DeviceAge(record, times[0], times[1]))
+        if kind == "hold":
+            network, since, until = value["n"], value["s"], value["u"]
+            if not isinstance(network, str) or not (_is_int(since) and _is_int(until)):
+                raise WireError("bad hold")
+            return NetworkHoldFact(network, NetworkHold(since, until))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, WireError):
             raise

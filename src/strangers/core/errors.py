@@ -16,7 +16,8 @@ Hierarchy::
     │   └── ProofInvalid     a proof for another challenge, an expired one, or short of bits
     ├── Unauthorized         a request's bearer token is missing, forged or for someone else
     ├── StateError           the message is valid but not in the session's current state
-    │   └── MatchOver        a frame for a match that has ended
+    │   ├── MatchOver        a frame for a match that has ended
+    │   └── NotRecent        a report naming a match that is not one of the session's recent ones
     ├── LimitExceeded        a rate or size limit was hit; carries ``retry_after``
     │   └── Busy             the server shed the work under load; try again later
     └── InternalError        the server failed; the peer sees a generic text only
@@ -43,6 +44,7 @@ ERROR_CODES: Final[dict[str, str]] = {
     "bad_size": "The frame's width or height is out of bounds.",
     "bad_token": "The frame token is missing or not valid.",
     "match_over": "That match has ended.",
+    "not_recent": "That match is not one of your recent ones, or was already reported.",
     "busy": "The server is busy; the frame was not checked.",
     "internal": "Something went wrong on our side.",
 }
@@ -130,6 +132,14 @@ class MatchOver(StateError):
     code: ClassVar[str] = "match_over"
 
 
+class NotRecent(StateError):
+    """A ``report`` naming a match this session cannot report: not among its last
+    ``recent_matches`` of the last ``recent_seconds`` (too old, another session's, made
+    up), or already reported (docs/safety.md, "Evidence"). Which of these is not said."""
+
+    code: ClassVar[str] = "not_recent"
+
+
 class LimitExceeded(StrangersError):
     """A per-session rate limit was hit (design §3, OWASP ASVS 5.0 V2.4)."""
 
@@ -169,6 +179,7 @@ _BY_CODE: Final[dict[str, type[StrangersError]]] = {
         Unauthorized,
         StateError,
         MatchOver,
+        NotRecent,
     )
 }
 

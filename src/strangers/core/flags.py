@@ -44,6 +44,25 @@ PERMANENT: Final = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
+class Corroboration:
+    """An enforcement held back until viewers who cannot all be one person agree
+    (docs/safety.md, "Whose word counts"). A flag from a frame the viewer's page sampled
+    of its partner is one viewer's word: that page could have posted any picture. Its
+    ``enforcement`` applies only when, counting this flag, at least ``viewers`` distinct
+    viewer devices on as many distinct networks (none of them unknown, none the
+    subject's own) flagged the same subject device with the same kind within
+    ``window_seconds``; otherwise the case waits for a moderator."""
+
+    enforcement: Enforcement
+    viewers: int = 3
+    window_seconds: float = 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if self.viewers < 2 or self.window_seconds <= 0:
+            raise ValueError("corroboration needs at least 2 viewers and a positive window")
+
+
+@dataclass(frozen=True, slots=True)
 class Flag:
     """An automatic flag, ready to be committed as a case with its evidence.
 
@@ -53,7 +72,9 @@ class Flag:
     text); ``signals`` the text signals that added up, as (kind, score). ``frames`` are
     in the sampler's view (``own`` is the sampler's camera); ``transcript`` is turned
     to the subject: "reported" lines are the subject's. Times are in the switchboard's
-    clock until the gateway rebases them to Unix time.
+    clock until the gateway rebases them to Unix time. ``enforcement`` is what the flag
+    does on its own; ``corroboration``, when set, what it does once independent viewers
+    agree (see :class:`Corroboration`).
     """
 
     kind: FlagKind
@@ -68,3 +89,4 @@ class Flag:
     frames: tuple[CheckedFrame, ...] = ()
     transcript: tuple[Line, ...] = ()
     signals: tuple[tuple[str, float], ...] = ()
+    corroboration: Corroboration | None = None

@@ -30,6 +30,15 @@ class Limits:
     - ``evidence_frames``: checked frames of each video kept in memory per match.
     - ``no_face_blur`` / ``no_face_end``: checks in a row without a face before the
       viewer's blur, and before the match ends.
+    - ``own_check_seconds``: how recent a check of the sender's own camera must be for
+      the viewer's blur to lift (the page samples it every 5 s at most, so 12 s lets
+      one post be shed); older, the viewer sees "video not checked" (docs/safety.md).
+    - ``flag_viewers`` / ``flag_window_seconds``: distinct viewers, on distinct
+      networks, whose flags of one sender's video within the window make a sanction
+      without a moderator (docs/safety.md, "Whose word counts").
+    - ``recent_matches`` / ``recent_seconds``: ended matches a session may still report,
+      the newest only, for that long after each ended; their lines, frames and the
+      stranger's identifiers stay in memory until then (docs/safety.md, "Evidence").
     """
 
     frame_chars: int = 8192
@@ -48,6 +57,11 @@ class Limits:
     evidence_frames: int = 3
     no_face_blur: int = 3
     no_face_end: int = 6
+    own_check_seconds: float = 12.0
+    flag_viewers: int = 3
+    flag_window_seconds: float = 24 * 3600.0
+    recent_matches: int = 3
+    recent_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         if self.message_chars < 1 or self.frame_chars < self.message_chars:
@@ -60,6 +74,12 @@ class Limits:
             raise ValueError("frame_posts_per_second and frame_post_burst must be positive")
         if not 0 < self.no_face_blur <= self.no_face_end or self.evidence_frames < 0:
             raise ValueError("need 0 < no_face_blur <= no_face_end and evidence_frames >= 0")
+        if self.own_check_seconds <= 0:
+            raise ValueError("own_check_seconds must be positive")
+        if self.flag_viewers < 2 or self.flag_window_seconds <= 0:
+            raise ValueError("flag_viewers must be at least 2, flag_window_seconds positive")
+        if self.recent_matches < 0 or self.recent_seconds < 0:
+            raise ValueError("recent_matches and recent_seconds must not be negative")
 
 
 class RateLimit:

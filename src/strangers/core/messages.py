@@ -174,11 +174,20 @@ class Stop(_Message):
 
 class Report(_Message):
     """Report the current stranger: ends the chat and blocks the pair for good. The
-    server answers ``reported`` once the report is stored, never before."""
+    server answers ``reported`` once the report is stored, never before.
+
+    ``match`` names a match already ended, one of this session's last 3 of the last 10
+    minutes (a stranger who skipped, stopped, left or was ended by the checks): that
+    stranger is reported with that match's evidence and the pair is blocked, and
+    nothing else changes (the current chat, if any, goes on). Absent, or naming the
+    current match: the current stranger. Any other match is refused with
+    ``not_recent``, as is a second report of the same match (docs/safety.md,
+    "Evidence")."""
 
     type: Literal["report"] = "report"
     reason: ReportReason
     note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+    match: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class Signal(_Message):
@@ -401,12 +410,13 @@ class Pong(_Message):
 class Blur(_Message):
     """Blur the stranger's video (``on``) or show it (design §6, video). The page starts
     every video match blurred (safe start); the first clean check lifts it.
-    ``reason`` when on: ``nudity``, ``face_not_visible`` or ``known_abuse``; when off:
-    ``clear``."""
+    ``reason`` when on: ``nudity``, ``face_not_visible``, ``known_abuse`` or
+    ``not_checked`` (the stranger's page has not had its own camera checked lately, so
+    the video is not shown: docs/safety.md); when off: ``clear``."""
 
     type: Literal["blur"] = "blur"
     on: bool
-    reason: Literal["nudity", "face_not_visible", "known_abuse", "clear"]
+    reason: Literal["nudity", "face_not_visible", "known_abuse", "not_checked", "clear"]
     match: str
 
 

@@ -59,3 +59,24 @@ class Filing:
     transcript: tuple[Line, ...]
     #: The reporter's page's last checked frames of this match, of both sides (video).
     frames: tuple[CheckedFrame, ...] = ()
+
+
+@dataclass(slots=True)
+class RecentMatch:
+    """An ended match its session may still report, with the evidence that report would
+    keep: the session's own view of the transcript and of the frames, and the stranger's
+    identifiers (design §6: chat text and frames are kept only as evidence, and only
+    for ``Limits.recent_seconds`` after the match ended; docs/safety.md, "Evidence").
+
+    ``ended_at`` is on the switchboard's clock; ``None`` when the match ended on a path
+    that had no time at hand, in which case the next access stamps it. ``reported``:
+    filed already, so its evidence is dropped and a second report is refused."""
+
+    match: str
+    pool: str
+    stranger: Party
+    matched_at: float
+    ended_at: float | None
+    transcript: tuple[Line, ...]
+    frames: tuple[CheckedFrame, ...]
+    reported: bool = False

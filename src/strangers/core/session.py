@@ -7,6 +7,8 @@
       │               └───────────────────┘ (skip: ended, then waiting again)
       └──────── stop / partner left ──────┘
     BANNED: refuses find and skip; entered by moderation.
+    AGE_CHECK: refuses find and skip; entered when the device's age state no longer
+    admits the session's pool (docs/safety.md, "Age"): its socket closes.
 
 The session also holds its rate limits, so every transition is checked where
 it happens; a refused request changes nothing.
@@ -19,7 +21,7 @@ from enum import StrEnum
 
 from .limits import Limits, RateLimit
 from .messages import AgeBand, Mode
-from .reports import Line
+from .reports import Line, RecentMatch
 from .text_policy import TextWatch
 from .video import FrameWatch
 
@@ -29,6 +31,7 @@ class State(StrEnum):
     WAITING = "waiting"
     CHATTING = "chatting"
     BANNED = "banned"
+    AGE_CHECK = "age_check"
 
 
 @dataclass(slots=True)
@@ -64,6 +67,10 @@ class Session:
     transcript: list[Line] = field(default_factory=list)
     watch: FrameWatch = field(default_factory=FrameWatch)
     text_watch: TextWatch = field(default_factory=TextWatch)
+    #: The ended matches this session may still report, oldest first: at most
+    #: ``Limits.recent_matches``, each for ``Limits.recent_seconds`` after it ended.
+    #: They belong to the session (the tab) and are forgotten with it (design §6).
+    recent: list[RecentMatch] = field(default_factory=list)
 
     @classmethod
     def open(

@@ -31,11 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import LimitExceeded, MatchOver, StateError
+from .errors import LimitExceeded, MatchOver, NotRecent, StateError
 from .flags import Enforcement, Flag, FlagKind
 from .frame_tokens import FrameTokens
 from .frames import CheckedFrame, FrameSource, FrameVerdict
-from .ice import is_relay_candidate, relay_only_sdp
+from .ice import relay_candidate, relay_only_sdp
 from .limits import Limits
 from .matching import MatchRules, Pair, Ticket
 from .messages import (
@@ -56,6 +56,7 @@ from .messages import (
     PartnerTyping,
     Ping,
     Pong,
+    Refused,
     Report,
     SendText,
     ServerMessage,
@@ -67,11 +68,19 @@ from .messages import (
 )
 from .network import UNKNOWN_NETWORK
 from .pools import pool_for
-from .reports import Filing, Line, Party
+from .reports import Filing, Line, Party, RecentMatch
 from .session import Session, State
 from .text import NoScanner, TextScanner
 from .text_policy import Hidden, RiskThresholds, TextWatch, judge_line
-from .video import FrameWatch, Outcome, enforcement_for, judge, keep_frame
+from .video import (
+    FrameWatch,
+    Outcome,
+    frame_flag_enforcement,
+    judge,
+    keep_frame,
+    own_checked,
+    own_current,
+)
 
 #: Why a match was ended by the server's checks rather than by a chatter.
 EndReason = Literal["safety", "no_face"]
@@ -130,7 +139,18 @@ class PeerNotify:
     message: Blur | Notice
 
 
-PeerEvent = PeerText | PeerTyping | PeerLeft | PeerSignal | PeerNotify
+@dataclass(frozen=True, slots=True)
+class PeerOwnChecked:
+    """The sender's page had its own camera checked, and nothing was flagged: the
+    viewer's blur may lift while such checks keep coming (docs/safety.md, "Whose word
+    counts"). It carries no time: the receiver stamps it with its own clock, as clocks
+    of two hosts do not compare."""
+
+    match: str
+    sender: str
+
+
+PeerEvent = PeerText | PeerTyping | PeerLeft | PeerSignal | PeerNotify | PeerOwnChecked
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +208,12 @@ class Kick:
 
 @dataclass(frozen=True, slots=True)
 class Restage:
-    """The sender of session ``session`` stated ``age`` (under 18) in the adult pool:
-    send its device back to the age question, after a cooldown (design §6)."""
+    """The sender of session ``session`` stated ``age`` in a pool that does not admit
+    it (design §6, docs/safety.md "Age"): under 18 in the adult pool, its device goes
+    back to the age question after a cooldown; 18 or over in the teen pool, its device
+    is barred from the teen pool. Either way every open session of the device, on
+    every gateway, is held to the new state (:meth:`Switchboard.send_to_age_question`).
+    """
 
     session: str
     device: str
@@ -282,6 +306,9 @@ class Switchboard:
         """Apply a client message. Raises ``StateError`` or ``LimitExceeded`` without
         changing anything when the message is refused."""
         session = self.sessions[session_id]
+        # The oldest recent match is forgotten first: checking it alone keeps lines cheap.
+        if session.recent and self._expired(session.recent[0], now):
+            self._forget_old(session, now)
         match message:
             case SendText(text=text):
                 return self._send_text(session, text, now)
@@ -292,7 +319,7 @@ class Switchboard:
             case Skip():
                 return self._skip(session, now)
             case Stop():
-                return self._stop(session)
+                return self._stop(session, now)
             case Report():
                 return self._report(session, message, now)
             case Signal():
@@ -321,7 +348,7 @@ class Switchboard:
             case PeerTyping(active=active):
                 return [Send(session.id, PartnerTyping(active=active))]
             case PeerLeft(match=match_id, reason=reason):
-                self._end(session)
+                self._end(session, now)
                 if reason is not None:
                     return [Send(session.id, Ended(reason=reason, match=match_id))]
                 return [Send(session.id, PartnerLeft(match=match_id))]
@@ -329,6 +356,10 @@ class Switchboard:
                 return [Send(session.id, signal)]
             case PeerNotify(message=notify):
                 return [Send(session.id, notify)]
+            case PeerOwnChecked(match=match_id):
+                if own_checked(session.watch, now).outcome is Outcome.UNBLUR:
+                    return [Send(session.id, Blur(on=False, reason="clear", match=match_id))]
+                return []
         return []  # pragma: no cover
 
     def paired(self, pair: Pair, now: float) -> list[Effect]:
@@ -415,7 +446,10 @@ class Switchboard:
         self, post: FramePost, verdict: FrameVerdict, jpeg: bytes, now: float
     ) -> list[Effect]:
         """Apply a frame's verdict (design §6, video). A flag on a frame whose match has
-        ended meanwhile is still enforced; anything else about it is moot."""
+        ended meanwhile is still enforced; anything else about it is moot. A check of
+        the sender's own camera that flags nothing is relayed to the partner
+        (:class:`PeerOwnChecked`): the partner's blur lifts only while such checks are
+        at most ``limits.own_check_seconds`` old (docs/safety.md, "Whose word counts")."""
         session = self.sessions.get(post.session)
         current = (
             session is not None and session.state is State.CHATTING and session.match == post.match
@@ -432,15 +466,22 @@ class Switchboard:
             CheckedFrame(round(now - session.matched_at, 3), post.source, jpeg, verdict),
             self.limits.evidence_frames,
         )
+        window = self.limits.own_check_seconds
         judgement = judge(
             watch,
             post.source,
             verdict,
             no_face_blur=self.limits.no_face_blur,
             no_face_end=self.limits.no_face_end,
+            own_current=own_current(watch, now, window),
+            own_overdue=now - session.matched_at >= window,
         )
         match_id, partner = session.match, session.partner
         effects: list[Effect] = []
+        flagged = judgement.outcome in (Outcome.NUDITY, Outcome.KNOWN_ABUSE)
+        if post.source is FrameSource.OWN and not flagged:
+            # The sender's own camera is checked: the partner's view of it may show.
+            effects.append(Relay(partner, PeerOwnChecked(match_id, session.id)))
         if judgement.prompt_sender is not None:
             prompt = Notice(kind="show_face", active=judgement.prompt_sender, match=match_id)
             if post.source is FrameSource.OWN:
@@ -453,8 +494,11 @@ class Switchboard:
             case Outcome.NO_FACE:
                 blur = Blur(on=True, reason="face_not_visible", match=match_id)
                 effects.append(Send(session.id, blur))
+            case Outcome.NOT_CHECKED:
+                blur = Blur(on=True, reason="not_checked", match=match_id)
+                effects.append(Send(session.id, blur))
             case Outcome.END_NO_FACE:
-                effects += self._end_by_checks(session, "no_face")
+                effects += self._end_by_checks(session, "no_face", now)
             case Outcome.NUDITY | Outcome.KNOWN_ABUSE:
                 reason: Literal["nudity", "known_abuse"] = (
                     "nudity" if judgement.outcome is Outcome.NUDITY else "known_abuse"
@@ -469,7 +513,7 @@ class Switchboard:
                 flag = self._flag(
                     post, verdict, now, tuple(watch.frames), tuple(session.transcript)
                 )
-                effects += self._end_by_checks(session, "safety")
+                effects += self._end_by_checks(session, "safety", now)
                 effects.append(EnforceFlag(flag))
         return effects
 
@@ -484,6 +528,26 @@ class Switchboard:
                 continue  # told already, or not concerned
             effects += self._leave(session)
             session.state = State.BANNED
+            effects += [Send(session.id, notice), Kick(session.id)]
+        return effects
+
+    def send_to_age_question(
+        self, device: str, band: AgeBand, notice: Refused, now: float
+    ) -> list[Effect]:
+        """The age state of ``device`` no longer admits ``band`` (docs/safety.md, "Age"):
+        each of its sessions in that band on this node leaves its wait or chat (the
+        partner is told ``partner_left``), is sent ``notice`` and is closed. A session
+        already banned or sent back is not told twice."""
+        effects: list[Effect] = []
+        for session in list(self.sessions.values()):
+            if (
+                session.device != device
+                or session.band is not band
+                or session.state in (State.BANNED, State.AGE_CHECK)
+            ):
+                continue
+            effects += self._leave(session, now=now)
+            session.state = State.AGE_CHECK
             effects += [Send(session.id, notice), Kick(session.id)]
         return effects
 
@@ -519,7 +583,7 @@ class Switchboard:
         match_id, partner = session.match, session.partner
         effects: list[Effect] = []
         if decision.restage is not None:
-            effects += self._end_by_checks(session, "safety")
+            effects += self._end_by_checks(session, "safety", now)
             effects.append(Restage(session.id, session.device, decision.restage))
             return effects
         if decision.case != "adult_in_teen":
@@ -529,10 +593,12 @@ class Switchboard:
             effects.append(Relay(partner, PeerNotify(match_id, session.id, notice)))
         if decision.case is not None:
             flag = self._text_flag(session, FlagKind(decision.case), now)
-            effects += self._end_by_checks(session, "safety")
+            effects += self._end_by_checks(session, "safety", now)
             effects.append(EnforceFlag(flag))
+            if decision.case == "adult_in_teen" and scan.age is not None:
+                effects.append(Restage(session.id, session.device, scan.age))
         elif decision.end:
-            effects += self._end_by_checks(session, "safety")
+            effects += self._end_by_checks(session, "safety", now)
         return effects
 
     def _text_flag(self, session: Session, kind: FlagKind, now: float) -> Flag:
@@ -566,6 +632,8 @@ class Switchboard:
             raise StateError("Already looking for someone.")
         if session.state is State.BANNED:
             raise StateError("This device is banned.")
+        if session.state is State.AGE_CHECK:
+            raise StateError("Answer the age question again first.")
         if find.mode is Mode.VIDEO and not self.video:
             raise StateError("Video chat is not available on this server.")
         self._take_skip(session, now)
@@ -576,23 +644,25 @@ class Switchboard:
     def _skip(self, session: Session, now: float) -> list[Effect]:
         if session.state is State.BANNED:
             raise StateError("This device is banned.")
+        if session.state is State.AGE_CHECK:
+            raise StateError("Answer the age question again first.")
         if session.state is State.WAITING:
             return [Send(session.id, Waiting(mode=self._mode(session)))]
         if session.mode is None:
             raise StateError("Send find first.")
         self._take_skip(session, now)
         match_id = session.match
-        effects = self._leave(session)
+        effects = self._leave(session, now=now)
         if match_id is not None:
             effects.append(Send(session.id, Ended(reason="skip", match=match_id)))
         effects.extend(self._wait(session, now))
         return effects
 
-    def _stop(self, session: Session) -> list[Effect]:
+    def _stop(self, session: Session, now: float) -> list[Effect]:
         if session.state not in (State.WAITING, State.CHATTING):
             return []
         match_id = session.match
-        effects = self._leave(session)
+        effects = self._leave(session, now=now)
         effects.append(Send(session.id, Ended(reason="stop", match=match_id)))
         return effects
 
@@ -609,8 +679,10 @@ class Switchboard:
             raise LimitExceeded("Too many signals in a short time.", retry_after=round(wait, 3))
         sdp, candidate = signal.sdp, signal.candidate
         if self.relay_only:
-            if candidate and not is_relay_candidate(candidate):
-                return []
+            if candidate:
+                candidate = relay_candidate(candidate)
+                if candidate is None:
+                    return []
             if sdp is not None:
                 sdp = relay_only_sdp(sdp)
         assert session.match is not None and session.partner is not None
@@ -624,6 +696,10 @@ class Switchboard:
         return [Relay(session.partner, PeerSignal(session.match, session.id, relayed))]
 
     def _report(self, session: Session, report: Report, now: float) -> list[Effect]:
+        """Report the current stranger, or, when ``report.match`` names another match,
+        a recent one (:meth:`_report_recent`)."""
+        if report.match is not None and report.match != session.match:
+            return self._report_recent(session, report, now)
         if session.state is not State.CHATTING:
             raise StateError("There is no chat to report.")
         wait = session.report_rate.take(now)
@@ -644,13 +720,70 @@ class Switchboard:
             frames=tuple(session.watch.frames),
         )
         block = BlockPair(session.device, session.partner_device)
-        effects = self._leave(session)
+        effects = self._leave(session, now=now)
+        for recent in session.recent:
+            if recent.match == match_id:
+                _reported(recent)
         effects += [
             block,
             FileReport(filing),
             Send(session.id, Ended(reason="report", match=match_id)),
         ]
         return effects
+
+    def _report_recent(self, session: Session, report: Report, now: float) -> list[Effect]:
+        """Report the stranger of a match that has ended, one of the session's recent
+        ones (design §6; docs/safety.md, "Evidence"): the filing carries what this
+        session kept of that match, the pair is blocked, and nothing else changes. The
+        stranger need not be reachable, or online at all: everything is local.
+
+        Raises ``NotRecent`` for a match that is not among them (too old, another
+        session's, made up) or was reported already, ``LimitExceeded`` past the report
+        rate; either way nothing changes."""
+        if session.state is State.BANNED:
+            raise StateError("This device is banned.")
+        self._forget_old(session, now)
+        recent = next(
+            (kept for kept in session.recent if kept.match == report.match and not kept.reported),
+            None,
+        )
+        if recent is None:
+            raise NotRecent()
+        wait = session.report_rate.take(now)
+        if wait:
+            raise LimitExceeded("Too many reports in a short time.", retry_after=round(wait, 3))
+        filing = Filing(
+            match=recent.match,
+            pool=recent.pool,
+            reason=report.reason,
+            note=report.note,
+            reporter=Party(session.device, session.network, session.id),
+            reported=recent.stranger,
+            matched_at=recent.matched_at,
+            reported_at=now,
+            transcript=recent.transcript,
+            frames=recent.frames,
+        )
+        _reported(recent)
+        return [BlockPair(session.device, recent.stranger.device), FileReport(filing)]
+
+    def _expired(self, kept: RecentMatch, now: float) -> bool:
+        """Whether ``kept`` is past its window, or ended without the time at hand."""
+        return kept.ended_at is None or kept.ended_at < now - self.limits.recent_seconds
+
+    def _forget_old(self, session: Session, now: float) -> None:
+        """Forget the recent matches that ended more than ``recent_seconds`` ago, and
+        all but the newest ``recent_matches`` (design §6: evidence is kept only while a
+        report may still need it). Pruned on access, without timers: every client
+        message (the page pings every 25 s) and every match's end."""
+        recent = session.recent
+        for kept in recent:
+            if kept.ended_at is None:
+                kept.ended_at = now
+        since = now - self.limits.recent_seconds
+        fresh = [kept for kept in recent if kept.ended_at is not None and kept.ended_at >= since]
+        keep = self.limits.recent_matches
+        session.recent = fresh[max(0, len(fresh) - keep) :] if keep else []
 
     def _record(
         self, session: Session, side: Literal["reporter", "reported"], text: str, now: float
@@ -690,20 +823,25 @@ class Switchboard:
         )
         return [Send(session.id, Waiting(mode=mode)), Enqueue(ticket)]
 
-    def _leave(self, session: Session, reason: EndReason | None = None) -> list[Effect]:
-        """End the session's wait or chat; it becomes idle (unless banned)."""
+    def _leave(
+        self, session: Session, reason: EndReason | None = None, now: float | None = None
+    ) -> list[Effect]:
+        """End the session's wait or chat; it becomes idle (unless banned). ``now``: when,
+        for the window in which the ended match may still be reported (see ``_end``)."""
         effects: list[Effect] = []
         if session.state is State.WAITING:
             effects.append(Dequeue(session.id))
         elif session.state is State.CHATTING:
             assert session.match is not None and session.partner is not None
             effects.append(Relay(session.partner, PeerLeft(session.match, session.id, reason)))
-        self._end(session)
+        self._end(session, now)
         return effects
 
-    def _end_by_checks(self, session: Session, reason: EndReason) -> list[Effect]:
+    def _end_by_checks(
+        self, session: Session, reason: EndReason, now: float | None = None
+    ) -> list[Effect]:
         match_id = session.match
-        effects = self._leave(session, reason)
+        effects = self._leave(session, reason, now)
         effects.append(Send(session.id, Ended(reason=reason, match=match_id)))
         return effects
 
@@ -716,11 +854,22 @@ class Switchboard:
         lines: tuple[Line, ...],
     ) -> Flag:
         """The flag of a verdict on ``post``'s frame. The transcript comes in the
-        sampler's view; it is turned so that "reported" always marks the subject."""
+        sampler's view; it is turned so that "reported" always marks the subject. What
+        it does depends on whose page sampled the frame (:func:`frame_flag_enforcement`):
+        a frame of the sender's own camera acts at once; one a viewer sampled opens a
+        case, and sanctions only with corroboration."""
         own = post.source is FrameSource.OWN
         if own:
             lines = _as_subject(lines)
         kind = FlagKind.KNOWN_ABUSE if verdict.hash_hit is not None else FlagKind.NUDITY
+        # One viewer's word never sanctions by itself (docs/safety.md, "Whose word counts").
+        enforcement, corroboration = frame_flag_enforcement(
+            kind,
+            post.source,
+            teen=post.teen,
+            viewers=self.limits.flag_viewers,
+            window_seconds=self.limits.flag_window_seconds,
+        )
         return Flag(
             kind=kind,
             match=post.match,
@@ -728,16 +877,38 @@ class Switchboard:
             subject=post.sampler if own else post.partner,
             sampler=post.sampler,
             verdict=verdict,
-            enforcement=enforcement_for(kind, teen=post.teen),
+            enforcement=enforcement,
             matched_at=post.matched_at,
             flagged_at=now,
             frames=frames,
             transcript=lines,
+            corroboration=corroboration,
         )
 
-    @staticmethod
-    def _end(session: Session) -> None:
-        if session.state is not State.BANNED:
+    def _end(self, session: Session, now: float | None = None) -> None:
+        """The session's match (if any) is over: what it kept of it moves to the
+        session's recent matches, so the stranger can still be reported after leaving
+        (design §6; docs/safety.md, "Evidence"); ``now=None`` (a path without the time
+        at hand) lets the next access stamp when it ended."""
+        if session.match is not None and session.partner is not None and session.mode:
+            session.recent.append(
+                RecentMatch(
+                    match=session.match,
+                    pool=pool_for(session.band, session.mode).key,
+                    stranger=Party(
+                        session.partner_device, session.partner_network, session.partner
+                    ),
+                    matched_at=session.matched_at,
+                    ended_at=now,
+                    transcript=tuple(session.transcript),
+                    frames=tuple(session.watch.frames),
+                )
+            )
+            if now is not None:
+                self._forget_old(session, now)
+            elif len(session.recent) > self.limits.recent_matches:
+                del session.recent[: len(session.recent) - self.limits.recent_matches]
+        if session.state not in (State.BANNED, State.AGE_CHECK):
             session.state = State.IDLE
         session.match = None
         session.partner = None
@@ -755,3 +926,11 @@ def _as_subject(lines: tuple[Line, ...]) -> tuple[Line, ...]:
         "reported": "reporter",
     }
     return tuple(Line(line.at, swap[line.side], line.text) for line in lines)
+
+
+def _reported(recent: RecentMatch) -> None:
+    """A recent match was reported: its evidence is in the filing now, so the copy in
+    memory goes, and the match cannot be reported again."""
+    recent.reported = True
+    recent.transcript = ()
+    recent.frames = ()

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from ..safety.checker import NudityThresholds, load_checker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
 from ..safety.text import SignalEngine
+from . import ages
 from .addresses import Addresses
 from .appeals import appeals_router
 from .chat_socket import ChatSocket, Services
@@ -110,7 +110,12 @@ def build_services(settings: Settings) -> Services:
         codec=Codec(limits),
         tokens=DeviceTokens(settings.subkey("device-tokens")),
         network_key=settings.subkey("network-hash"),
-        age_gate=AgeGate(teen_pool=settings.teen_pool, lock_hours=settings.age_lock_hours),
+        age_gate=AgeGate(
+            teen_pool=settings.teen_pool,
+            lock_hours=settings.age_lock_hours,
+            recheck_minutes=settings.age_recheck_minutes,
+            network_hold_minutes=settings.network_hold_minutes,
+        ),
         ages=AgeLedger(),
         bans=BanIndex(),
         frame_tokens=frame_tokens,
@@ -136,7 +141,16 @@ async def start_frame_checks(services: Services) -> CheckPool:
         hashes=services.hashes,
     )
     services.checker = checker
-    return CheckPool(checker, workers=settings.frame_workers, capacity=settings.frame_queue)
+    return CheckPool(
+        checker,
+        workers=settings.frame_workers,
+        capacity=settings.frame_queue,
+        share_limits={
+            "session": settings.frame_share_session,
+            "device": settings.frame_share_device,
+            "network": settings.frame_share_network,
+        },
+    )
 
 
 CHAT_PATH = "/v1/ws"
@@ -177,12 +191,12 @@ PURGE_EVERY = 60  # housekeeping rounds: evidence retention is checked hourly
 
 
 async def _housekeep(services: Services) -> None:
-    """Forget age locks that have run out, and delete evidence past its retention
-    (the same purge as `strangers purge`)."""
+    """Forget age state that has run out (in memory and in the records), and delete
+    evidence past its retention (the same purge as `strangers purge`)."""
     rounds = 0
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
-        services.ages.prune(int(time.time()))
+        await ages.prune(services)
         rounds += 1
         if rounds % PURGE_EVERY == 0 and services.records is not None:
             try:
@@ -246,6 +260,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             services.node.blocks.add(device_a, device_b)
         services.bans.replace(await records.active_bans(now=datetime.now(UTC)))
         services.decisions.replace(await records.pending_notices())
+        await ages.load(services)
         await asyncio.to_thread(services.hashes.replace, await records.hash_entries())
         services.frame_checks = await start_frame_checks(services)
         await services.node.start()

@@ -44,9 +44,8 @@ from datetime import UTC, datetime
 
 from starlette.types import Receive, Scope, Send
 
-from ..brokers.wire import AgeFact
 from ..core.admission import Admission, Challenge, DifficultyPolicy, NetworkHistory
-from ..core.age import Admitted, AgeGate, AgeLedger, AgeRecord, stage_for
+from ..core.age import Admitted, AgeGate, AgeLedger
 from ..core.bans import BanIndex
 from ..core.device import DeviceClaims, DeviceTokens
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
@@ -72,13 +71,14 @@ from ..core.network import UNKNOWN_NETWORK, network_hash
 from ..core.reports import Filing
 from ..core.session import State
 from ..core.switchboard import EnforceFlag, Restage
+from ..core.text_policy import ADULT_AGE
 from ..core.turn import rest_credentials
 from ..logs import bind_session
 from ..moderation.records import AddressCapture, Records
 from ..safety.checker import FrameChecker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
-from . import metrics
+from . import ages, metrics
 from .addresses import Addresses
 from .decisions import DecisionNotices, as_message
 from .enforcement import enforce_flag, file_report
@@ -186,6 +186,7 @@ class ChatSocket:
         self.session: str | None = None
         self.device: str | None = None
         self.kicked = False
+        self.kicked_as: State | None = None
         self.idled = False
         self._reading = False
         self._last_frame = now
@@ -214,7 +215,8 @@ class ChatSocket:
         except asyncio.CancelledError:
             # A ban cancels this task through node.closers (the Kick effect); so do an
             # overflowing outbox and the idle timer.
-            self.kicked = self._banned()
+            self.kicked_as = self._kicked_as()
+            self.kicked = self.kicked_as is not None
             if not (self.outbox.overflowed or self.kicked or self.idled):
                 raise
             if self.outbox.overflowed:
@@ -231,11 +233,15 @@ class ChatSocket:
                 node.closers.pop(self.session, None)
                 node.run(node.switchboard.close(self.session))
             if self.kicked and not self.outbox.overflowed:
-                # Banned mid-session: the notice is written before the close (RFC 6455
-                # §7.4.1: 1008 policy violation).
+                # Banned or sent back to the age question mid-session: the notice is
+                # written before the close (RFC 6455 §7.4.1: 1008 policy violation for a
+                # ban; 1000, a normal close, for the age question, as at hello).
                 with contextlib.suppress(Exception):
                     await self.outbox.drain()
-                    await self.close(POLICY_VIOLATION, "banned")
+                    if self.kicked_as is State.AGE_CHECK:
+                        await self.close(1000, "age_check")
+                    else:
+                        await self.close(POLICY_VIOLATION, "banned")
             self.outbox.close()
             if self.outbox.overflowed:
                 with contextlib.suppress(Exception):
@@ -311,25 +317,22 @@ class ChatSocket:
         services = self.services
         wall = int(time.time())
         claims = services.tokens.verify(hello.device) or DeviceClaims(secrets.token_urlsafe(16))
-        earlier = services.ages.youngest(claims.device, claims.age, wall)
-        decision = services.age_gate.decide(
+        # The device's state, its network's hold, and what the answer changes in them:
+        # every other open session of the device (here and on other gateways) is held to
+        # it before this one is answered (gateway/ages.py; docs/safety.md, "Age").
+        decision = services.age_gate.admit(
+            services.ages,
+            claims.device,
+            claims.age,
+            None if self.network == UNKNOWN_NETWORK else self.network,
             hello.birth_year,
             hello.birth_month,
-            earlier,
             today=datetime.fromtimestamp(wall, UTC).date(),
             now=wall,
         )
-        services.ages.remember(claims.device, decision.record, wall)
+        await ages.settle(services)
         self.device = claims.device
-        if decision.record != claims.age:
-            # Other gateways must not take this device's older token for its record.
-            services.node.broker.share(AgeFact(claims.device, decision.record))
         token = services.tokens.issue(DeviceClaims(claims.device, decision.record))
-        recheck = services.ages.recheck_until(claims.device, wall)
-        if recheck is not None:
-            await self.send_text(encode(Refused(reason="age_check", until=recheck, device=token)))
-            await self.close(1000, "age_check")
-            return False
         await self._decisions(claims.device)
         if isinstance(decision, Admitted):
             ban = self._ban(claims.device)
@@ -341,13 +344,19 @@ class ChatSocket:
                 return False
         else:
             await self.send_text(
-                encode(
-                    Refused(
-                        reason=decision.reason, until=decision.record.locked_until, device=token
-                    )
-                )
+                encode(Refused(reason=decision.reason, until=decision.until, device=token))
             )
             await self.close(1000, decision.reason)
+            return False
+        # The awaits above let other tabs and gateways change the device's state; from
+        # here to the open there is none, so a change either finds this session open or
+        # is seen now.
+        late = services.ages.refusal_for(
+            claims.device, decision.band, int(time.time()), teen_pool=services.age_gate.teen_pool
+        )
+        if late is not None:
+            await self.send_text(encode(Refused(reason=late[0], until=late[1], device=token)))
+            await self.close(1000, late[0])
             return False
         node = services.node
         session = node.new_session_id()
@@ -509,29 +518,27 @@ class ChatSocket:
         raise LimitExceeded(retry_after=round(refusal.retry_after, 3))
 
     async def _restage(self, restage: Restage) -> None:
-        """Send this device back to the age question (design §6): it stated ``age`` in
-        the adult pool. The age it stated locks its stage like an answer would (it can
-        only go younger), and it waits ``age_recheck_minutes`` before being asked again.
-        """
+        """This device stated ``restage.age`` in a pool that does not admit it (design §6;
+        docs/safety.md, "Age"): under 18 in the adult pool, it goes back to the age
+        question after ``age_recheck_minutes`` with the age it stated locked like an
+        answer; 18 or over in the teen pool, it is barred from the teen pool. Every open
+        session of the device, this one included, is held to that on every gateway
+        (this socket is then closed through its Kick)."""
         services, wall = self.services, int(time.time())
-        record = AgeRecord(stage_for(restage.age), wall + services.age_gate.lock_seconds)
-        earlier = services.ages.youngest(restage.device, None, wall)
-        if earlier is not None and earlier.stage < record.stage:
-            record = earlier
-        services.ages.remember(restage.device, record, wall)
-        until = wall + round(services.settings.age_recheck_minutes * 60)
-        services.ages.recheck(restage.device, until)
-        services.node.broker.share(AgeFact(restage.device, record, until))
-        token = services.tokens.issue(DeviceClaims(restage.device, record))
-        self.outbox.put(encode(Refused(reason="age_check", until=until, device=token)))
-        with contextlib.suppress(Exception):
-            await self.outbox.drain()
-            await self.close(1000, "age_check")
-        raise _Closed()
+        if restage.age >= ADULT_AGE:
+            services.age_gate.bar_from_teen(services.ages, restage.device, now=wall)
+        else:
+            network = None if self.network == UNKNOWN_NETWORK else self.network
+            services.age_gate.restage(services.ages, restage.device, network, restage.age, now=wall)
+        await ages.settle(services)
 
-    def _banned(self) -> bool:
+    def _kicked_as(self) -> State | None:
+        """Why this socket's task was cancelled by a Kick: banned, or sent back to the
+        age question (None: it was not kicked)."""
         session = self.services.node.switchboard.sessions.get(self.session or "")
-        return session is not None and session.state is State.BANNED
+        if session is not None and session.state in (State.BANNED, State.AGE_CHECK):
+            return session.state
+        return None
 
     async def _file(self, filing: Filing) -> None:
         """Commit a report, and only then acknowledge it (design §6)."""

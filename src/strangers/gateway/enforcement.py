@@ -15,11 +15,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from ..brokers.wire import AgeFact, BanFact, Fact
+from ..brokers.wire import AgeFact, BanFact, Fact, NetworkHoldFact
+from ..core.age import AgeChanges
 from ..core.flags import Flag
 from ..core.messages import Banned
 from ..core.reports import Filing
 from ..moderation.records import BanNotice
+from .ages import merge_shared
 
 if TYPE_CHECKING:
     from .chat_socket import Services
@@ -60,7 +62,14 @@ async def enforce_flag(services: Services, flag: Flag) -> str | None:
     except Exception:
         log.exception("a %s flag could not be stored", flag.kind)
         return None
-    log.info("flag %s filed as case %s", flag.kind, outcome.case)
+    # A viewer's flag alone sanctions nobody (docs/safety.md, "Whose word counts"): the
+    # count of independent viewers is what a moderator needs to read the case.
+    log.info(
+        "flag %s filed as case %s (independent viewers %d)",
+        flag.kind,
+        outcome.case,
+        outcome.corroborated_by,
+    )
     subject = flag.subject
     if outcome.ban is not None:
         apply_ban(services, subject.device, None, outcome.ban)
@@ -99,11 +108,11 @@ async def reload_bans(services: Services) -> None:
 
 
 def apply_fact(services: Services, fact: Fact) -> None:
-    """What another node shared, applied on this one: a ban, an age record."""
+    """What another node shared, applied on this one: a ban, a device's age state (its
+    sessions here held to it), a network's hold."""
     if isinstance(fact, BanFact):
         ban_here(services, fact.device, fact.network, fact.entry)
     elif isinstance(fact, AgeFact):
-        now = int(time.time())
-        services.ages.remember(fact.device, fact.record, now)
-        if fact.recheck_until is not None:
-            services.ages.recheck(fact.device, fact.recheck_until)
+        merge_shared(services, AgeChanges({fact.device: fact.state}, {}))
+    elif isinstance(fact, NetworkHoldFact):
+        services.ages.merge(AgeChanges({}, {fact.network: fact.hold}))

@@ -15,12 +15,14 @@ stored (OWASP ASVS 5.0 V2.2 input validation, V2.4.1 anti-automation):
 3. the declared type and the size, read with a hard cap (415 ``not_jpeg``,
    413 ``too_large``; the gateway's request size cap is larger, see
    ``request_size.py``);
-4. the JPEG header: its markers and dimensions, so a decompression bomb never
-   reaches the decoder (415 ``not_jpeg``, 422 ``bad_size``);
+4. the JPEG header: its markers, scans and dimensions, so a decompression bomb or a
+   file built to keep the decoder busy (thousands of progressive scans) never reaches
+   it (``safety/jpeg.py``; 415 ``not_jpeg``, 422 ``bad_size``);
 5. the match: the token's session must still be in that very match (410
    ``match_over``), within its frame rate (429 ``rate_limited``);
-6. the check itself in the worker pool, which sheds the least urgent frames under
-   load (503 ``busy``, counted).
+6. the check itself in the worker pool, within the fair share of the posting
+   session, device and network, which sheds a key's frames past its share and the
+   least urgent frames under load (503 ``busy``, counted by reason).
 
 A bad query (``source``) is 400 ``invalid``, as everywhere in the HTTP API.
 
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from ..brokers.base import home_of
 from ..core.errors import (
@@ -199,7 +202,17 @@ async def check_here(
     if pool is None:
         raise Busy("Frame checks are not running yet.", retry_after=BUSY_RETRY_SECONDS)
     try:
-        result = await pool.check(jpeg, priority=post.priority)
+        # The sampler's fair share (issue 15, attack 2): a flood sheds its own frames.
+        sampler = post.sampler
+        result = await pool.check(
+            jpeg,
+            priority=post.priority,
+            shares={
+                "session": sampler.session,
+                "device": sampler.device,
+                "network": sampler.network,
+            },
+        )
     except Shed:
         raise Busy(retry_after=BUSY_RETRY_SECONDS) from None
     except FrameRejected as exc:
@@ -259,6 +272,10 @@ def frames_router(services: Services) -> APIRouter:
             return _answer(exc)
         except BodyTooLarge:
             raise  # the request size cap answers (413)
+        except ClientDisconnect:
+            # The page went away mid-upload (a closed tab, a flood's client cancelled):
+            # nobody reads this answer, and it is no fault of the server.
+            return JSONResponse({"code": "invalid", "text": "The request ended early."}, 400)
         except Exception:
             log.exception("fault while checking a frame")
             return _answer(InternalError())

@@ -1,12 +1,80 @@
 """How uvicorn serves the gateway's app: one place, so ``strangers serve`` and the
-tests' in-process servers run the same protocol stack and the same limits."""
+tests' in-process servers run the same protocol stack and the same limits.
+
+uvicorn bounds an idle keep-alive connection (``timeout_keep_alive``) but not one that
+is sending a request: a client that opens a connection and never finishes its headers
+(slowloris) held it open for as long as it liked. :class:`HeaderTimeoutProtocol` gives
+every request ``header_timeout`` seconds, counted from the connection or from the
+request's first byte and never extended by more bytes, to complete its line and headers
+(RFC 9110 §15.5.9, 408 Request Timeout; docs/security.md, "Flooders": every resource a
+client holds has a bound).
+Once the headers are in, the app's own bounds apply: a websocket's ``hello_timeout`` and
+``idle_timeout``, the request size cap."""
 
 from __future__ import annotations
 
+import asyncio
+
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .settings import Settings
+
+_REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 17\r\n"
+    b"connection: close\r\n"
+    b"\r\n"
+    b"Request Timeout\r\n"
+)
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request's line and headers
+    (module docstring); a connection past it is answered 408 and closed."""
+
+    header_timeout: float = 10.0
+    _head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_head_deadline()  # the next request on a kept-alive connection
+
+    def on_headers_complete(self) -> None:
+        # Cancelled before an upgrade hands the transport to the websocket protocol.
+        self._cancel_head_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(self.header_timeout, self._head_late)
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_late(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.write(_REQUEST_TIMEOUT)
+            self.transport.close()
+
+
+def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
+    """:class:`HeaderTimeoutProtocol` with a deadline of ``seconds`` (uvicorn makes one
+    protocol per connection from the class, with no room for an argument)."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
 
 
 def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
@@ -16,7 +84,7 @@ def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=header_timeout_protocol(settings.header_timeout),
         ws="websockets-sansio",
         ws_max_size=65536,
         ws_ping_interval=20.0,

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="How long a device that stated an age under 18 in the adult pool waits "
         "before the age question is asked again.",
     )
+    network_hold_minutes: float = Field(
+        15.0,
+        ge=0,
+        description="How long a network that gave an answer or statement under 18 keeps "
+        "devices not yet known there as adults from being welcomed as adults (0: off; "
+        "docs/safety.md, Age).",
+    )
     interest_timeout: float = Field(
         10.0, ge=0, description="Seconds interests are required before a random stranger."
     )
@@ -102,6 +109,12 @@ class Settings(BaseSettings):
         20, ge=1, description="Refused frames in a burst before the socket is closed."
     )
     hello_timeout: float = Field(10.0, gt=0, description="Seconds to wait for `hello`.")
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, from the "
+        "connection or the request's first byte, before it is answered 408 and closed.",
+    )
     # --- Admission by proof of work, idle sockets, abuse bans (issue 9, design §3) ------
     # Owned by core/admission.py and gateway/chat_socket.py; the policy is explained there.
     pow_bits: int = Field(
@@ -265,6 +278,15 @@ class Settings(BaseSettings):
     frame_queue: int = Field(
         32, ge=1, description="Frames waiting for a check before the least urgent are shed."
     )
+    frame_share_session: int = Field(
+        2, ge=1, description="Frames of one chatter waiting or in a check at once (fair share)."
+    )
+    frame_share_device: int = Field(
+        4, ge=1, description="Frames of one device, all tabs, waiting or in a check at once."
+    )
+    frame_share_network: int = Field(
+        12, ge=1, description="Frames of one network waiting or in a check at once."
+    )
     frame_posts_per_second: float = Field(
         1.5, gt=0, description="Frames one chatter may post for checking, per second."
     )
@@ -283,6 +305,23 @@ class Settings(BaseSettings):
     )
     no_face_end_checks: int = Field(
         6, ge=1, description="Checks in a row without a face before the match ends."
+    )
+    own_check_seconds: float = Field(
+        12.0,
+        gt=0,
+        le=60,
+        description="How recent a check of a sender's own camera must be for the stranger "
+        "to see its video; older, it is blurred as 'video not checked'.",
+    )
+    flag_viewers: int = Field(
+        3,
+        ge=2,
+        description="Distinct viewers, on distinct networks, whose nudity flags of one "
+        "sender's video make a strike (or the teen pool's ban) without a moderator; one "
+        "viewer's flag alone only opens a case.",
+    )
+    flag_window_hours: float = Field(
+        24.0, gt=0, description="The window in which those viewers' flags are counted."
     )
     hash_refresh_seconds: float = Field(
         60.0, gt=0, description="How often the known-abuse hash lists are reloaded."
@@ -344,6 +383,9 @@ class Settings(BaseSettings):
             frame_post_burst=self.frame_post_burst,
             no_face_blur=self.no_face_blur_checks,
             no_face_end=self.no_face_end_checks,
+            own_check_seconds=self.own_check_seconds,
+            flag_viewers=self.flag_viewers,
+            flag_window_seconds=self.flag_window_hours * 3600.0,
         )
 
     def match_rules(self) -> MatchRules:

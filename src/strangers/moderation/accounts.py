@@ -13,9 +13,12 @@ Design §1 (Moderator): argon2id passwords, optional TOTP, roles ``moderator`` a
   (``_HASHING``), so however many attempts arrive, at most one argon2 computation (64 MiB,
   its 4 lanes) runs at a time: a flood of sign-ins queues instead of taking every core
   and 64 MiB per attempt (docs/performance.md, Floods).
-- Sign-in (ASVS 2.2.1, 3.2.x): one refusal for an unknown name and a wrong password, with a
-  verification against a dummy hash so both take as long; ``max_failures`` failures in a
-  row lock the account for ``lockout`` (even the right password is refused meanwhile).
+- Sign-in (ASVS 2.2.1, 3.2.x; ASVS 5.0 V6.3.8): one refusal for an unknown name, a
+  disabled account and a wrong password, with a verification against a dummy hash so
+  all take as long; ``max_failures`` failures in a row lock the account for ``lockout``
+  (even the right password is refused meanwhile, after the same dummy verification). The
+  lock has its own code for the audit log; the console answers it with the very page of
+  a wrong password, so a lock never tells that a name exists.
 - TOTP (RFC 6238, ASVS 2.8.1): a 160-bit base32 secret, sealed under the evidence key
   (``Records.seal``); a code one 30-second step early or late is accepted.
 - Sessions (ASVS 3.2.1, 3.2.2, 3.3.1): a 32-byte random token for the cookie, of which
@@ -312,6 +315,9 @@ class Accounts:
                 await self._refused(account.id, name, "disabled", now=now, failure=False)
             raise SignInRefused("bad_credentials")
         if account.locked_until is not None and account.locked_until > now:
+            # The same argon2 work as any other refusal: a lock must not be told from an
+            # unknown name by the time it takes (OWASP ASVS 5.0 V6.3.8).
+            await _hashing(_verify, DUMMY_HASH, _normalised(password))
             await self._refused(account.id, name, "locked", now=now, failure=False)
             raise SignInRefused("locked")
         stored = account.password_hash

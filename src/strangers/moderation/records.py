@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import ipaddress
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -30,7 +31,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from strangers.core.bans import BanEntry
-from strangers.core.flags import PERMANENT, Flag, FlagKind
+from strangers.core.flags import PERMANENT, Corroboration, Flag, FlagKind
 from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict, HashHit
 from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import MAX_NOTE_CHARS, Filing, Line, Party, ReportReason
@@ -65,6 +66,13 @@ ESCALATED_EVIDENCE_DAYS: Final = 365  # REPORT Act: a year when escalated
 STRIKE_WINDOW: Final = timedelta(hours=24)
 MAX_APPEAL_CHARS: Final = 2000
 MAX_REASON_CHARS: Final = 64
+#: What one report may keep of its match (docs/security.md, "Flooders"): the newest
+#: chat lines up to this many bytes of JSON-escaped UTF-8 text, and the newest frames up to this
+#: many JPEG bytes. With the note (500 characters) a report's sealed evidence stays
+#: under ``REPORT_EVIDENCE_MAX_BYTES`` whatever a modified client sent.
+REPORT_TRANSCRIPT_BYTES: Final = 32 * 1024
+REPORT_FRAME_BYTES: Final = 96 * 1024
+REPORT_EVIDENCE_MAX_BYTES: Final = 256 * 1024
 
 #: Queue order: most severe first (design §1, Moderator).
 SEVERITY: Final[dict[ReportReason, int]] = {
@@ -126,12 +134,15 @@ BanNotice = BanEntry
 class FlagOutcome:
     """What :meth:`Records.file_flag` committed: the case number, the subject device's
     strikes in the last 24 hours (this flag's included; 0 when the flag strikes nothing)
-    the device ban's notice, if the flag banned it, and the network ban's, if any."""
+    the device ban's notice, if the flag banned it, and the network ban's, if any;
+    ``corroborated_by``: for a flag that needs corroboration, the independent viewers
+    counted (0 otherwise)."""
 
     case: str
     strikes: int
     ban: BanNotice | None
     network_ban: BanNotice | None = None
+    corroborated_by: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,27 @@ def case_number(case_id: int) -> str:
 
 def _at(unix: float) -> datetime:
     return datetime.fromtimestamp(unix, UTC)
+
+
+def _matching_size(edges: Iterable[tuple[str, str]]) -> int:
+    """The size of a maximum matching of the bipartite graph ``edges`` (device,
+    network): Kuhn's augmenting paths, enough for the few flags of one subject."""
+    networks_of: dict[str, list[str]] = {}
+    for device, network in edges:
+        networks_of.setdefault(device, []).append(network)
+    holder: dict[str, str] = {}  # network -> the device it is matched to
+
+    def augment(device: str, seen: set[str]) -> bool:
+        for network in networks_of[device]:
+            if network in seen:
+                continue
+            seen.add(network)
+            if network not in holder or augment(holder[network], seen):
+                holder[network] = device
+                return True
+        return False
+
+    return sum(augment(device, set()) for device in networks_of)
 
 
 def _check_time(now: datetime) -> None:
@@ -263,6 +295,35 @@ def _frames_json(
             for frame in frames
         ],
     }
+
+
+def _newest_within(sizes: Sequence[int], budget: int) -> int:
+    """How many of the last items fit in ``budget`` together (the newest are kept)."""
+    kept = spent = 0
+    for size in reversed(sizes):
+        if spent + size > budget:
+            break
+        spent += size
+        kept += 1
+    return kept
+
+
+def _bounded(filing: Filing) -> Filing:
+    """``filing`` with no more evidence than one report may keep (the newest lines and
+    frames within ``REPORT_TRANSCRIPT_BYTES`` and ``REPORT_FRAME_BYTES``): the switchboard
+    keeps 500 lines of 1000 characters and 64 KB frames, which a modified client can
+    fill to several megabytes once sealed."""
+    # Sized as sealed (JSON-escaped UTF-8): a control character costs six bytes there.
+    texts = [len(json.dumps(line.text, ensure_ascii=False).encode()) for line in filing.transcript]
+    lines = _newest_within(texts, REPORT_TRANSCRIPT_BYTES)
+    frames = _newest_within([len(frame.jpeg) for frame in filing.frames], REPORT_FRAME_BYTES)
+    if lines == len(filing.transcript) and frames == len(filing.frames):
+        return filing
+    return dataclasses.replace(
+        filing,
+        transcript=filing.transcript[len(filing.transcript) - lines :],
+        frames=filing.frames[len(filing.frames) - frames :],
+    )
 
 
 def _lines_json(lines: Sequence[Line], sides: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -385,6 +446,7 @@ class Records:
         if filing.reason not in SEVERITY:
             raise RecordError("invalid", "unknown report reason")
         _check_parties((filing.reporter, "reporter"), (filing.reported, "reported"))
+        filing = _bounded(filing)
         same_sides = {"reporter": "reporter", "reported": "reported"}
         sealed = {
             "transcript": self._seal(
@@ -543,6 +605,13 @@ class Records:
         - ``capture``, the subject's raw address, goes into the "identifiers" evidence
           only when the case is critical (:data:`CRITICAL_SEVERITY`) or escalated, and is
           dropped otherwise.
+        - A flag with a :class:`~strangers.core.flags.Corroboration` (a frame one viewer
+          sampled of the subject, which that viewer's page could have forged) takes the
+          corroboration's enforcement instead of its own only when, this flag counted,
+          the subject's device was flagged with the same kind from viewers' sampling by
+          at least ``viewers`` distinct devices on as many distinct networks (none
+          unknown, none the subject's) within the window (docs/safety.md, "Whose word
+          counts"); ``corroborated_by`` in the outcome and the audit is that count.
         """
         _check_time(now)
         try:
@@ -551,9 +620,15 @@ class Records:
             raise RecordError("invalid", "unknown flag kind") from None
         _check_parties((flag.subject, "subject"), (flag.sampler, "sampler"))
         enforcement = flag.enforcement
-        for seconds in (enforcement.ban_seconds, enforcement.network_ban_seconds):
-            if seconds is not None:
-                _ban_end(seconds, now)  # refused: not positive, or past the calendar
+        corroboration = flag.corroboration
+        held = [enforcement] if corroboration is None else [enforcement, corroboration.enforcement]
+        for each in held:
+            for seconds in (each.ban_seconds, each.network_ban_seconds):
+                if seconds is not None:
+                    _ban_end(seconds, now)  # refused: not positive, or past the calendar
+        if corroboration is not None and corroboration.enforcement.escalate != enforcement.escalate:
+            # Escalation decides how long the evidence is sealed for, before the count.
+            raise RecordError("invalid", "a corroboration cannot change the escalation")
         if kind is FlagKind.NUDITY:
             # a pool key is "<band>-<mode>" (core.pools)
             teen = flag.pool.startswith("teen")
@@ -607,6 +682,16 @@ class Records:
         )
 
         async with self._transaction() as session:
+            corroborated_by = 0
+            corroborated: dict[str, Any] = {}
+            if corroboration is not None:
+                corroborated_by = await self._distinct_viewers(session, flag, kind, corroboration)
+                corroborated["corroborated_by"] = corroborated_by
+                if corroborated_by >= corroboration.viewers:
+                    enforcement = corroboration.enforcement
+                    flag = replace(flag, enforcement=enforcement)
+                    if not escalated:
+                        status = "open" if enforcement.review else "actioned"
             case = await self._open_case(
                 session,
                 kind="automatic",
@@ -641,6 +726,7 @@ class Records:
                 pool=flag.pool,
                 status=status,
                 sampled_by=sampled_by,
+                **corroborated,
             )
             strikes = 0
             if enforcement.strike:
@@ -669,7 +755,43 @@ class Records:
                     )
             if escalated:
                 self._action(session, case.id, "escalate", now=now)
-        return FlagOutcome(case=case.number, strikes=strikes, ban=ban, network_ban=network_ban)
+        return FlagOutcome(
+            case=case.number,
+            strikes=strikes,
+            ban=ban,
+            network_ban=network_ban,
+            corroborated_by=corroborated_by,
+        )
+
+    @staticmethod
+    async def _distinct_viewers(
+        session: AsyncSession, flag: Flag, kind: FlagKind, corroboration: Corroboration
+    ) -> int:
+        """How many independent viewers flagged ``flag``'s subject device with ``kind``
+        within the corroboration's window, ``flag``'s own sampler counted: the size of
+        the largest set of (viewer device, viewer network) pairs, among the flags from
+        viewers' sampling, in which no device and no network appears twice. The unknown
+        network, the subject's own network and the subject's own device do not count
+        (one person with many devices, or many addresses, is still one word)."""
+        subject = flag.subject
+        since = _at(flag.flagged_at) - timedelta(seconds=corroboration.window_seconds)
+        rows = await session.execute(
+            select(FlagRow.sampler_device, FlagRow.sampler_network)
+            .where(
+                FlagRow.subject_device == subject.device,
+                FlagRow.kind == str(kind),
+                FlagRow.sampled_by == "viewer",
+                FlagRow.flagged_at >= since,
+            )
+            .distinct()
+        )
+        pairs = {(device, network) for device, network in rows}
+        pairs.add((flag.sampler.device, flag.sampler.network))
+        return _matching_size(
+            (device, network)
+            for device, network in pairs
+            if device != subject.device and network not in (UNKNOWN_NETWORK, subject.network)
+        )
 
     async def _flag_bans(
         self,

@@ -9,7 +9,9 @@ known-abuse hash lists (:class:`HashEntry`); 0003 text flag kinds; 0004 the mode
 console: :class:`Moderator` accounts and their :class:`ConsoleSession`, the
 :class:`Action` taken on each case (DSA arts. 15, 17 and 24: what was decided, by whom,
 automatically or not), the :class:`ChatterNotice` a device is shown on its next visit
-(a warning, an appeal's outcome), and an appeal's statement and delivery.
+(a warning, an appeal's outcome), and an appeal's statement and delivery; 0005 the
+age state of devices (:class:`DeviceAgeState`) and networks (:class:`NetworkHoldState`),
+so a restart keeps it.
 """
 
 from __future__ import annotations
@@ -332,3 +334,32 @@ class ChatterNotice(Base):
     text: Mapped[str] = mapped_column(String(NOTICE_TEXT_MAX))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DeviceAgeState(Base):
+    """A device's age state while any of it lasts (``strangers.core.age.DeviceAge``):
+    its youngest answer or statement under a lock (``stage`` 0 child, 1 teen, with
+    ``locked_until``), its cooldown before the age question, its bar from the teen
+    pool. Kept so a restart, or another gateway, holds the device to it (docs/safety.md,
+    "Age"); deleted once ``expires_at`` has passed."""
+
+    __tablename__ = "device_ages"
+    __table_args__ = (CheckConstraint("stage IS NULL OR stage IN (0, 1, 2)", name="stage"),)
+
+    device: Mapped[str] = mapped_column(String(128), primary_key=True)
+    stage: Mapped[int | None] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recheck_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    teen_barred_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class NetworkHoldState(Base):
+    """A network hash that gave a minor's answer at ``since``: no new device from it is
+    welcomed as an adult before ``until`` (``strangers.core.age.NetworkHold``)."""
+
+    __tablename__ = "network_holds"
+
+    network: Mapped[str] = mapped_column(String(128), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -75,7 +75,9 @@ def pdq_hex(picture: bytes | npt.NDArray[np.uint8]) -> str:
     :func:`~strangers.safety.jpeg.decode_jpeg` with no size limits of its own.
     """
     if isinstance(picture, bytes):
-        picture = decode_jpeg(picture, max_bytes=len(picture), max_side=1 << 16)
+        picture = decode_jpeg(
+            picture, max_bytes=len(picture), max_side=1 << 16, max_pixels=1 << 32, max_scans=64
+        )
     return pdq_hash(picture)[0].hex()
 
 

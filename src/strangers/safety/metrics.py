@@ -11,7 +11,9 @@ Created once, at import, on prometheus_client's default registry. Labels:
   it) and ``total`` (enqueued → the result, what the caller waited).
 - ``strangers_frames_shed_total{reason}``: frames never checked: ``queue_full`` (the
   new frame was the least urgent), ``displaced`` (a more urgent one took its place),
-  ``closed`` (the pool shut down), ``stale`` (not checked within ``max_wait``).
+  ``closed`` (the pool shut down), ``stale`` (not checked within ``max_wait``),
+  ``over_share`` (its session, device or network already had its fair share of the
+  pool waiting or in a check: issue 15, attack 2).
 - ``strangers_frame_queue_depth``: frames waiting for a worker.
 - ``strangers_frame_hash_skipped_total``: frames whose PDQ quality was too low to match.
 """
@@ -26,7 +28,7 @@ from strangers.core.frames import FrameVerdict
 
 VERDICTS: Final = ("clean", "nudity", "no_face", "known_abuse", "rejected", "failed")
 STAGES: Final = ("decode", "nudity", "face", "hash", "queue", "total")
-SHED_REASONS: Final = ("queue_full", "displaced", "closed", "stale")
+SHED_REASONS: Final = ("queue_full", "displaced", "closed", "stale", "over_share")
 
 FRAMES_CHECKED: Final = Counter(
     "strangers_frames_checked_total",

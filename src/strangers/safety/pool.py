@@ -18,6 +18,16 @@ come back within ``max_wait`` seconds is shed as ``stale`` (under sustained over
 least urgent frames would otherwise wait without end, holding their requests open; the
 page samples again soon anyway).
 
+**Fair shares** (issue 15, attack 2; OWASP ASVS 5.0 V2.4.1 anti-automation): a frame
+names the keys it counts against (``shares``: the sampling session, its device, its
+network hash), and ``share_limits`` caps, per kind of key, the frames one key may have
+waiting or being checked at once. A frame over any of its caps is shed at once as
+``over_share``: a page posts one frame per video at a time, so an honest session never
+holds more than two; an abuser only ever sheds its own frames. When the queue is full
+the frame shed is the one whose busiest key is the most over its share (then the least
+urgent, then the newest): a flood from a few keys displaces its own frames before an
+honest one, whatever their priority.
+
 What the checker raises reaches the caller as is: ``FrameRejected`` for bad bytes,
 anything else for a fault of the checker (the worker goes on with the next frame).
 Every outcome is counted in :mod:`strangers.safety.metrics`.
@@ -29,8 +39,10 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from .checker import CheckResult, FrameChecker
@@ -46,7 +58,12 @@ from .metrics import (
     verdict_label,
 )
 
-ShedReason = Literal["queue_full", "displaced", "closed", "stale"]
+ShedReason = Literal["queue_full", "displaced", "closed", "stale", "over_share"]
+
+#: Frames one key may have waiting or in a check at once, by kind of key: a session
+#: posts its partner's and its own video one at a time (two), a device may have a
+#: second tab, a network hash is shared by a household, a school or a carrier's NAT.
+DEFAULT_SHARE_LIMITS: Final[Mapping[str, int]] = {"session": 2, "device": 4, "network": 12}
 
 #: Stages a checker may report that become metric labels; others are not recorded, so
 #: an operator's checker cannot grow the metric's label set without bound.
@@ -54,8 +71,8 @@ _CHECKER_STAGES: Final = frozenset(STAGES) - {"queue", "total"}
 
 
 class Shed(Exception):
-    """A frame dropped unchecked; ``reason`` is ``queue_full``, ``displaced``, ``closed``
-    or ``stale``."""
+    """A frame dropped unchecked; ``reason`` is ``queue_full``, ``displaced``, ``closed``,
+    ``stale`` or ``over_share``."""
 
     def __init__(self, reason: ShedReason) -> None:
         super().__init__(f"frame check shed: {reason}")
@@ -69,6 +86,10 @@ class _Job:
     jpeg: bytes
     future: asyncio.Future[CheckResult]
     enqueued: float
+    #: ``(kind, key)`` pairs this frame counts against while it is held.
+    shares: tuple[tuple[str, str], ...] = ()
+    taken: bool = False  # a worker has it: its share is released when the check ends
+    released: bool = field(default=False)
 
     @property
     def order(self) -> tuple[int, int]:
@@ -91,7 +112,10 @@ class CheckPool:
         workers: int = 2,
         capacity: int = 32,
         max_wait: float = 5.0,
+        share_limits: Mapping[str, int] = DEFAULT_SHARE_LIMITS,
     ) -> None:
+        if any(limit < 1 for limit in share_limits.values()):
+            raise ValueError("a share limit must allow at least one frame")
         if max_wait <= 0:
             raise ValueError("max_wait must be positive")
         if workers < 1:
@@ -102,6 +126,8 @@ class CheckPool:
         self.workers = workers
         self.capacity = capacity
         self.max_wait = max_wait
+        self.share_limits = dict(share_limits)
+        self._held: Counter[tuple[str, str]] = Counter()
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="frame-check")
         self._queue: list[tuple[int, int, _Job]] = []
         self._seq = itertools.count()
@@ -130,9 +156,33 @@ class CheckPool:
             loop.create_task(self._work(), name=f"frame-check-{n}") for n in range(self.workers)
         ]
 
-    async def check(self, jpeg: bytes, *, priority: int) -> CheckResult:
+    def held(self, kind: str, key: str) -> int:
+        """Frames of ``key`` (a ``kind`` of share) waiting or being checked."""
+        return self._held[(kind, key)]
+
+    def _load(self, job: _Job, extra: int = 0) -> float:
+        """How far the busiest of ``job``'s keys is into its share (1.0: all of it)."""
+        return max(
+            ((self._held[share] + extra) / self.share_limits[share[0]] for share in job.shares),
+            default=0.0,
+        )
+
+    def _release(self, job: _Job) -> None:
+        if job.released:
+            return
+        job.released = True
+        for share in job.shares:
+            self._held[share] -= 1
+            if self._held[share] <= 0:
+                del self._held[share]
+
+    async def check(
+        self, jpeg: bytes, *, priority: int, shares: Mapping[str, str] | None = None
+    ) -> CheckResult:
         """Check one frame when a worker is free; see the module docstring for order,
-        shedding and errors."""
+        shares, shedding and errors. ``shares`` maps a kind of key (``session``,
+        ``device``, ``network``: the kinds of ``share_limits``) to this frame's key of
+        that kind; kinds without a limit are not counted."""
         if self._closed:
             FRAMES_SHED.labels(reason="closed").inc()
             raise Shed("closed")
@@ -144,14 +194,23 @@ class CheckPool:
             jpeg,
             asyncio.get_running_loop().create_future(),
             time.perf_counter(),
+            tuple((kind, key) for kind, key in (shares or {}).items() if kind in self.share_limits),
         )
+        if any(self._held[share] >= self.share_limits[share[0]] for share in job.shares):
+            FRAMES_SHED.labels(reason="over_share").inc()
+            raise Shed("over_share")
         if len(self._queue) >= self.capacity:
-            worst = max(self._queue, key=lambda entry: entry[:2])[2]
-            if job.order > worst.order:
+            worst = max(self._queue, key=lambda entry: (self._load(entry[2]), entry[0], entry[1]))[
+                2
+            ]
+            if (self._load(job, extra=1), *job.order) > (self._load(worst), *worst.order):
                 FRAMES_SHED.labels(reason="queue_full").inc()
                 raise Shed("queue_full")
             self._take_out(worst)
+            self._release(worst)
             _shed(worst, "displaced")
+        for share in job.shares:
+            self._held[share] += 1
         heapq.heappush(self._queue, (job.priority, job.seq, job))
         FRAME_QUEUE_DEPTH.inc()
         try:
@@ -170,6 +229,11 @@ class CheckPool:
             self._take_out(job)
             job.future.cancel()
             raise
+        finally:
+            # A frame in a worker's hands keeps its share until the check ends, so a
+            # key whose checks overrun cannot start more of them than its share.
+            if not job.taken:
+                self._release(job)
 
     def _take_out(self, job: _Job) -> None:
         for index, (_, _, queued) in enumerate(self._queue):
@@ -192,7 +256,9 @@ class CheckPool:
                 _, _, job = heapq.heappop(self._queue)
                 FRAME_QUEUE_DEPTH.dec()
             if job.future.done():
+                self._release(job)
                 continue
+            job.taken = True
             taken = time.perf_counter()
             FRAME_CHECK_SECONDS.labels(stage="queue").observe(taken - job.enqueued)
             try:
@@ -212,6 +278,7 @@ class CheckPool:
                 self._finish(job, verdict_label(result.verdict), result)
 
     def _finish(self, job: _Job, label: str, outcome: CheckResult | Exception) -> None:
+        self._release(job)
         FRAMES_CHECKED.labels(verdict=label).inc()
         FRAME_CHECK_SECONDS.labels(stage="total").observe(time.perf_counter() - job.enqueued)
         if job.future.done():

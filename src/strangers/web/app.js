@@ -51,6 +51,9 @@ const ui = {
   reportNoteLabel: $("report-note-label"),
   reportProblem: $("report-problem"),
   reportCancel: $("report-cancel"),
+  reportLead: $("report-lead"),
+  recentStrangers: $("recent-strangers"),
+  recentList: $("recent-list"),
   banned: $("banned"),
   bannedReason: $("banned-reason"),
   bannedCase: $("banned-case"),
@@ -548,8 +551,11 @@ function setPhase(next) {
   if (!chatting && !FLAGGED.includes(blur.reason)) clearLine(ui.remoteOverlay);
   ui.message.disabled = !chatting;
   ui.send.disabled = !chatting;
-  ui.report.disabled = !chatting;
-  if (!chatting && ui.reportDialog.open) ui.reportDialog.close(); // nothing left to report
+  // Without a socket the session is gone, and its recent strangers with it (the server
+  // forgets them too); otherwise a stranger who just left can still be reported.
+  if (!socket) forgetStrangers();
+  ui.report.disabled = !chatting && !lastStranger();
+  renderRecent();
   if (!chatting) {
     showTyping(false);
     stopTyping();
@@ -732,6 +738,8 @@ const handlers = {
   },
   reported(message) {
     reportAwaiting = Math.max(0, reportAwaiting - 1);
+    reportedMatches.add(message.match);
+    renderRecent();
     status("status.reported", { case: String(message.case ?? "") });
   },
   waiting() {
@@ -746,6 +754,8 @@ const handlers = {
       mark("matched");
       lastMatch = message.match;
       setBlur(true, "checking", true); // safe start: blurred until the first clean check
+      serverBlur = { on: true, reason: "checking" };
+      checkedAt = -Infinity;
       showFaceNotice(false);
       openPeer();
       startFrames(message.match, message.frame_token);
@@ -766,6 +776,7 @@ const handlers = {
   },
   partner_left(message) {
     if (message.match !== matchId) return;
+    rememberStranger(matchId);
     matchId = null;
     endingReason = "partner_left";
     status("status.partner_left");
@@ -782,6 +793,7 @@ const handlers = {
     } else if (message.reason === "report") status("status.reported_ended");
     else if (message.match && message.match === matchId) status("status.you_left");
     else if (phase === "waiting") status("status.stopped");
+    rememberStranger(matchId);
     matchId = null;
     endingReason = String(message.reason ?? "ended");
     if (message.reason === "skip") {
@@ -798,8 +810,11 @@ const handlers = {
     if (mode !== "video" || message.match == null) return;
     if (message.on === true && message.match === lastMatch) {
       // Also just after its match ended (the end may overtake the blur): the reason stays.
-      setBlur(true, BLUR_REASONS.includes(message.reason) ? message.reason : "hidden");
+      serverBlur = { on: true, reason: BLUR_REASONS.includes(message.reason) ? message.reason : "hidden" };
+      setBlur(true, serverBlur.reason);
     } else if (message.on === false && phase === "chatting" && message.match === matchId) {
+      serverBlur = { on: false, reason: "clear" };
+      checkedAt = performance.now(); // the server lifts a blur on a check it just made
       setBlur(false, "clear");
     }
   },
@@ -815,6 +830,7 @@ const handlers = {
   },
   error(message) {
     pending = false;
+    if (reportAwaiting && message.code === "not_recent") reportAwaiting -= 1; // shown below
     if (reportAwaiting && message.code === "internal") {
       reportAwaiting -= 1; // the report was not stored
       status("status.report_failed", undefined, "status problem");
@@ -1018,11 +1034,25 @@ const FRAME_QUALITIES = [0.7, 0.5, 0.35, 0.2];
 const FRAME_EARLY_MS = 10000;
 const FRAME_EARLY_EVERY_MS = 2000;
 const FRAME_EVERY_MS = 5000;
-const BLUR_REASONS = ["nudity", "face_not_visible", "known_abuse"];
+const BLUR_REASONS = ["nudity", "face_not_visible", "known_abuse", "not_checked"];
+// Fail closed (issue 15, attack 2; docs/safety.md, "Sampling"): the stranger's video
+// stays visible only while checks of it keep coming back. Without an answered check for
+// FRAME_FRESH_MS (shed under load, refused, timed out, the network), it is blurred again
+// as "checking" until one comes back. A check that failed is retried after
+// FRAME_RETRY_MS, not at the next slot of the schedule, so one shed frame costs a
+// second, not a blur. A post unanswered after FRAME_POST_TIMEOUT_MS is given up.
+const FRAME_FRESH_MS = 8000;
+const FRAME_RETRY_MS = 1000;
+const FRAME_POST_TIMEOUT_MS = 6000;
+// Between an answered check and lifting a "checking" blur: a flag's `blur` goes out on
+// the socket before the post is answered, and this lets it arrive first.
+const FRAME_LIFT_GRACE_MS = 300;
 const FLAGGED = ["nudity", "known_abuse"];
 const TIMELINE_MAX = 1000;
 
 let blur = { on: true, reason: "checking" };
+let serverBlur = { on: true, reason: "checking" }; // what the server's verdicts say
+let checkedAt = -Infinity; // when a check of the stranger's video last came back
 let frames = null; // { match, token, start, stopped, timers, partner, own }
 let endingReason = null; // why the current match is ending, for the timeline
 let lastMatch = null; // the latest video match, current or just ended
@@ -1065,6 +1095,10 @@ function startFrames(match, token) {
     run[source] = { canvas, busy: false, resumeAt: 0 };
   }
   frames = run;
+  later(run, 500, function watch() {
+    staleCheck(run);
+    later(run, 500, watch);
+  });
   whenDecoded(run, ui.remoteVideo, () => {
     mark("partner_frame", { match }); // the stranger's first decoded frame
     sampleLoop(run, "partner");
@@ -1134,6 +1168,16 @@ function whenDecoded(run, video, then) {
   });
 }
 
+const checkFresh = () => performance.now() - checkedAt < FRAME_FRESH_MS;
+
+// The stranger's video, unblurred by the server, is blurred again once its checks stop
+// coming back, and lifted again when one does (while the server's verdict still allows).
+function staleCheck(run) {
+  if (!live(run) || serverBlur.on) return;
+  if (!blur.on && !checkFresh()) setBlur(true, "checking");
+  else if (blur.on && blur.reason === "checking" && checkFresh()) setBlur(false, "clear");
+}
+
 function sampleLoop(run, source) {
   const elapsed = performance.now() - run.start;
   later(run, elapsed < FRAME_EARLY_MS ? FRAME_EARLY_EVERY_MS : FRAME_EVERY_MS, () => sampleLoop(run, source));
@@ -1185,15 +1229,21 @@ async function postFrame(run, source, jpeg) {
       credentials: "same-origin",
       headers: { Authorization: `Bearer ${run.token}`, "Content-Type": "image/jpeg" },
       body: jpeg,
+      signal: AbortSignal.timeout(FRAME_POST_TIMEOUT_MS),
     });
     if (!response.ok) body = await response.json().catch(() => ({}));
   } catch {
     mark("frame_posted", { match: run.match, source, status: 0, sent });
-    return; // network trouble: the schedule goes on
+    later(run, FRAME_RETRY_MS, () => sample(run, source)); // network trouble: try again soon
+    return;
   } finally {
     posting -= 1;
   }
   mark("frame_posted", { match: run.match, source, status: response.status, sent, code: body?.code });
+  if (response.ok && source === "partner" && live(run)) {
+    checkedAt = performance.now();
+    later(run, FRAME_LIFT_GRACE_MS, () => staleCheck(run));
+  }
   if (response.status === 410 || response.status === 401) {
     // The match is over for the server (or the token is void): stop sampling it.
     if (frames === run) {
@@ -1205,7 +1255,14 @@ async function postFrame(run, source, jpeg) {
     const wait = Number(body?.retry_after);
     run[source].resumeAt = performance.now() + (Number.isFinite(wait) && wait > 0 ? wait * 1000 : FRAME_EVERY_MS);
   }
-  // 503 busy (shed under load), 413, 415, 422: the schedule simply goes on.
+  else if (response.status >= 500) {
+    // Shed under load (503 busy) or a fault: try again soon; the stale check blurs
+    // the video meanwhile if no check comes back.
+    const wait = Number(body?.retry_after);
+    later(run, Number.isFinite(wait) && wait > 0 ? wait * 1000 : FRAME_RETRY_MS, () => sample(run, source));
+  }
+  // 413, 415, 422: refused; the schedule goes on (the stale check blurs the video if
+  // the stranger's frames keep being refused).
 }
 
 // --- composer -----------------------------------------------------------------------
@@ -1295,8 +1352,69 @@ function renderNote() {
   ui.reportNote.required = noteRequired();
 }
 
-function openReport() {
-  if (phase !== "chatting" || ui.reportDialog.open) return;
+// Strangers who left stay reportable for a while: the server keeps, per session, its
+// last 3 matches of the last 10 minutes (docs/safety.md, "Evidence"); this list mirrors
+// it, a little shorter so the page never offers what the server has just forgotten.
+const RECENT_MAX = 3;
+const RECENT_MS = 10 * 60 * 1000 - 5000;
+let recentStrangers = []; // { match, endedAt }, oldest first; reported ones too, as the server counts them
+const reportedMatches = new Set();
+let reportTarget = null; // the match the open dialog reports
+let reportOpener = null; // where focus goes back when the dialog closes
+
+function rememberStranger(match) {
+  if (!match || recentStrangers.some((kept) => kept.match === match)) return;
+  recentStrangers.push({ match, endedAt: Date.now() });
+}
+
+function forgetStrangers() {
+  recentStrangers = [];
+  reportedMatches.clear();
+  if (ui.reportDialog.open && reportTarget !== matchId) ui.reportDialog.close();
+}
+
+// The recent strangers that can still be reported, newest first.
+function reportableStrangers() {
+  const since = Date.now() - RECENT_MS;
+  recentStrangers = recentStrangers.filter((kept) => kept.endedAt >= since).slice(-RECENT_MAX);
+  return recentStrangers.filter((kept) => !reportedMatches.has(kept.match)).reverse();
+}
+
+function lastStranger() {
+  return reportableStrangers()[0] ?? null;
+}
+
+function renderRecent() {
+  const strangers = reportableStrangers();
+  const items = strangers.map((kept) => {
+    const minutes = Math.floor((Date.now() - kept.endedAt) / 60000);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("aria-haspopup", "dialog");
+    button.dataset.match = kept.match;
+    button.dataset.i18nLabel = minutes < 1 ? "recent.report_now" : "recent.report_ago";
+    localise(button, minutes < 1 ? "recent.now" : "recent.ago", { minutes });
+    button.addEventListener("click", () => openReport(kept.match));
+    const item = document.createElement("li");
+    item.append(button);
+    return item;
+  });
+  const focused = document.activeElement?.dataset?.match;
+  ui.recentList.replaceChildren(...items);
+  if (focused) ui.recentList.querySelector(`[data-match="${CSS.escape(focused)}"]`)?.focus();
+  ui.recentStrangers.hidden = items.length === 0;
+  if (phase !== "chatting") ui.report.disabled = strangers.length === 0;
+  // A dialog opened while chatting stays open if the stranger leaves: say so.
+  if (ui.reportDialog.open) localise(ui.reportLead, reportTarget === matchId ? "report.lead" : "report.lead_recent");
+}
+
+setInterval(renderRecent, 30000); // "n min ago", and the window closing
+
+function openReport(target = phase === "chatting" ? matchId : lastStranger()?.match) {
+  if (!target || ui.reportDialog.open) return;
+  reportTarget = target;
+  reportOpener = document.activeElement;
+  localise(ui.reportLead, target === matchId ? "report.lead" : "report.lead_recent");
   confirming = false;
   renderSkip();
   ui.reportForm.reset();
@@ -1311,12 +1429,13 @@ function openReport() {
   visibleReasons()[0].focus();
 }
 
-ui.report.addEventListener("click", openReport);
+ui.report.addEventListener("click", () => openReport());
 ui.reportCancel.addEventListener("click", () => ui.reportDialog.close());
 ui.reportForm.addEventListener("change", renderNote);
 
 ui.reportDialog.addEventListener("close", () => {
-  (ui.report.disabled ? ui.skip : ui.report).focus();
+  const back = reportOpener?.isConnected && !reportOpener.disabled ? reportOpener : null;
+  (back ?? (ui.report.disabled ? ui.skip : ui.report)).focus();
 });
 
 ui.reportDialog.addEventListener("keydown", (event) => {
@@ -1346,11 +1465,17 @@ ui.reportForm.addEventListener("submit", (event) => {
     ui.reportNote.focus();
     return;
   }
-  if (phase !== "chatting" || pending) return;
-  pending = true;
+  // The current stranger, or one who has left since (maybe while this dialog was open):
+  // the match id says which, so a report is never refused for the stranger leaving.
+  const target = reportTarget;
+  const current = phase === "chatting" && target === matchId;
+  if (!target || (current && pending)) return;
+  if (current) pending = true; // its `ended` follows
   reportAwaiting += 1;
-  send({ type: "report", reason, note });
+  reportedMatches.add(target);
+  send({ type: "report", reason, note, match: target });
   ui.reportDialog.close();
+  renderRecent();
 });
 
 ui.auto.addEventListener("change", () => store.set(STORE.auto, ui.auto.checked ? "1" : "0"));

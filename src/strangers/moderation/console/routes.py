@@ -23,7 +23,9 @@ Rules every route follows:
   learns nothing and costs no argon2 work. The account lock-out of ``accounts.py``
   (five failures in a row lock the account) stays behind it: the limit bounds attempts
   from anywhere on any name (spraying, unknown names), the lock-out protects one
-  account from slow guessing that stays under the limit.
+  account from slow guessing that stays under the limit. A locked account is answered
+  with the page of a wrong password (200, the same words, after the same argon2 work),
+  so the lock-out never tells a guesser that a name exists (ASVS 5.0 V6.3.8).
 - Every route is in the gateway's ``/openapi.json`` with its form fields and its
   answers (:func:`_operation`).
 """
@@ -54,7 +56,7 @@ from ...core.network import network_hash
 from ...gateway.enforcement import apply_ban, reload_bans
 from ...gateway.ratelimits import Action, Refusal
 from .. import casework, cybertip
-from ..accounts import Accounts, ConsoleUser, SignInRefused, list_moderators
+from ..accounts import LOCKOUT, MAX_FAILURES, Accounts, ConsoleUser, SignInRefused, list_moderators
 from ..hash_import import HashListError, parse_hash_list
 from ..records import RecordError, Records
 from ..tables import HASH_LIST_MAX, NOTE_MAX, NOTICE_TEXT_MAX
@@ -90,8 +92,12 @@ QUEUE_LIMIT: Final = 200
 DEFAULT_PERIOD: Final = timedelta(days=30)
 LONGEST_PERIOD: Final = timedelta(days=3660)
 
-SIGNIN_WRONG: Final = "Wrong name, password or code"
-SIGNIN_LOCKED: Final = "Too many failed attempts; try again later"
+#: The one answer to every refused sign-in, whatever was wrong (ASVS 5.0 V6.3.8): it
+#: names the lock-out, as a rule, without saying whether it applies.
+SIGNIN_WRONG: Final = (
+    f"Wrong name, password or code. After {MAX_FAILURES} failures in a row an account is "
+    f"locked for {LOCKOUT.total_seconds() / 60:.0f} minutes, even with the right password."
+)
 SIGNIN_LIMITED: Final = "Too many sign-in attempts from here or for this name; try again in {}"
 NOT_YOURS: Final = (
     "You took the decision under appeal; another moderator must decide it (DSA art. 20(6))"
@@ -325,11 +331,11 @@ class Console:
                 signed_in = await accounts.sign_in(
                     text("name"), text("password"), text("code").strip() or None, now=now
                 )
-            except SignInRefused as refused:
-                if refused.code == "locked":
-                    return self._signin_page(request, now, 429, SIGNIN_LOCKED)
+            except SignInRefused:
                 # The form again, as a page (not a 401: no HTTP authentication scheme is
-                # offered, RFC 9110 §15.5.2).
+                # offered, RFC 9110 §15.5.2). A locked account gets the same words and
+                # status as an unknown name, after the same argon2 work: neither may
+                # tell a guesser that the name exists (OWASP ASVS 5.0 V6.3.8).
                 return self._signin_page(request, now, 200, SIGNIN_WRONG)
             earlier = request.cookies.get(SESSION_COOKIE, "")
             if earlier:
@@ -928,10 +934,13 @@ def _operation(path: str, method: str, kind: Kind, admin: bool) -> dict[str, Any
         if path == "/mod/cases/{handle}/cybertip":
             responses["502"] = _html("The CyberTipline did not take the report.")
         if path == "/mod/signin":
-            responses["200"] = _html("Wrong name, password or code: the form again.")
+            responses["200"] = _html(
+                "Wrong name, password or code, or the account is locked: the form again, "
+                "with the same words for each."
+            )
             responses["429"] = _html(
-                "Too many attempts (the limits, or the account's lock-out); the password "
-                "was not checked."
+                "Too many attempts from this network or for this name, known or not; the "
+                "password was not checked."
             )
             del responses["409"]
     elif kind == "download":
