@@ -12,7 +12,7 @@ varied in brightness so that no two frames are the same bytes. Faceless frames c
 more: NudeNet finds no face on them, so the Haar cascade runs as well.
 
 Printed: frames checked per second (target ≥ 60), p50/p99 of each stage the checker
-reports (decode, nudity, face, hash), of ``check`` (the whole call in its thread) and
+reports (decode, nudity, face, age, hash), of ``check`` (the whole call in its thread) and
 of ``total`` (the caller's wait: queue + check), the CPU this process used and the
 CPU other processes on the shared machine used meanwhile. Like ``bench/chat.py`` it
 first waits for the machine to be quiet; a run during which other processes took more
@@ -21,7 +21,10 @@ and the least disturbed one is reported (marked DISTURBED if none was clean).
 
 Half the frames are faceless by default (``--faceless``), the hash list holds 10,000
 random hashes (``--hashes``), all frames go in at one priority, and 3 frames per worker
-are in flight (``--callers``).
+are in flight (``--callers``). Half the frames stand for the poster's own camera
+(``--own``) and ask for a facial age estimate (docs/safety.md, "Age from the camera"),
+which runs on those of them where a face is found (``--age-estimator builtin`` or
+``off``): a page posts its partner's and its own video alternately.
 
 Run: ``.venv/bin/python bench/frames.py`` (``--seconds``, ``--frames``, ``--workers``,
 ``--cv-threads``, ``--json``).
@@ -51,13 +54,14 @@ import skimage.data
 from rich.console import Console
 
 from chat import machine_busy_seconds, wait_for_quiet
+from strangers.safety.age import load_age_estimator
 from strangers.safety.checker import CheckResult, ModelFrameChecker
 from strangers.safety.hashes import HashList
 from strangers.safety.pool import CheckPool, Shed
 
 WIDTH, HEIGHT = 320, 240
 QUALITY = 80  # canvas.toDataURL("image/jpeg", 0.8), as the page samples
-STAGES = ("decode", "nudity", "face", "hash")
+STAGES = ("decode", "nudity", "face", "age", "hash")
 
 
 def _frame(rgb: np.ndarray, top: int, left: int, side_w: int, gain: float) -> bytes:
@@ -109,10 +113,11 @@ class TimedChecker:
     inner: ModelFrameChecker
     seconds: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    estimates_age = True
 
-    def check(self, jpeg: bytes) -> CheckResult:
+    def check(self, jpeg: bytes, *, estimate_age: bool = False) -> CheckResult:
         started = time.perf_counter()
-        result = self.inner.check(jpeg)
+        result = self.inner.check(jpeg, estimate_age=estimate_age)
         with self.lock:
             self.seconds.append(time.perf_counter() - started)
         return result
@@ -148,7 +153,7 @@ def quantiles_ms(values: list[float]) -> dict[str, float]:
 
 async def drive(
     pool: CheckPool,
-    frames: list[tuple[str, bytes]],
+    frames: list[tuple[str, bytes, bool]],
     callers: int,
     deadline: float,
     limit: int | None,
@@ -165,10 +170,10 @@ async def drive(
         while time.perf_counter() < deadline:
             if limit is not None and next(started) >= limit:
                 return
-            kind, jpeg = next(order)
+            kind, jpeg, own = next(order)
             sent = time.perf_counter()
             try:
-                result = await pool.check(jpeg, priority=priority)
+                result = await pool.check(jpeg, priority=priority, estimate_age=own)
             except Shed:
                 run.shed += 1
                 continue
@@ -210,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hashes", type=int, default=10_000, help="entries in the hash list")
     parser.add_argument(
+        "--own", type=float, default=0.5, help="share of own-camera frames (age estimated)"
+    )
+    parser.add_argument(
+        "--age-estimator", default="builtin", help="builtin, off or package.module:factory"
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=120.0,
@@ -231,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.faceless <= 1:
         parser.error("--faceless is a share from 0 to 1")
+    if not 0 <= args.own <= 1:
+        parser.error("--own is a share from 0 to 1")
     console = Console()
 
     made = make_frames()
@@ -240,12 +253,17 @@ def main(argv: list[str] | None = None) -> int:
         ("faceless", made["faceless"][i % len(made["faceless"])]) for i in range(faceless_count)
     ]
     random.Random(7).shuffle(mix)
+    own_count = round(len(mix) * args.own)
+    own_flags = [i < own_count for i in range(len(mix))]
+    random.Random(8).shuffle(own_flags)
+    frames = [(kind, jpeg, own) for (kind, jpeg), own in zip(mix, own_flags, strict=True)]
     sizes = [len(jpeg) for _, jpeg in mix]
     rng = np.random.default_rng(7)
     hashes = HashList((rng.bytes(32).hex(), f"bench-{n}") for n in range(args.hashes))
 
     loaded = time.perf_counter()
-    timed = TimedChecker(ModelFrameChecker(hashes=hashes))
+    estimator = load_age_estimator(args.age_estimator, instances=args.workers)
+    timed = TimedChecker(ModelFrameChecker(hashes=hashes, age_estimator=estimator))
     load_s = time.perf_counter() - loaded
     if args.cv_threads is not None:
         cv2.setNumThreads(args.cv_threads)  # after the checker, which sets 1
@@ -266,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         timed.seconds.clear()
         cpu0, (busy0, _) = cpu_seconds(), machine_busy_seconds()
         wall0 = time.perf_counter()
-        run = await drive(pool, mix, callers, wall0 + args.seconds, args.frames)
+        run = await drive(pool, frames, callers, wall0 + args.seconds, args.frames)
         wall = time.perf_counter() - wall0
         cpu = cpu_seconds() - cpu0
         others = max(0.0, machine_busy_seconds()[0] - busy0 - cpu)
@@ -275,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     async def warm_then_measure() -> Measured:
         # Warm-up, not counted: the first runs of each thread pay for onnxruntime's
         # allocations and a cascade per thread.
-        await drive(pool, mix, callers, time.perf_counter() + 2.0, 4 * callers)
+        await drive(pool, frames, callers, time.perf_counter() + 2.0, 4 * callers)
         best: Measured | None = None
         for attempt in range(1, args.attempts + 1):
             measured = await measure_once()
@@ -302,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         "callers": callers,
         "faceless_share": args.faceless,
         "hash_list": args.hashes,
+        "own_share": args.own,
+        "age_estimator": args.age_estimator,
+        "age_estimates": sum(r.verdict.age is not None for _, r, _ in run.results),
         "frame_bytes_mean": round(statistics.mean(sizes)),
         "model_load_s": round(load_s, 3),
         "frames": checked,
@@ -335,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"{checked} frames in {wall:.2f} s: [bold]{rate:.1f} frames/s[/bold] "
         f"(target ≥ 60: {'met' if rate >= 60 else 'MISSED'}); shed {run.shed}; "
-        f"mean JPEG {figures['frame_bytes_mean']} B; model loaded in {load_s:.2f} s"
+        f"mean JPEG {figures['frame_bytes_mean']} B; models loaded in {load_s:.2f} s; "
+        f"age estimates {figures['age_estimates']} ({args.age_estimator}, own share {args.own})"
     )
     console.print(
         f"CPU: this process {cpu:.2f} s ({figures['cpu_ms_per_frame']} ms per frame), "

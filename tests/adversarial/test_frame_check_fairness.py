@@ -44,8 +44,8 @@ HONEST = "127.0.0.1"
 class Costly(Scripted):
     """The scripted checker (real decode, injected verdicts), as slow as the models."""
 
-    def check(self, jpeg: bytes) -> CheckResult:
-        result = super().check(jpeg)
+    def check(self, jpeg: bytes, *, estimate_age: bool = False) -> CheckResult:
+        result = super().check(jpeg, estimate_age=estimate_age)
         time.sleep(MODEL_SECONDS)
         return result
 

@@ -30,10 +30,10 @@ class Counting(Scripted):
     given: ClassVar[list[int]] = []
     lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def check(self, jpeg: bytes) -> CheckResult:
+    def check(self, jpeg: bytes, *, estimate_age: bool = False) -> CheckResult:
         with self.lock:
             self.given.append(len(jpeg))
-        return super().check(jpeg)
+        return super().check(jpeg, estimate_age=estimate_age)
 
 
 def counting(**_settings: Any) -> Counting:

@@ -9,6 +9,8 @@ measured Chromium's load more than the service.
 
 - :func:`face_picture`: NASA's portrait of Eileen Collins (``skimage.data.astronaut``),
   cropped so the face is big and centred and fills the frame;
+- :func:`marked_face_picture`: the same portrait with a green square in a corner, which
+  the age test checker (``fake_checker.age_checker``) tells apart;
 - :func:`scene_picture`: a cup of coffee (``skimage.data.coffee``), no face at all;
 - :func:`gradient_picture`: a plain grey gradient.
 
@@ -37,6 +39,14 @@ def face_picture() -> np.ndarray:
 
     top, left, width = 25, 91, 260  # the head, centred, with a little shoulder
     return _fit(data.astronaut()[top : top + width * 3 // 4, left : left + width])
+
+
+def marked_face_picture() -> np.ndarray:
+    """:func:`face_picture` with a green square in its top-left corner: the test
+    checker's sign for "this is the chatter whose face gets the injected age"."""
+    picture = face_picture().copy()
+    picture[:24, :24] = (0, 220, 0)
+    return picture
 
 
 def scene_picture() -> np.ndarray:

@@ -166,3 +166,32 @@ def test_a_nudity_verdict_blurs_the_viewer_and_ends_the_match_on_the_first_check
             assert EN["status.ended_safety"] in page["last_lines"]
         else:
             assert page["screen"] == "banned"
+
+
+def test_a_childs_face_in_the_adult_pool_sends_it_to_the_age_question(
+    seen: dict[str, Any],
+) -> None:
+    """Issue 16: an injected child estimate on one chatter's own camera, three checks in
+    a row: that page goes to the age question (no case: it is not banned), and the
+    stranger sees the match end."""
+    found = seen["child_face"]
+    child, adult = found["pages"]
+    assert found["refused"] and found["stranger_ended"], found
+    assert child["screen"] == "refused", child
+    (ended,) = events(adult, "ended")
+    assert ended["reason"] == "safety", adult["timeline"]
+    assert adult["screen"] != "refused"
+
+
+def test_a_clearly_adult_face_in_the_teen_pool_is_sent_out_and_barred(
+    seen: dict[str, Any],
+) -> None:
+    found = seen["adult_face"]
+    grown, teen = found["pages"]
+    assert found["refused"] and found["stranger_ended"], found
+    assert grown["screen"] == "refused", grown
+    (ended,) = events(teen, "ended")
+    assert ended["reason"] == "safety", teen["timeline"]
+    # Coming back as a teen, its stored refusal cleared: the server refuses the device.
+    assert found["barred"], found["barred_page"]
+    assert found["barred_page"]["screen"] == "refused"

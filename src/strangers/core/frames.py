@@ -32,19 +32,32 @@ class HashHit:
 
 
 @dataclass(frozen=True, slots=True)
+class AgeEstimate:
+    """A facial age estimate of the face on a frame of the chatter's own camera
+    (docs/safety.md, "Age from the camera"): ``years`` as the estimator gives it, and its
+    ``confidence`` in [0, 1] (0 when the estimator reports none). A number, never the
+    face: nothing of the image is kept with it."""
+
+    years: float
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class FrameVerdict:
     """What the checks found on one frame.
 
     ``nudity``: the exposed-body classes that reached their thresholds (empty: none).
     ``face``: whether a face was found. ``hash_hit``: a known-abuse match, if any.
     ``scores``: every detection as (class, score), kept with the evidence for the
-    moderator's case page.
+    moderator's case page. ``age``: the facial age estimate, on frames of the poster's
+    own camera when an estimator runs and found a face (``None`` otherwise).
     """
 
     nudity: tuple[str, ...] = ()
     face: bool = True
     hash_hit: HashHit | None = None
     scores: tuple[tuple[str, float], ...] = ()
+    age: AgeEstimate | None = None
 
     @property
     def clean(self) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .face_age import FaceAgeWatch
 from .limits import Limits, RateLimit
 from .messages import AgeBand, Mode
 from .reports import Line, RecentMatch
@@ -67,6 +68,9 @@ class Session:
     transcript: list[Line] = field(default_factory=list)
     watch: FrameWatch = field(default_factory=FrameWatch)
     text_watch: TextWatch = field(default_factory=TextWatch)
+    #: Facial age estimates of this session's own camera, across its matches, as
+    #: numbers only; dropped with the session (docs/safety.md, "Age from the camera").
+    face_ages: FaceAgeWatch = field(default_factory=FaceAgeWatch)
     #: The ended matches this session may still report, oldest first: at most
     #: ``Limits.recent_matches``, each for ``Limits.recent_seconds`` after it ended.
     #: They belong to the session (the tab) and are forgotten with it (design §6).

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import LimitExceeded, MatchOver, NotRecent, StateError
+from .face_age import FaceAgeOutcome, FaceAgeRules, judge_face_age
 from .flags import Enforcement, Flag, FlagKind
 from .frame_tokens import FrameTokens
-from .frames import CheckedFrame, FrameSource, FrameVerdict
+from .frames import AgeEstimate, CheckedFrame, FrameSource, FrameVerdict
 from .ice import relay_candidate, relay_only_sdp
 from .limits import Limits
 from .matching import MatchRules, Pair, Ticket
@@ -259,12 +260,14 @@ class Switchboard:
         frame_tokens: FrameTokens | None = None,
         scanner: TextScanner | None = None,
         risk: RiskThresholds | None = None,
+        face_age: FaceAgeRules | None = None,
     ) -> None:
         """``video``: whether video chat is offered at all (not in production without
         TURN). ``relay_only``: whether signalling is filtered to relay candidates (TURN
         configured); off only in development without TURN. ``frame_tokens``: issues each
         side of a video match its token for posting frames to be checked. ``scanner``:
-        the text signal engine every line passes; ``risk``: where its levels start."""
+        the text signal engine every line passes; ``risk``: where its levels start;
+        ``face_age``: the challenge-age policy on estimates of the chatters' own faces."""
         self.limits = limits or Limits()
         self.rules = rules or MatchRules()
         self.video = video
@@ -272,6 +275,7 @@ class Switchboard:
         self.frame_tokens = frame_tokens
         self.scanner: TextScanner = scanner or NoScanner()
         self.risk = risk or RiskThresholds()
+        self.face_age = face_age or FaceAgeRules()
         self.sessions: dict[str, Session] = {}
 
     def limits_info(self) -> LimitsInfo:
@@ -515,6 +519,47 @@ class Switchboard:
                 )
                 effects += self._end_by_checks(session, "safety", now)
                 effects.append(EnforceFlag(flag))
+                return effects
+        if post.source is FrameSource.OWN and verdict.age is not None and session.mode:
+            effects += self._face_age(session, verdict, verdict.age, now)
+        return effects
+
+    def _face_age(
+        self, session: Session, verdict: FrameVerdict, estimate: AgeEstimate, now: float
+    ) -> list[Effect]:
+        """An estimate of the session's own face (:mod:`.face_age`): in the adult pool,
+        estimates under the challenge age end the match and send the device back to
+        the age question as a minor's statement would (no case); in the teen pool,
+        clearly adult ones end it, open a case and bar the device from the teen pool
+        (both through :class:`Restage`, on every session of the device)."""
+        teen = session.band is AgeBand.TEEN
+        judged = judge_face_age(session.face_ages, estimate, teen=teen, rules=self.face_age)
+        if judged.outcome is FaceAgeOutcome.NOTHING or judged.age is None:
+            return []
+        assert session.match is not None and session.partner is not None and session.mode
+        effects: list[Effect] = []
+        if judged.outcome is FaceAgeOutcome.CLEARLY_ADULT:
+            me = Party(session.device, session.network, session.id)
+            effects.append(
+                EnforceFlag(
+                    Flag(
+                        kind=FlagKind.ADULT_IN_TEEN,
+                        match=session.match,
+                        pool=pool_for(session.band, session.mode).key,
+                        subject=me,
+                        sampler=me,
+                        verdict=verdict,
+                        enforcement=Enforcement(review=True),
+                        matched_at=session.matched_at,
+                        flagged_at=now,
+                        frames=tuple(f for f in session.watch.frames if f.shows is FrameSource.OWN),
+                        transcript=_as_subject(tuple(session.transcript)),
+                        signals=judged.signals,
+                    )
+                )
+            )
+        effects = self._end_by_checks(session, "safety", now) + effects
+        effects.append(Restage(session.id, session.device, judged.age))
         return effects
 
     def ban(self, device: str, network: str | None, notice: Banned) -> list[Effect]:
@@ -615,7 +660,8 @@ class Switchboard:
             matched_at=session.matched_at,
             flagged_at=now,
             transcript=_as_subject(tuple(session.transcript)),
-            signals=tuple(session.text_watch.signals),
+            # The face-age estimates of the sender too: age signals a moderator weighs.
+            signals=tuple(session.text_watch.signals) + session.face_ages.signals(),
         )
 
     def _typing(self, session: Session, active: bool, now: float) -> list[Effect]:

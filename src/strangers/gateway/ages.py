@@ -22,6 +22,9 @@ from ..brokers.wire import AgeFact, NetworkHoldFact
 from ..core.age import AgeChanges
 from ..core.device import DeviceClaims
 from ..core.messages import AgeBand, Refused
+from ..core.network import UNKNOWN_NETWORK
+from ..core.switchboard import Restage
+from ..core.text_policy import ADULT_AGE
 from ..moderation.ages import AgeStates
 from ..moderation.records import Records
 
@@ -59,6 +62,21 @@ async def _store(records: Records, changes: AgeChanges) -> None:
         await AgeStates(records).store(changes)
     except Exception:
         log.exception("age state could not be stored; it holds in memory meanwhile")
+
+
+async def stated(services: Services, restage: Restage, network: str) -> None:
+    """A device showed an age its pool does not admit, by a line it typed or by its
+    face (design §6; docs/safety.md, "Age" and "Age from the camera"): under 18 in the
+    adult pool, it goes back to the age question after the cooldown with that age
+    locked like an answer (and its ``network`` held); 18 or over in the teen pool, it
+    is barred from the teen pool. Then :func:`settle`."""
+    wall = int(time.time())
+    if restage.age >= ADULT_AGE:
+        services.age_gate.bar_from_teen(services.ages, restage.device, now=wall)
+    else:
+        held = None if network == UNKNOWN_NETWORK else network
+        services.age_gate.restage(services.ages, restage.device, held, restage.age, now=wall)
+    await settle(services)
 
 
 def hold_sessions(services: Services, devices: Iterable[str]) -> None:

@@ -45,6 +45,7 @@ from ..moderation.console import STATIC_DIR as CONSOLE_STATIC_DIR
 from ..moderation.console import console_router
 from ..moderation.console.routes import UPLOAD_MAX_BYTES
 from ..moderation.records import Records
+from ..safety.age import load_age_estimator
 from ..safety.checker import NudityThresholds, load_checker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
@@ -92,6 +93,7 @@ def build_services(settings: Settings) -> Services:
         relay_only=turn,
         frame_tokens=frame_tokens,
         scanner=TimedScanner(SignalEngine()),
+        face_age=settings.face_age_rules(),
     )
     broker: Broker
     if settings.redis_url:
@@ -133,9 +135,18 @@ async def start_frame_checks(services: Services) -> CheckPool:
     """Load the frame checker (the bundled models, or the operator's own) off the event
     loop, and start its worker pool."""
     settings = services.settings
+    # Only the built-in checker takes an estimator: don't load the models for nothing.
+    estimator = (
+        await asyncio.to_thread(
+            load_age_estimator, settings.age_estimator, instances=settings.frame_workers
+        )
+        if settings.frame_checker == "builtin"
+        else None
+    )
     checker = await asyncio.to_thread(
         load_checker,
         settings.frame_checker,
+        age_estimator=estimator,
         nudity=NudityThresholds(threshold=settings.nudity_threshold),
         face_threshold=settings.face_threshold,
         hashes=services.hashes,

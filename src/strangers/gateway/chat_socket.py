@@ -71,7 +71,6 @@ from ..core.network import UNKNOWN_NETWORK, network_hash
 from ..core.reports import Filing
 from ..core.session import State
 from ..core.switchboard import EnforceFlag, Restage
-from ..core.text_policy import ADULT_AGE
 from ..core.turn import rest_credentials
 from ..logs import bind_session
 from ..moderation.records import AddressCapture, Records
@@ -518,19 +517,10 @@ class ChatSocket:
         raise LimitExceeded(retry_after=round(refusal.retry_after, 3))
 
     async def _restage(self, restage: Restage) -> None:
-        """This device stated ``restage.age`` in a pool that does not admit it (design §6;
-        docs/safety.md, "Age"): under 18 in the adult pool, it goes back to the age
-        question after ``age_recheck_minutes`` with the age it stated locked like an
-        answer; 18 or over in the teen pool, it is barred from the teen pool. Every open
-        session of the device, this one included, is held to that on every gateway
-        (this socket is then closed through its Kick)."""
-        services, wall = self.services, int(time.time())
-        if restage.age >= ADULT_AGE:
-            services.age_gate.bar_from_teen(services.ages, restage.device, now=wall)
-        else:
-            network = None if self.network == UNKNOWN_NETWORK else self.network
-            services.age_gate.restage(services.ages, restage.device, network, restage.age, now=wall)
-        await ages.settle(services)
+        """This device stated an age its pool does not admit (design §6; docs/safety.md,
+        "Age"): every open session of the device, this one included, is held to it on
+        every gateway (this socket is then closed through its Kick)."""
+        await ages.stated(self.services, restage, self.network)
 
     def _kicked_as(self) -> State | None:
         """Why this socket's task was cancelled by a Kick: banned, or sent back to the

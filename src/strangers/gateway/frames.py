@@ -52,12 +52,14 @@ from ..core.errors import (
     TooLarge,
     Unauthorized,
 )
+from ..core.face_age import ADULT
 from ..core.frame_tokens import FrameGrant
 from ..core.frames import FrameSource
 from ..core.network import network_hash
-from ..core.switchboard import EnforceFlag
+from ..core.switchboard import EnforceFlag, Restage
 from ..safety.jpeg import FrameRejected, sniff_jpeg
 from ..safety.pool import Shed
+from . import ages, metrics
 from .enforcement import enforce_flag
 from .ratelimits import Action, ban_for_abuse
 from .request_size import BodyTooLarge
@@ -212,15 +214,28 @@ async def check_here(
                 "device": sampler.device,
                 "network": sampler.network,
             },
+            # A facial age estimate only of the poster's own face (docs/safety.md, "Age
+            # from the camera"): never of the stranger a viewer is watching.
+            estimate_age=source is FrameSource.OWN,
         )
     except Shed:
         raise Busy(retry_after=BUSY_RETRY_SECONDS) from None
     except FrameRejected as exc:
         raise _refused(exc) from None
     effects = node.switchboard.frame_checked(post, result.verdict, jpeg, time.monotonic())
-    for work in node.run(effects):
+    deferred = node.run(effects)
+    if result.verdict.age is not None:
+        restaged = next((work for work in deferred if isinstance(work, Restage)), None)
+        outcome = "nothing"
+        if restaged is not None:
+            outcome = "under_challenge" if restaged.age < ADULT else "clearly_adult"
+        metrics.FACE_AGES.labels(pool=post.pool, outcome=outcome).inc()
+    for work in deferred:
         if isinstance(work, EnforceFlag):
             await enforce_flag(services, work.flag)
+        elif isinstance(work, Restage):
+            # The poster's own face, estimated out of its pool (core/face_age.py).
+            await ages.stated(services, work, post.sampler.network)
 
 
 def frames_router(services: Services) -> APIRouter:

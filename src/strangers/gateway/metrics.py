@@ -83,6 +83,12 @@ TEXT_SIGNALS: Final = Counter(
     "Signals the text engine found, by kind (a line may carry several).",
     ["kind"],
 )
+FACE_AGES: Final = Counter(
+    "strangers_face_age_estimates",
+    "Facial age estimates of chatters' own cameras, by pool and what they did "
+    "(nothing, under_challenge, clearly_adult; docs/safety.md, Age from the camera).",
+    ["pool", "outcome"],
+)
 CONNECTIONS: Final = Counter(
     "strangers_websocket_connections", "Chat sockets accepted by this gateway."
 )

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..core.face_age import FaceAgeRules
 from ..core.limits import Limits
 from ..core.matching import MatchRules
 
@@ -82,6 +83,23 @@ class Settings(BaseSettings):
         description="How long a network that gave an answer or statement under 18 keeps "
         "devices not yet known there as adults from being welcomed as adults (0: off; "
         "docs/safety.md, Age).",
+    )
+    face_age_challenge: float = Field(
+        16.0,
+        gt=0,
+        le=18,
+        description="In the adult video pool, facial age estimates of a chatter's own camera "
+        "under this age, `face_age_checks` in a row, send the device back to the age "
+        "question (docs/safety.md, Age from the camera).",
+    )
+    face_age_clearly_adult: float = Field(
+        30.0,
+        ge=18,
+        description="In the teen video pool, estimates at or over this age, "
+        "`face_age_checks` in a row, bar the device from the teen pool and open a case.",
+    )
+    face_age_checks: int = Field(
+        3, ge=1, le=10, description="Estimates in a row that it takes to act on a face's age."
     )
     interest_timeout: float = Field(
         10.0, ge=0, description="Seconds interests are required before a random stranger."
@@ -272,6 +290,14 @@ class Settings(BaseSettings):
         description="Frame checks: `builtin` (NudeNet, a face check, PDQ hash lists) or "
         "`package.module:factory` for your own checker.",
     )
+    age_estimator: str = Field(
+        "builtin",
+        description="Facial age estimates on frames of a chatter's own camera (docs/safety.md, "
+        "Age from the camera): `builtin` (dlib-models' age model by Cydral, bundled), "
+        "`off`, or `package.module:factory` for a contracted provider's adapter (a "
+        "no-argument factory of an object with `estimate(image, face)`). Used by the "
+        "built-in frame checker.",
+    )
     frame_workers: int = Field(
         2, ge=1, le=64, description="Threads that check frames (about one per core)."
     )
@@ -371,6 +397,14 @@ class Settings(BaseSettings):
         description="Log lines as JSON (one object a line, with request and session ids), "
         "as text, or auto: text on a terminal, JSON otherwise.",
     )
+
+    def face_age_rules(self) -> FaceAgeRules:
+        """The challenge-age policy these settings describe (core/face_age.py)."""
+        return FaceAgeRules(
+            challenge_age=self.face_age_challenge,
+            clearly_adult=self.face_age_clearly_adult,
+            checks=self.face_age_checks,
+        )
 
     def limits(self) -> Limits:
         return Limits(

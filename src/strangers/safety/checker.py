@@ -25,6 +25,12 @@ that are not an acceptable frame.
 - **face presence**: NudeNet's own ``FACE_FEMALE``/``FACE_MALE`` from the same pass;
   when it finds none, OpenCV's Haar frontal face cascade (Viola–Jones), which catches
   faces the detector scores low. Which one decided is in :attr:`CheckResult.face_source`.
+- **age** (docs/safety.md, "Age from the camera"): when the caller asks
+  (``estimate_age=True``: frames of the poster's own camera) and a face was found, the
+  :class:`~strangers.safety.age.AgeEstimator` given at construction estimates the age on
+  the face box found above (NudeNet's ``FACE_*`` box, or the Haar box), so no second
+  face detection runs. Never on partner-sourced frames: a viewer must not get an age
+  estimate of the stranger.
 - **known abuse** (Ofcom ICU C5): the PDQ hash of the decoded frame against the
   operator's :class:`~strangers.safety.hashes.HashList`, when one with entries is
   given; frames whose PDQ quality is under
@@ -39,6 +45,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -51,10 +58,13 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime  # type: ignore[import-untyped,unused-ignore]
 
-from strangers.core.frames import FrameVerdict, HashHit
+from strangers.core.frames import AgeEstimate, FrameVerdict, HashHit
 
+from .age import AgeEstimator, FaceBox
 from .hashes import PDQ_MIN_QUALITY, HashList, pdq_hash
 from .jpeg import decode_jpeg
+
+log = logging.getLogger(__name__)
 
 #: NudeNet 3.4's classes, in the model's output order (checked against the model's
 #: own metadata at load, so a different model cannot be read with the wrong names).
@@ -117,7 +127,8 @@ FaceSource = Literal["nudenet", "haar"]
 @dataclass(frozen=True)
 class CheckResult:
     """A verdict and the seconds spent in each stage that ran (``decode``, ``nudity``,
-    ``face``, ``hash``; ``hash`` is absent when there is no hash list to match).
+    ``face``, ``hash``, ``age``; ``hash`` is absent when there is no hash list to match,
+    ``age`` when no estimate was asked for, or no face was found).
 
     ``face_source`` says which detector found the face (``None``: none did);
     ``hash_quality`` is the frame's PDQ quality when it was hashed.
@@ -131,6 +142,10 @@ class CheckResult:
 
 @runtime_checkable
 class FrameChecker(Protocol):
+    """A checker whose class sets ``estimates_age = True`` also takes
+    ``check(jpeg, estimate_age=True)`` (own-camera frames); the pool passes the keyword
+    only to those, so a checker without it keeps working."""
+
     def check(self, jpeg: bytes) -> CheckResult:
         """Blocking; thread-safe; raises only ``FrameRejected`` for bad input."""
         ...
@@ -204,7 +219,10 @@ def _model_labels(session: Any) -> tuple[str, ...] | None:
 
 
 class ModelFrameChecker:
-    """NudeNet, a face check and PDQ matching on one frame; see the module docstring."""
+    """NudeNet, a face check, an optional age estimate and PDQ matching on one frame;
+    see the module docstring."""
+
+    estimates_age: Final = True
 
     def __init__(
         self,
@@ -213,8 +231,10 @@ class ModelFrameChecker:
         face_threshold: float = 0.35,
         hashes: HashList | None = None,
         haar_fallback: bool = True,
+        age_estimator: AgeEstimator | None = None,
     ) -> None:
         self.nudity = nudity or NudityThresholds()
+        self.age_estimator = age_estimator
         self.face_threshold = _threshold(face_threshold, "face_threshold")
         self.hashes = hashes
         self.haar_fallback = haar_fallback
@@ -249,6 +269,11 @@ class ModelFrameChecker:
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[tuple[int, float]]:
         """NudeNet's detections on a BGR frame, as (class index, score), best first."""
+        return [(c, score) for c, score, _ in self.detect_boxes(image)]
+
+    def detect_boxes(self, image: npt.NDArray[np.uint8]) -> list[tuple[int, float, FaceBox]]:
+        """NudeNet's detections on a BGR frame, as (class index, score, box in frame
+        pixels as left, top, width, height), best first."""
         height, width = image.shape[:2]
         side = max(height, width)
         square = cv2.copyMakeBorder(
@@ -270,13 +295,26 @@ class ModelFrameChecker:
         boxes = np.concatenate([centre_size[:, :2] - centre_size[:, 2:] / 2, centre_size[:, 2:]], 1)
         ids, kept = class_ids[keep].astype(np.int32), scores[keep]
         chosen = cv2.dnn.NMSBoxesBatched(boxes.tolist(), kept, ids, SCORE_FLOOR, NMS_IOU)
-        found = [(int(ids[i]), float(kept[i])) for i in np.asarray(chosen).ravel()]
+        # The square was scaled from side×side to the model's side: scale boxes back.
+        scale = side / MODEL_SIDE
+        found = []
+        for i in np.asarray(chosen).ravel():
+            left, top, box_w, box_h = (float(v) * scale for v in boxes[i])
+            x, y = max(0, round(left)), max(0, round(top))
+            box = (x, y, min(width, round(left + box_w)) - x, min(height, round(top + box_h)) - y)
+            found.append((int(ids[i]), float(kept[i]), box))
         found.sort(key=lambda d: -d[1])
         return found
 
     def find_face(self, image: npt.NDArray[np.uint8]) -> bool:
         """Whether OpenCV's Haar cascade sees a frontal face on a BGR frame."""
+        return self.haar_face(image) is not None
+
+    def haar_face(self, image: npt.NDArray[np.uint8]) -> FaceBox | None:
+        """The largest frontal face OpenCV's Haar cascade sees on a BGR frame, in frame
+        pixels (left, top, width, height), or ``None``."""
         height, width = image.shape[:2]
+        full_width = width
         if width > HAAR_WIDTH:
             size = (HAAR_WIDTH, max(1, round(height * HAAR_WIDTH / width)))
             image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
@@ -289,14 +327,21 @@ class ModelFrameChecker:
             minNeighbors=HAAR_NEIGHBOURS,
             minSize=(smallest, smallest),
         )
-        return len(faces) > 0
+        if len(faces) == 0:
+            return None
+        scale = full_width / width
+        x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
+        return (round(x * scale), round(y * scale), round(w * scale), round(h * scale))
 
-    def check(self, jpeg: bytes) -> CheckResult:
+    def check(self, jpeg: bytes, *, estimate_age: bool = False) -> CheckResult:
+        """The verdict on one frame; ``estimate_age`` (own-camera frames only) adds the
+        age estimate when an estimator was given and a face was found."""
         started = time.perf_counter()
         image = decode_jpeg(jpeg)
         decoded = time.perf_counter()
 
-        detections = self.detect(image)
+        boxed = self.detect_boxes(image)
+        detections = [(c, score) for c, score, _ in boxed]
         nudity = tuple(
             dict.fromkeys(
                 NUDENET_LABELS[c] for c, score in detections if score >= self._thresholds[c]
@@ -305,16 +350,34 @@ class ModelFrameChecker:
         detected = time.perf_counter()
 
         face_source: FaceSource | None = None
-        if any(c in self._face_ids and s >= self.face_threshold for c, s in detections):
+        face_box: FaceBox | None = next(
+            (box for c, s, box in boxed if c in self._face_ids and s >= self.face_threshold),
+            None,
+        )
+        if face_box is not None:
             face_source = "nudenet"
-        elif self.haar_fallback and self.find_face(image):
-            face_source = "haar"
+        elif self.haar_fallback:
+            face_box = self.haar_face(image)
+            if face_box is not None:
+                face_source = "haar"
         faced = time.perf_counter()
         stages = {
             "decode": decoded - started,
             "nudity": detected - decoded,
             "face": faced - detected,
         }
+
+        age: AgeEstimate | None = None
+        estimator = self.age_estimator
+        if estimate_age and estimator is not None and face_box is not None:
+            try:
+                age = estimator.estimate(image, face_box)
+            except Exception:
+                # A fault of the estimator must not cost the frame its nudity and hash
+                # verdict: the frame is checked, with no age on it.
+                log.exception("the age estimator failed on a frame")
+            stages["age"] = time.perf_counter() - faced
+            faced = time.perf_counter()
 
         hit: HashHit | None = None
         quality: int | None = None
@@ -332,16 +395,21 @@ class ModelFrameChecker:
             scores=tuple(
                 (NUDENET_LABELS[c], round(score, 3)) for c, score in detections[:MAX_SCORES]
             ),
+            age=age,
         )
         return CheckResult(verdict, stages, face_source, quality)
 
 
-def load_checker(spec: str, **kwargs: Any) -> FrameChecker:
+def load_checker(
+    spec: str, *, age_estimator: AgeEstimator | None = None, **kwargs: Any
+) -> FrameChecker:
     """The checker a setting names: ``builtin`` (:class:`ModelFrameChecker`) or
     ``package.module:attr``, a class or factory called with the same keyword arguments.
+    ``age_estimator`` goes to the built-in checker only: an operator's checker estimates
+    ages itself, if at all, so existing factories keep their signature.
     """
     if spec == "builtin":
-        return ModelFrameChecker(**kwargs)
+        return ModelFrameChecker(age_estimator=age_estimator, **kwargs)
     module_name, colon, attr_path = spec.partition(":")
     if not colon or not module_name.strip() or not attr_path.strip():
         raise ValueError(

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from strangers.core.frames import FrameVerdict
 
 VERDICTS: Final = ("clean", "nudity", "no_face", "known_abuse", "rejected", "failed")
-STAGES: Final = ("decode", "nudity", "face", "hash", "queue", "total")
+STAGES: Final = ("decode", "nudity", "face", "age", "hash", "queue", "total")
 SHED_REASONS: Final = ("queue_full", "displaced", "closed", "stale", "over_share")
 
 FRAMES_CHECKED: Final = Counter(

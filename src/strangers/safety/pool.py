@@ -28,6 +28,11 @@ the frame shed is the one whose busiest key is the most over its share (then the
 urgent, then the newest): a flood from a few keys displaces its own frames before an
 honest one, whatever their priority.
 
+**Age estimates** (docs/safety.md, "Age from the camera"): ``check(..., estimate_age=True)``
+asks the checker for a facial age estimate (the gateway asks on own-camera frames
+only). Only a checker whose class says ``estimates_age = True`` gets the keyword; an
+operator's checker without it is called as before and its verdicts carry no age.
+
 What the checker raises reaches the caller as is: ``FrameRejected`` for bad bytes,
 anything else for a fault of the checker (the worker goes on with the next frame).
 Every outcome is counted in :mod:`strangers.safety.metrics`.
@@ -36,11 +41,12 @@ Every outcome is counted in :mod:`strangers.safety.metrics`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -90,6 +96,7 @@ class _Job:
     shares: tuple[tuple[str, str], ...] = ()
     taken: bool = False  # a worker has it: its share is released when the check ends
     released: bool = field(default=False)
+    estimate_age: bool = False
 
     @property
     def order(self) -> tuple[int, int]:
@@ -177,12 +184,17 @@ class CheckPool:
                 del self._held[share]
 
     async def check(
-        self, jpeg: bytes, *, priority: int, shares: Mapping[str, str] | None = None
+        self,
+        jpeg: bytes,
+        *,
+        priority: int,
+        shares: Mapping[str, str] | None = None,
+        estimate_age: bool = False,
     ) -> CheckResult:
         """Check one frame when a worker is free; see the module docstring for order,
-        shares, shedding and errors. ``shares`` maps a kind of key (``session``,
-        ``device``, ``network``: the kinds of ``share_limits``) to this frame's key of
-        that kind; kinds without a limit are not counted."""
+        shares, shedding, age estimates and errors. ``shares`` maps a kind of key
+        (``session``, ``device``, ``network``: the kinds of ``share_limits``) to this
+        frame's key of that kind; kinds without a limit are not counted."""
         if self._closed:
             FRAMES_SHED.labels(reason="closed").inc()
             raise Shed("closed")
@@ -195,6 +207,7 @@ class CheckPool:
             asyncio.get_running_loop().create_future(),
             time.perf_counter(),
             tuple((kind, key) for kind, key in (shares or {}).items() if kind in self.share_limits),
+            estimate_age=estimate_age,
         )
         if any(self._held[share] >= self.share_limits[share[0]] for share in job.shares):
             FRAMES_SHED.labels(reason="over_share").inc()
@@ -262,7 +275,7 @@ class CheckPool:
             taken = time.perf_counter()
             FRAME_CHECK_SECONDS.labels(stage="queue").observe(taken - job.enqueued)
             try:
-                result = await loop.run_in_executor(self._executor, self.checker.check, job.jpeg)
+                result = await loop.run_in_executor(self._executor, self._check_call(job))
             except FrameRejected as exc:
                 self._finish(job, "rejected", exc)
             except Exception as exc:
@@ -276,6 +289,11 @@ class CheckPool:
                 if result.hash_quality is not None and result.hash_quality < PDQ_MIN_QUALITY:
                     FRAME_HASH_SKIPPED.inc()
                 self._finish(job, verdict_label(result.verdict), result)
+
+    def _check_call(self, job: _Job) -> Callable[[], CheckResult]:
+        if job.estimate_age and getattr(self.checker, "estimates_age", False) is True:
+            return functools.partial(self.checker.check, job.jpeg, estimate_age=True)  # type: ignore[call-arg]
+        return functools.partial(self.checker.check, job.jpeg)
 
     def _finish(self, job: _Job, label: str, outcome: CheckResult | Exception) -> None:
         self._release(job)
