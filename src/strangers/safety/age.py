@@ -22,7 +22,6 @@ type (an age-assurance provider's SDK wrapped to return :class:`AgeEstimate`).
 
 from __future__ import annotations
 
-import importlib
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from strangers.core.frames import AgeEstimate
+
+from .plugins import resolve
 
 #: A face box in frame pixels: left, top, width, height.
 FaceBox = tuple[int, int, int, int]
@@ -119,24 +120,7 @@ def load_age_estimator(spec: str, *, instances: int = 2) -> AgeEstimator | None:
         return None
     if spec == "builtin":
         return DlibAgeEstimator(instances)
-    module_name, colon, attr_path = spec.partition(":")
-    if not colon or not module_name.strip() or not attr_path.strip():
-        raise ValueError(
-            f"age estimator {spec!r}: expected 'builtin', 'off' or 'package.module:factory'"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"age estimator {spec!r}: cannot import {module_name!r}: {exc}") from exc
-    for part in attr_path.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ValueError(
-                f"age estimator {spec!r}: {module_name!r} has no {attr_path!r}"
-            ) from None
-    if not callable(target):
-        raise ValueError(f"age estimator {spec!r}: {attr_path!r} is not a factory")
+    target = resolve(spec, "age estimator", "'builtin', 'off' or 'package.module:factory'")
     estimator = target()
     if not isinstance(estimator, AgeEstimator):
         raise ValueError(

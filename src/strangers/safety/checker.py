@@ -63,6 +63,7 @@ from strangers.core.frames import AgeEstimate, FrameVerdict, HashHit
 from .age import AgeEstimator, FaceBox
 from .hashes import PDQ_MIN_QUALITY, HashList, pdq_hash
 from .jpeg import decode_jpeg
+from .plugins import resolve
 
 log = logging.getLogger(__name__)
 
@@ -410,24 +411,7 @@ def load_checker(
     """
     if spec == "builtin":
         return ModelFrameChecker(age_estimator=age_estimator, **kwargs)
-    module_name, colon, attr_path = spec.partition(":")
-    if not colon or not module_name.strip() or not attr_path.strip():
-        raise ValueError(
-            f"frame checker {spec!r}: expected 'builtin' or 'package.module:attribute'"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"frame checker {spec!r}: cannot import {module_name!r}: {exc}") from exc
-    for part in attr_path.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ValueError(
-                f"frame checker {spec!r}: {module_name!r} has no {attr_path!r}"
-            ) from None
-    if not callable(target):
-        raise ValueError(f"frame checker {spec!r}: {attr_path!r} is not a class or a factory")
+    target = resolve(spec, "frame checker", "'builtin' or 'package.module:attribute'")
     checker = target(**kwargs)
     if not isinstance(checker, FrameChecker):
         raise ValueError(f"frame checker {spec!r}: what it made has no check(jpeg) method")
