@@ -1,4 +1,4 @@
-"""What the proof of work at hello costs (design §3; ``core/admission.py``).
+"""What the proof of work at hello costs (docs/design.md §3; ``core/admission.py``).
 
 Printed:
 

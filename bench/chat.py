@@ -2,8 +2,9 @@
 
 Starts ``python -m strangers serve`` as subprocesses on free loopback ports
 (one fresh data directory per run), waits for ``/healthz``, warms each gateway
-up with a few chatters (not counted), then runs the scenario(s) through
-:mod:`strangers.loadtest` and prints the report, with:
+up with a few chatters (not counted), then runs the scenario(s) through the load
+generator (``bench/loadtest.py``, its chatters :class:`strangers.client.Client`) and
+prints the report, with:
 
 - each gateway's CPU seconds during the measured run (utime + stime, children
   included, from ``/proc/<pid>/stat``) and its peak RSS (``VmHWM`` in
@@ -12,9 +13,9 @@ up with a few chatters (not counted), then runs the scenario(s) through
   whether the run was client-bound; with Redis, the Redis server's CPU seconds
   (``INFO cpu``);
 - throughput: pairs per second of the arrival phase, counted rounds per second;
-- the design §7 targets, met or missed.
+- the docs/design.md §7 targets, met or missed.
 
-Setups (design §5):
+Setups (docs/design.md §5):
 
 - ``--gateways 1`` (the default): one process, in-memory matching;
 - ``--redis``: one gateway that matches through Redis;
@@ -42,7 +43,7 @@ client opened its sockets at ≥ 95% of the offered rate, and the p99
 time-to-pair and p99 round trip were within ``--pair-bound-ms`` and
 ``--rtt-bound-ms`` (the same bounds for every setup: "equal latency").
 
-Client and servers share the machine (design §7: 2 cores). Each run gets its
+Client and servers share the machine (docs/design.md §7: 2 cores). Each run gets its
 own fresh servers. Before each run the benchmark waits for the machine to be
 quiet (``--quiet-wait``); with ``--max-others S`` it also runs again (at most
 ``--attempts`` times) a run during which other processes used more than S CPU
@@ -79,7 +80,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.table import Table
 
-from strangers import loadtest
+import loadtest  # bench/loadtest.py: this directory is the script's first import path
 
 TICKS = os.sysconf("SC_CLK_TCK")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -316,7 +317,7 @@ def start_deployment(setup: Setup, log_dir: Path, redis_url: str) -> Deployment:
     # chatter pays at real difficulties: bench/admission.py.
     env.update(STRANGERS_POW_BITS="0", STRANGERS_POW_MAX_BITS="0")
     # Every simulated chatter comes from 127.0.0.1, one network hash: the per-network
-    # and per-device limits (design §3) would refuse the load itself. What they cost
+    # and per-device limits (docs/design.md §3) would refuse the load itself. What they cost
     # and how they hold under floods: bench/flood.py.
     env.update(
         {f"STRANGERS_{name.upper()}": value for name, value in loadtest.LOAD_TEST_LIMITS.items()}
@@ -379,7 +380,7 @@ def p99_ms(stats: dict[str, Any]) -> float:
 
 
 def targets(report: loadtest.Report) -> list[tuple[str, bool]]:
-    """The design §7 targets that apply to this scenario, with met (True) or not."""
+    """The docs/design.md §7 targets that apply to this scenario, with met (True) or not."""
     p99 = p99_ms  # the short name keeps each target on one line
     name = report.scenario
     if name == "C":

@@ -78,15 +78,23 @@ import uvloop  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from tests.conftest import TEST_POW_BITS  # noqa: E402
-from tests.gateway.chatter import Chatter, proof_for  # noqa: E402
 from tests.gateway.steady_pair import LiveServer, live_server, pair_process  # noqa: E402
 from tests.images import portrait  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from chat import machine_busy_seconds, wait_for_quiet  # noqa: E402
-from strangers.core.messages import PROTOCOL_VERSION  # noqa: E402
-from strangers.loadtest import percentiles  # noqa: E402
+from load.report import percentiles  # noqa: E402
+from strangers.client import Client, ClientError, NotAdmitted, UnexpectedMessage  # noqa: E402
+from strangers.core.messages import (  # noqa: E402
+    Ended,
+    Error,
+    Matched,
+    Message,
+    Mode,
+    PartnerLeft,
+    ServerMessage,
+    Waiting,
+)
 
 FLOODS = ("connections", "messages", "skips", "frames", "sign_in")
 TARGET_P99_MS = 50.0
@@ -113,50 +121,41 @@ async def flood_connections(server: LiveServer, address: str, until: float, s: S
         while time.monotonic() < until:
             s.attempts += 1
             try:
-                async with connect(
-                    server.url, compression=None, local_addr=(address, 0), open_timeout=10
-                ) as ws:
-                    first = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                    if first["type"] != "challenge":
-                        count_answer(s, first)
-                        continue
-                    hello = {
-                        "type": "hello",
-                        "version": PROTOCOL_VERSION,
-                        "proof": proof_for(first),
-                    }
-                    await ws.send(json.dumps({**hello, "birth_year": 1990, "birth_month": 1}))
-                    answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                    if answer["type"] == "welcome":
-                        s.through += 1
-                    else:
-                        count_answer(s, answer)
-            except (OSError, ConnectionClosed, TimeoutError) as exc:
+                async with await Client.join(server.url, timeout=10, local_addr=(address, 0)):
+                    s.through += 1
+            except UnexpectedMessage as exc:  # the first message was no challenge
+                count_answer(s, exc.message)
+            except NotAdmitted as exc:
+                count_answer(s, exc.answer)
+            except (OSError, ConnectionClosed, TimeoutError, ClientError) as exc:
                 s.other[type(exc).__name__] += 1
 
     await asyncio.gather(*(worker() for _ in range(64)))
 
 
-def count_answer(s: Stats, message: dict[str, Any]) -> None:
-    if message.get("type") == "error" and message.get("code") == "rate_limited":
-        s.refused += 1
+def count_answer(s: Stats, message: ServerMessage) -> None:
+    if isinstance(message, Error):
+        if message.code == "rate_limited":
+            s.refused += 1
+        else:
+            s.other[message.code] += 1
     else:
-        s.other[message.get("code", message.get("type", "?"))] += 1
+        s.other[message.type] += 1
 
 
-async def join(server: LiveServer, address: str, s: Stats) -> Chatter | None:
+async def join(server: LiveServer, address: str, s: Stats) -> Client | None:
     """A new device from ``address``; None (counted) when its connection is refused."""
     try:
-        return await Chatter.join(server.url, local_addr=(address, 0))
-    except (AssertionError, ConnectionClosed, OSError, TimeoutError):
+        return await Client.join(server.url, local_addr=(address, 0))
+    except (ClientError, ConnectionClosed, OSError, TimeoutError):
         s.setup["join refused"] += 1
         await asyncio.sleep(0.05)
         return None
 
 
 async def matched(
-    server: LiveServer, address: str, s: Stats, mode: str = "text"
-) -> tuple[Chatter, Chatter, dict[str, Any]] | None:
+    server: LiveServer, address: str, s: Stats, mode: Mode = Mode.TEXT
+) -> tuple[Client, Client, Matched] | None:
     a = await join(server, address, s)
     b = await join(server, address, s) if a is not None else None
     if a is None or b is None:
@@ -167,40 +166,40 @@ async def matched(
     tag = "flood-" + secrets.token_hex(4)
     try:
         for chatter in (a, b):
-            await chatter.send(type="find", mode=mode, interests=[tag])
-            first = await chatter.recv()
-            if first["type"] != "waiting":
-                raise LookupError(first.get("code", first["type"]))
-        return a, b, await a.expect("matched", timeout=10)
-    except (LookupError, AssertionError, ConnectionClosed, TimeoutError) as exc:
+            await chatter.find(mode, [tag])
+            first = await chatter.receive(5)
+            if not isinstance(first, Waiting):
+                raise LookupError(first.code if isinstance(first, Error) else first.type)
+        return a, b, await a.expect(Matched, timeout=10)
+    except (LookupError, ClientError, ConnectionClosed, TimeoutError) as exc:
         s.setup[f"find refused ({exc})"] += 1
         await a.close()
         await b.close()
         return None
 
 
-async def drain(chatter: Chatter, on_message: Callable[[dict[str, Any]], None]) -> None:
+async def drain(chatter: Client, on_message: Callable[[ServerMessage], None]) -> None:
     with contextlib.suppress(ConnectionClosed, TimeoutError):
         while True:
-            on_message(await chatter.recv(timeout=60))
+            on_message(await chatter.receive(timeout=60))
 
 
-async def blast(chatter: Chatter, frame: str, until: float, s: Stats) -> None:
+async def blast(chatter: Client, frame: str, until: float, s: Stats) -> None:
     """Send ``frame`` over and over until the socket closes or ``until``."""
     with contextlib.suppress(ConnectionClosed):
         while time.monotonic() < until:
-            await chatter.ws.send(frame)
+            await chatter.send_frame(frame)
             s.attempts += 1
             if s.attempts % 16 == 0:
                 await asyncio.sleep(0)  # let the readers read
 
 
 async def flood_messages(server: LiveServer, address: str, until: float, s: Stats) -> None:
-    def on_sink(message: dict[str, Any]) -> None:
-        if message["type"] == "message":
+    def on_sink(message: ServerMessage) -> None:
+        if isinstance(message, Message):
             s.through += 1
 
-    def on_flooder(message: dict[str, Any]) -> None:
+    def on_flooder(message: ServerMessage) -> None:
         count_answer(s, message)
 
     async def flooder() -> None:
@@ -225,10 +224,10 @@ async def flood_messages(server: LiveServer, address: str, until: float, s: Stat
 
 
 async def flood_skips(server: LiveServer, address: str, until: float, s: Stats) -> None:
-    def on_answer(message: dict[str, Any]) -> None:
-        if message["type"] == "waiting":
+    def on_answer(message: ServerMessage) -> None:
+        if isinstance(message, Waiting):
             s.through += 1
-        elif message["type"] not in ("matched", "ended", "partner_left"):
+        elif not isinstance(message, Matched | Ended | PartnerLeft):
             # (Those follow from skips let through: the flooders meet each other.)
             count_answer(s, message)
 
@@ -240,7 +239,7 @@ async def flood_skips(server: LiveServer, address: str, until: float, s: Stats) 
             reader = asyncio.create_task(drain(chatter, on_answer))
             s.attempts += 1
             with contextlib.suppress(ConnectionClosed):
-                await chatter.send(type="find", mode="text", interests=[])
+                await chatter.find()
             await blast(chatter, json.dumps({"type": "skip"}), until, s)
             await chatter.close()
             await asyncio.wait([reader], timeout=2)
@@ -276,12 +275,13 @@ async def flood_frames(server: LiveServer, address: str, until: float, s: Stats)
 
         async def flooder() -> None:
             while time.monotonic() < until:
-                pair = await matched(server, address, s, mode="video")
+                pair = await matched(server, address, s, mode=Mode.VIDEO)
                 if pair is None:
                     continue
                 a, b, match = pair
                 over = asyncio.Event()
-                await asyncio.gather(*(poster(match["frame_token"], over) for _ in range(8)))
+                token = match.frame_token or ""
+                await asyncio.gather(*(poster(token, over) for _ in range(8)))
                 await a.close()
                 await b.close()
 

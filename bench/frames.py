@@ -1,9 +1,9 @@
-"""Throughput of the frame checks (design §6, video): the real checker through the pool.
+"""Throughput of the frame checks (docs/design.md §6, video): the real checker through the pool.
 
 :class:`~strangers.safety.checker.ModelFrameChecker` (NudeNet on onnxruntime, the
 face check with its Haar fallback, PDQ against a hash list) behind
 :class:`~strangers.safety.pool.CheckPool` with ``--workers`` threads (2, on the 2 cores
-of design §7), fed by a closed loop of callers that keeps the queue from running dry.
+of docs/design.md §7), fed by a closed loop of callers that keeps the queue from running dry.
 The frames are what the page sends: 320×240 JPEGs (quality 0.8) cut from benign
 pictures that ship with scikit-image — views of the astronaut portrait and the
 cameraman, where a face is visible, and faceless ones (a rocket on its pad, a coffee

@@ -1,4 +1,4 @@
-"""Micro-benchmark of the pure core matcher (design §7: ≥ 100,000 joins per second).
+"""Micro-benchmark of the pure core matcher (docs/design.md §7: ≥ 100,000 joins per second).
 
 No I/O, no server: ``Matchmaker.join`` is called directly with a fake clock, with
 100,000 tickets already waiting in the pool. Each variant is run twice on a fresh

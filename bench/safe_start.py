@@ -1,4 +1,4 @@
-"""How soon the safe-start blur lifts, and how soon a flagged match ends (design §6, video).
+"""How soon the safe-start blur lifts, and how soon a flagged match ends (docs/design.md §6, video).
 
 Runs tests/browser/video_in_namespace.py ``--runs`` times, each time in a new
 loopback-only network namespace (coturn, the server with the real frame checks, a
@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from strangers.loadtest import percentiles
+from load.report import percentiles  # bench/load: this directory is the script's import path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "browser" / "video_in_namespace.py"

@@ -1,4 +1,4 @@
-"""Speed of the text signal engine (design §6, text: p99 under 1 ms; the issue: at least
+"""Speed of the text signal engine (docs/design.md §6, text: p99 under 1 ms; the issue: at least
 20,000 messages per second per core).
 
 One :class:`~strangers.safety.text.SignalEngine` in one thread scans a realistic mix of

@@ -1,4 +1,4 @@
-"""Precision and recall of the text signal engine on labelled chat lines (design §6, text).
+"""Precision and recall of the text signal engine on labelled chat lines (docs/design.md §6, text).
 
 The file is tab-separated, one line per message: ``labels<TAB>text``. ``labels`` is
 ``benign`` or kinds separated by commas: ``phone``, ``email``, ``link``, ``handle``,

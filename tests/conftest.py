@@ -9,6 +9,14 @@ this one) and the settings built in-process both see it. The default difficulty 
 proven apart, by a server started without these variables
 (``tests/gateway/test_admission.py``).
 
+Console passwords are hashed with argon2's smallest parameters here (8 KiB, one pass,
+one lane) instead of the production 64 MiB, 3 passes, 4 lanes (tenths of a second of
+both cores per hash): ``accounts.default_hashing`` is replaced at import,
+for the accounts of every in-process app and command. Servers started as subprocesses
+keep the production parameters; so do the tests that prove them
+(``tests/moderation/test_accounts.py`` passes ``PRODUCTION_HASHING``, and checks the
+default in a fresh interpreter).
+
 Tests that need Redis take the ``namespace`` fixture: the real Redis at 127.0.0.1:6379
 (``STRANGERS_TEST_REDIS_URL``), a key namespace of their own deleted afterwards.
 Unreachable, those tests are skipped, except under CI (env ``CI``) where they fail: CI
@@ -21,13 +29,21 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from argon2 import PasswordHasher, Type
 
+from strangers.moderation import accounts
 from tests.brokers.gateways import REDIS_URL
 
 TEST_POW_BITS = "8"
 
 os.environ["STRANGERS_POW_BITS"] = TEST_POW_BITS
 os.environ["STRANGERS_POW_MAX_BITS"] = TEST_POW_BITS
+
+#: argon2id at its minimum cost: the same code paths, none of the 64 MiB.
+TEST_HASHING = accounts.PasswordHashing.using(
+    PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, type=Type.ID)
+)
+accounts.default_hashing = TEST_HASHING
 
 
 def _require_redis() -> None:

@@ -4,18 +4,29 @@ The same app (``gateway.app.create_app``) under the same uvicorn configuration
 (``gateway.serving.server_config``) as ``strangers serve``, on a free loopback port: what
 a client meets is the real server, without the 4–6 s of a subprocess start. A test
 starts a separate process only where the process is the point (SIGKILL, a restart of
-the process itself, floods that would share the test's loop)."""
+the process itself, floods that would share the test's loop).
+
+``serving_in_thread`` is the same server on its own loop in a thread, for tests whose
+clients block (``websockets.sync``, ``urllib``, Chromium driven through Playwright's sync
+API) and for fixtures shared by a module's tests across their event loops."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from strangers.gateway import app as gateway_app
 from strangers.gateway.app import create_app
 from strangers.gateway.serving import server_config
 from strangers.gateway.settings import Settings
@@ -37,17 +48,41 @@ class Served:
         return self.base.replace("http://", "ws://") + "/v1/ws"
 
 
+@functools.cache
+def _one_of(kind: type[Any], *args: Any, **kwargs: Any) -> Any:
+    """The one ``kind(*args, **kwargs)`` of this process."""
+    return kind(*args, **kwargs)
+
+
+def _app(chosen: Settings) -> ASGIApp:
+    """``create_app(chosen)`` with the text signal engine of every other in-process
+    server: building one reads its word lists and the profanity model (1.5 s of the
+    2 s an app takes to make), and ``SignalEngine`` keeps no state between scans, made
+    to be shared. Each server still has its own of everything else."""
+    builder = sys.modules[getattr(gateway_app, "build_services", create_app).__module__]
+    if not hasattr(builder, "SignalEngine"):  # built elsewhere now: each its own
+        return create_app(chosen)
+    shared = functools.partial(_one_of, builder.SignalEngine)
+    with mock.patch.object(builder, "SignalEngine", shared):
+        return create_app(chosen)
+
+
+def _settings(data_dir: Path, settings: dict[str, object]) -> Settings:
+    port = free_port()
+    return Settings(  # type: ignore[arg-type]
+        **{"data_dir": data_dir, "host": "127.0.0.1", "port": port, **settings}
+    )
+
+
 @contextlib.asynccontextmanager
 async def serving(data_dir: Path, **settings: object) -> AsyncIterator[Served]:
     """Serve the app on 127.0.0.1 with ``settings`` (``Settings`` field names; the
     environment's ``STRANGERS_*`` apply underneath, as in ``strangers serve``) and the
     records in ``data_dir`` unless ``database_url`` is given; stop it after."""
-    port = free_port()
-    chosen = Settings(  # type: ignore[arg-type]
-        **{"data_dir": data_dir, "host": "127.0.0.1", "port": port, **settings}
-    )
+    chosen = _settings(data_dir, settings)
+    port = chosen.port
     await asyncio.to_thread(upgrade, chosen.records_url())
-    config = server_config(create_app(chosen), chosen)
+    config = server_config(_app(chosen), chosen)
     config.loop = "none"  # the test's loop
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -67,3 +102,43 @@ async def serving(data_dir: Path, **settings: object) -> AsyncIterator[Served]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+@contextlib.contextmanager
+def serving_in_thread(data_dir: Path, **settings: object) -> Iterator[Served]:
+    """:func:`serving` on a loop of its own in a daemon thread; the same arguments."""
+    chosen = _settings(data_dir, settings)
+    upgrade(chosen.records_url())
+    config = server_config(_app(chosen), chosen)
+    config.loop = "none"
+    server = uvicorn.Server(config)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve())
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="strangers-server", daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the server stopped before it started") from (
+                    failure[0] if failure else None
+                )
+            thread.join(0.01)
+        yield Served(f"http://127.0.0.1:{chosen.port}", chosen)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(5)
+
+
+def app_for(settings: Settings) -> ASGIApp:
+    """``create_app(settings)`` as the servers above make it (their shared text signal
+    engine), for tests that drive the ASGI app itself, with no server."""
+    return _app(settings)

@@ -59,3 +59,28 @@ def test_the_security_document_names_only_files_tests_and_settings_that_exist():
             if setting not in settings:
                 missing.append(f"STRANGERS_{setting}")
     assert not missing, f"docs/security.md names what does not exist: {missing}"
+
+
+def test_every_design_citation_names_a_section_of_the_design_in_the_repository():
+    """The code cites the design as ``docs/design.md §N``: the document is in the
+    repository, and the section it names exists."""
+    import re
+
+    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d+)\. ", design, flags=re.MULTILINE))
+    bare = re.compile(r"(?<![./\w])[Dd]esign §")
+    cited = re.compile(r"docs/design\.md §(\d+)")
+    unopenable, missing = [], []
+    for folder in ("src", "tests", "bench", "docs"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if (
+                path.suffix not in {".py", ".md", ".js", ".html", ".toml"}
+                or path.name == "design.md"
+            ):
+                continue
+            text = path.read_text(encoding="utf-8")
+            name = path.relative_to(ROOT)
+            unopenable += [f"{name}: {m.group(0)}" for m in bare.finditer(text)]
+            missing += [f"{name}: §{n}" for n in cited.findall(text) if n not in sections]
+    assert not unopenable, f"cite the design as `docs/design.md §N`: {unopenable[:10]}"
+    assert not missing, f"no such section in docs/design.md: {missing[:10]}"

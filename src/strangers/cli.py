@@ -1,5 +1,6 @@
-"""The ``strangers`` command: serve, migrate, purge, load-test, manage moderators and
-hash lists, print transparency figures, and generate the reference docs."""
+"""The ``strangers`` command: serve, migrate, purge, manage moderators and hash lists,
+print transparency figures, and generate the reference docs. (The load generator is a
+benchmark, not part of the runtime package: ``bench/loadtest.py``.)"""
 
 from __future__ import annotations
 
@@ -44,10 +45,6 @@ def serve(
 
     upgrade(settings.records_url())
     config = server_config(create_app(settings), settings)
-    # uvicorn's INFO lines name each peer's raw address, which is never logged
-    # (design §6); its warnings and errors still come through.
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.error").addFilter(drop_peer_utf8_errors)
     logging.getLogger("strangers").info(
         "serving http://%s:%d (%s)", settings.host, settings.port, settings.env
     )
@@ -75,40 +72,9 @@ def purge() -> None:
     from .moderation.records import Records
 
     async def work(records: Records) -> int:
-        return await records.purge(now=datetime.now(UTC))
+        return await records.cases.purge(now=datetime.now(UTC))
 
     typer.echo(f"purged {with_records(work)} evidence items past retention")
-
-
-@app.command()
-def loadtest(
-    url: Annotated[
-        str,
-        typer.Option(
-            help="Chat socket of a deployment on loopback or at STRANGERS_PUBLIC_ORIGIN; "
-            "several gateways: their sockets separated by commas (chatter i goes to the "
-            "(i mod n)-th)."
-        ),
-    ] = "ws://127.0.0.1:8000/v1/ws",
-    scenario: Annotated[str, typer.Option(help="C, E or F (see docs/performance.md).")] = "C",
-    scale: Annotated[float, typer.Option(help="Multiply the scenario's chatter count.")] = 1.0,
-    json_out: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
-    processes: Annotated[
-        int | None, typer.Option(help="Spread the chatters over this many client processes.")
-    ] = None,
-) -> None:
-    """Drive a running server with simulated chatters and print a summary."""
-    from .loadtest import main
-
-    raise typer.Exit(
-        main(
-            url,
-            scenario,
-            scale=scale,
-            json_out=str(json_out) if json_out else None,
-            processes=processes,
-        )
-    )
 
 
 @app.command()
@@ -167,7 +133,7 @@ def hashes_import(
         raise fail(f"{file}, line {exc.line}: {exc.detail}; nothing imported") from None
 
     async def work(records: Records) -> tuple[int, int]:
-        return await records.import_hashes(entries, list_name=name, now=datetime.now(UTC))
+        return await records.hash_lists.add(entries, list_name=name, now=datetime.now(UTC))
 
     added, present = with_records(work, refused="; nothing imported")
     typer.echo(f"imported {added} hashes ({present} already present) into list {name}")
@@ -237,12 +203,3 @@ app.command(
     "transparency",
     help="Transparency figures for a period (DSA arts. 15 and 24): table, JSON or CSV.",
 )(transparency_command)
-
-
-def drop_peer_utf8_errors(record: logging.LogRecord) -> bool:
-    """Drop uvicorn's record of a text frame that is not UTF-8. uvicorn logs it at ERROR
-    with a traceback, then closes the socket with 1007 (RFC 6455 §8.1): the peer's
-    fault, fully answered, and left in the log a way for any client to write a
-    traceback per connection into it (OWASP ASVS 5.0 V16.3: logs are for the server's
-    own faults and security events)."""
-    return not record.getMessage().startswith("Invalid UTF-8 sequence received from client")

@@ -7,7 +7,7 @@ with the traceback of a server fault. The ids come from context variables the
 gateway sets per request and per socket (:func:`bind`), so every line logged while
 serving one carries them, whatever module logs it.
 
-What never goes in: chat text, frames, raw addresses (design §6; OWASP ASVS 5.0
+What never goes in: chat text, frames, raw addresses (docs/design.md §6; OWASP ASVS 5.0
 V16.2.5: no sensitive data in logs). Nothing here filters for them, because nothing
 logs them: the gateway keeps only the keyed network hash, uvicorn's access log and
 INFO lines (which name peers' addresses) are off (``cli.serve``), the libraries that

@@ -43,6 +43,8 @@ SETTINGS: dict[str, object] = {
     "same_device_pairs": False,
     "interest_timeout": 0.5,
     "language_timeout": 0.2,
+    # No frames here (typed ages only): the scripted checker, and no models to load.
+    "frame_checker": "tests.checkers:scripted",
 }
 
 

@@ -90,7 +90,7 @@ async def records_of(srv: Served) -> dict[str, list]:
                     )
                 ],
                 "strikes": list(await connection.scalars(select(t.Strike.device))),
-                "bans": await records.active_bans(now=datetime.now(UTC)),
+                "bans": await records.bans.active(now=datetime.now(UTC)),
             }
     finally:
         await records.close()

@@ -53,7 +53,7 @@ async def leave(victim: Chatter, stranger: Chatter, match: str, how: str = "stop
 async def evidence(srv: Served, case: str) -> list[dict]:
     records = await Records.open(srv.settings.records_url(), srv.settings.evidence_secret())
     try:
-        return await records.read_evidence(case)
+        return await records.cases.evidence(case)
     finally:
         await records.close()
 

@@ -3,7 +3,7 @@
 report sealed all of it, base64 inside Fernet's base64, so a modified client that filled
 the chat with four-byte characters and posted the largest frames made each of its
 reports store megabytes. Now a report keeps the newest lines and frames within
-``REPORT_TRANSCRIPT_BYTES`` and ``REPORT_FRAME_BYTES`` (``moderation/records.py``), and its
+``REPORT_TRANSCRIPT_BYTES`` and ``REPORT_FRAME_BYTES`` (``moderation/records/reports.py``), and its
 sealed evidence stays under ``REPORT_EVIDENCE_MAX_BYTES`` (docs/security.md, "Flooders")."""
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ async def test_the_largest_report_a_client_can_build_stores_no_more_than_the_bou
     records = await Records.open(url, b"Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw=")
     try:
         filing = _worst_filing()
-        number = await records.file_report(filing, now=datetime.now(UTC))
+        number = await records.reports.file(filing, now=datetime.now(UTC))
         stored = await _stored_bytes(records, number)
         assert stored <= REPORT_EVIDENCE_MAX_BYTES, stored
-        [transcript] = [e for e in await records.read_evidence(number) if "lines" in e]
+        [transcript] = [e for e in await records.cases.evidence(number) if "lines" in e]
         assert transcript["lines"][-1]["text"] == filing.transcript[-1].text  # the newest kept
     finally:
         await records.close()
@@ -92,6 +92,7 @@ async def test_a_chat_flooded_with_wide_characters_makes_a_report_of_bounded_siz
         frames_per_second=10000.0,
         limit_message_device="100000/minute",
         limit_message_network="100000/minute",
+        frame_checker="tests.checkers:scripted",
     ) as srv:
         reporter, flooder = await Chatter.join(srv.ws), await Chatter.join(srv.ws)
         await reporter.find()

@@ -70,7 +70,11 @@ def _leaked(text: str) -> set[str]:
 @pytest.fixture
 async def video_pair(tmp_path):
     async with serving(
-        tmp_path, turn_urls=[f"turn:{RELAY_IP}:3478"], turn_secret="x" * 32, turn_ttl=600
+        tmp_path,
+        turn_urls=[f"turn:{RELAY_IP}:3478"],
+        turn_secret="x" * 32,
+        turn_ttl=600,
+        frame_checker="tests.checkers:scripted",
     ) as srv:
         sender, partner = await Chatter.join(srv.ws), await Chatter.join(srv.ws)
         assert sender.welcome["relay_only"] is True

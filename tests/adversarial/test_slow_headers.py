@@ -25,7 +25,9 @@ CLOSED_WITHIN = 10.0
 
 @pytest.fixture
 async def srv(tmp_path):
-    async with serving(tmp_path, header_timeout=DEADLINE) as served:
+    async with serving(
+        tmp_path, header_timeout=DEADLINE, frame_checker="tests.checkers:scripted"
+    ) as served:
         yield served
 
 

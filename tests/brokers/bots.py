@@ -1,5 +1,5 @@
-"""Chatting bots for the many-gateway tests: real websocket clients that find, talk,
-skip, leave and come back, and write down everything they are told.
+"""Chatting bots for the many-gateway tests: protocol clients (:class:`strangers.client.Client`)
+that find, talk, skip, leave and come back, and write down everything they are told.
 
 Each bot keeps its device token across reconnections (as the page does), so the
 re-pair rule can be checked per device. Everything they see is checked afterwards
@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tests.gateway.chatter import ADULT, TEEN, hello_frame
+from strangers.client import ADULT, Birth, Client, ClientError, NotAdmitted
+from strangers.core.messages import Ended, Error, Matched, Message, PartnerLeft
+
+#: A birth the age question admits to the teen pool (13–17).
+TEEN = Birth(2011, 1)
 
 
 @dataclass
@@ -82,7 +84,7 @@ class Bot:
                 await self._session(url, until, churn)
             # A gateway killed between the TCP accept and its handshake answer
             # closes with no HTTP response at all: InvalidHandshake, not OSError.
-            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, ClientError) as exc:
                 self.note("disconnected")
                 self.errors.append(type(exc).__name__)
             self.match = None
@@ -93,29 +95,30 @@ class Bot:
 
     async def _session(self, url: str, until: float, churn: float) -> None:
         birth = ADULT if self.band == "adult" else TEEN
-        async with connect(url, compression=None, open_timeout=5, close_timeout=1) as ws:
-            await ws.send(await hello_frame(ws, device=self.device, language="en", **birth))
-            welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            if welcome["type"] != "welcome":
-                self.errors.append(f"hello answered {welcome}")
-                return
-            self.device, self.session = welcome["device"], welcome["session"]
-            await self._find(ws)
+        try:
+            client = await Client.join(
+                url, birth, device=self.device, language="en", timeout=5, close_timeout=1
+            )
+        except NotAdmitted as refused:
+            self.errors.append(f"hello answered {refused.answer}")
+            return
+        async with client:
+            assert client.welcome is not None
+            self.device, self.session = client.welcome.device, client.welcome.session
+            await self._find(client)
             while time.monotonic() < until:
                 try:
-                    frame = await asyncio.wait_for(ws.recv(), 0.5)
+                    message = await client.receive(0.5)
                 except TimeoutError:
                     continue
-                message = json.loads(frame)
-                kind = message["type"]
-                if kind == "matched":
+                if isinstance(message, Matched):
                     if self.match is not None:
-                        self.note("matched-while-chatting", match=message["match"])
-                    self.match = message["match"]
+                        self.note("matched-while-chatting", match=message.match)
+                    self.match = message.match
                     self.note("matched", match=self.match)
-                    await ws.send(json.dumps({"type": "message", "text": f"hi from {self.index}"}))
+                    await client.say(f"hi from {self.index}")
                     if self.rng.random() < self.long_chats:
-                        if not await self._hold(ws, self.rng.uniform(5.0, 9.0)):
+                        if not await self._hold(client, self.rng.uniform(5.0, 9.0)):
                             continue
                     else:
                         await asyncio.sleep(self.rng.uniform(0.1, 0.6))
@@ -125,47 +128,46 @@ class Bot:
                         self.note("leaves", match=self.match)
                         return  # the socket closes: the partner must hear partner_left
                     self.note("skip", match=self.match)
-                    await ws.send(json.dumps({"type": "skip"}))
-                elif kind == "ended":
-                    self.note("ended", match=message.get("match"))
+                    await client.skip()
+                elif isinstance(message, Ended):
+                    self.note("ended", match=message.match)
                     self.match = None
-                elif kind in ("partner_left",):
-                    self.note("partner_left", match=message["match"])
-                    if self.match == message["match"]:
+                elif isinstance(message, PartnerLeft):
+                    self.note("partner_left", match=message.match)
+                    if self.match == message.match:
                         self.match = None
                     await asyncio.sleep(self.rng.uniform(0.0, 0.2))
-                    await self._find(ws)
-                elif kind == "message":
+                    await self._find(client)
+                elif isinstance(message, Message):
                     self.note("message", match=self.match)
-                elif kind == "error":
-                    self.errors.append(message.get("code", "?"))
-                    if message.get("code") == "rate_limited":
-                        wait = float(message.get("retry_after") or 1)
+                elif isinstance(message, Error):
+                    self.errors.append(message.code)
+                    if message.code == "rate_limited":
+                        wait = message.retry_after or 1.0
                         await asyncio.sleep(min(wait, max(0.0, until - time.monotonic())))
                         if self.match is None:
                             with contextlib.suppress(ConnectionClosed):
-                                await self._find(ws)
+                                await self._find(client)
 
-    async def _hold(self, ws: Any, seconds: float) -> bool:
+    async def _hold(self, client: Client, seconds: float) -> bool:
         """Stay in the chat for ``seconds``, hearing the partner; False if it ended."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             try:
-                frame = await asyncio.wait_for(ws.recv(), left)
+                message = await client.receive(left)
             except TimeoutError:
                 break
-            message = json.loads(frame)
-            if message["type"] in ("partner_left", "ended"):
-                self.note(message["type"], match=message.get("match"))
+            if isinstance(message, PartnerLeft | Ended):
+                self.note(message.type, match=message.match)
                 self.match = None
-                await self._find(ws)
+                await self._find(client)
                 return False
         return True
 
-    async def _find(self, ws: Any) -> None:
+    async def _find(self, client: Client) -> None:
         self.finds.append(time.monotonic())
         self.note("find")
-        await ws.send(json.dumps({"type": "find", "mode": "text", "interests": []}))
+        await client.find()
 
 
 def make_bots(

@@ -1,4 +1,6 @@
-"""Several real gateways (``python -m strangers serve``) on one Redis, as subprocesses.
+"""Several real gateways on one Redis: in this process, each on a thread and event loop
+of its own (:func:`threaded_cluster`), or as ``python -m strangers serve`` subprocesses
+(:func:`cluster`), for the tests that kill one with SIGKILL.
 
 They share one data directory (so one set of generated secrets and one SQLite file)
 and a Redis namespace of their own, so tests never see each other's keys. They start
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.inprocess import serving_in_thread
 from tests.servers import as_env, free_port, serve, wait_healthy
 
 REDIS_URL = os.environ.get("STRANGERS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -96,3 +99,51 @@ def cluster(
         yield nodes
     finally:
         nodes.stop()
+
+
+@dataclass
+class ThreadGateway:
+    """A gateway in this process, serving on a thread and event loop of its own."""
+
+    name: str
+    http: str
+
+    @property
+    def ws(self) -> str:
+        return self.http.replace("http://", "ws://") + "/v1/ws"
+
+
+@dataclass
+class ThreadCluster:
+    gateways: list[ThreadGateway]
+
+    def by_node(self, node_id: str) -> ThreadGateway:
+        """The gateway whose broker took ``node_id`` (its name, a dash, a random suffix)."""
+        name = node_id.rsplit("-", 1)[0]
+        return next(g for g in self.gateways if g.name == name)
+
+
+@contextlib.contextmanager
+def threaded_cluster(
+    data_dir: Path, namespace: str, names: list[str], **settings: object
+) -> Iterator[ThreadCluster]:
+    """Gateways named ``names`` on the real Redis, in this process: the same app, broker
+    and uvicorn configuration as ``strangers serve``, each on its own thread and loop,
+    so they reach each other only through Redis, as separate hosts would."""
+    with contextlib.ExitStack() as stack:
+        gateways = [
+            ThreadGateway(
+                name,
+                stack.enter_context(
+                    serving_in_thread(
+                        data_dir,
+                        redis_url=REDIS_URL,
+                        redis_namespace=namespace,
+                        gateway_id=name,
+                        **settings,
+                    )
+                ).base,
+            )
+            for name in names
+        ]
+        yield ThreadCluster(gateways)

@@ -1,8 +1,8 @@
-"""The Redis broker against the real Redis, several brokers in one process (design §5).
+"""The Redis broker against the real Redis, several brokers in one process (docs/design.md §5).
 
 Each broker stands for a gateway; a recording sink stands for its node. Timings are
 shortened (dead after 0.6 s, lease 0.6 s) so failover shows in well under a second;
-the defaults and the 5 s of design §5 are covered by the gateway tests.
+the defaults and the 5 s of docs/design.md §5 are covered by the gateway tests.
 """
 
 from __future__ import annotations
@@ -69,15 +69,13 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def crash(broker: RedisBroker) -> None:
     """Stop a broker as a SIGKILL would: no flush, no lease handed back, no goodbye."""
-    broker._running = False
-    tasks = [*broker._tasks, *(h.reader for h in broker._held.values() if h.reader)]
+    broker.link.running = False
+    tasks = [*broker._tasks, *broker.leases.readers()]
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks, timeout=2.0)
     broker._tasks = []
-    assert broker._redis is not None
-    await broker._redis.aclose()
-    broker._redis = None
+    await broker.link.aclose()
 
 
 @pytest.fixture
@@ -102,7 +100,7 @@ async def gateways(namespace: str) -> AsyncIterator[Callable[..., object]]:
 
     yield start
     for broker in started:
-        if broker._redis is not None:
+        if broker.link.client is not None:
             await broker.close()
 
 
@@ -228,9 +226,9 @@ async def test_a_cooldown_made_in_one_pool_holds_in_a_pool_held_elsewhere(gatewa
     await eventually(lambda: one.holds == {ADULT_TEXT, TEEN_TEXT})
     two, _heard_two = await gateways()
     # Hand the teen pool to the second gateway, as a takeover would.
-    one._drop_pool(TEEN_TEXT)
-    await one._redis.delete(Keys(namespace).pool(TEEN_TEXT).lease)
-    one.pools = (ADULT_TEXT,)
+    one.leases.drop(TEEN_TEXT)
+    await one.link.redis.delete(Keys(namespace).pool(TEEN_TEXT).lease)
+    one.leases.pools = (ADULT_TEXT,)
     await eventually(lambda: TEEN_TEXT in two.holds, timeout=2.0)
     one.enqueue(ticket(one, "a", now()), now())
     one.enqueue(ticket(one, "b", now()), now())
@@ -242,7 +240,7 @@ async def test_a_holder_that_lost_its_lease_cannot_publish_a_pair(gateways, name
     one, heard_one = await gateways(lease_seconds=30.0, lease_check_seconds=10.0)
     await eventually(lambda: ADULT_TEXT in one.holds)
     lease = Keys(namespace).pool(ADULT_TEXT).lease
-    await one._redis.set(lease, "another-node:token")
+    await one.link.redis.set(lease, "another-node:token")
     one.enqueue(ticket(one, "a", now()), now())
     one.enqueue(ticket(one, "b", now()), now())
     await eventually(lambda: one.counters.stale_publishes == 1)
@@ -305,16 +303,16 @@ async def test_a_gateway_cut_off_from_redis_ends_its_chats_elsewhere_then_reanno
     waiting = ticket(two, "waits", now())
     two.enqueue(waiting, now())
     await eventually(lambda: one.matchmaker.waiting(waiting.session) is not None)
-    beat = two._beat
+    beat = two.heartbeats.beat
 
     async def unreachable() -> None:
         raise redis_errors.ConnectionError("Redis went away")
 
-    monkeypatch.setattr(two, "_beat", unreachable)
+    monkeypatch.setattr(two.heartbeats, "beat", unreachable)
     # The others hold it dead after 0.6 s; so does it, and its chats elsewhere end.
     await eventually(lambda: None in heard_two.lost, timeout=2.0)
     await eventually(lambda: frozenset({two.node_id}) in heard_one.lost, timeout=2.0)
     assert one.matchmaker.waiting(waiting.session) is None
-    monkeypatch.setattr(two, "_beat", beat)
+    monkeypatch.setattr(two.heartbeats, "beat", beat)
     # Heard again: its waiting chatter is announced again to the matchmaker.
     await eventually(lambda: one.matchmaker.waiting(waiting.session) is not None, timeout=2.0)

@@ -1,4 +1,10 @@
-"""Fixtures for browser tests: the real server as a subprocess, and Debian's Chromium.
+"""Fixtures for browser tests: the real server, and Debian's Chromium.
+
+Chromium is the separate process here; the server runs in this one, on a thread of its
+own (``tests/inprocess.py``: the real app under the real uvicorn configuration), so the
+test's Playwright calls and the server do not wait on each other. It checks frames with
+the scripted checker: these pages chat in text and post no frames, and the bundled
+models cost seconds to load (the video tests, ``test_video.py``, run them for real).
 
 Playwright drives ``/usr/bin/chromium`` (never ``playwright install``). Without
 it the tests are skipped, except under CI, where a missing browser is a failure.
@@ -6,6 +12,7 @@ it the tests are skipped, except under CI, where a missing browser is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..servers import running_server
+from ..inprocess import serving_in_thread
 from .chromium import CHROMIUM, CHROMIUM_ARGS
 
 if TYPE_CHECKING:
@@ -23,11 +30,23 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 NewPage = Callable[..., "Page"]
 
+#: Text chats only: no frame is checked, so no model is loaded.
+NO_MODELS = {"frame_checker": "tests.checkers:scripted"}
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, **settings: object) -> Iterator[str]:
+    """The real server (in this process, on its own thread) with the defaults of
+    ``make run`` but for ``settings`` and the frame checker, its records in
+    ``data_dir``; yields its ``http://`` base URL."""
+    with serving_in_thread(data_dir, **{**NO_MODELS, **settings}) as served:
+        yield served.base
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    """The base URL of a fresh ``strangers serve`` with the defaults of ``make run``:
-    one per test, so no chatter left looking by one test meets the next one's."""
+    """The base URL of a fresh server with the defaults of ``make run`` (but the frame
+    checker): one per test, so no chatter left looking by one test meets the next one's."""
     with running_server(tmp_path) as url:
         yield url
 

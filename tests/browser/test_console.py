@@ -1,4 +1,4 @@
-"""The moderator console end to end (design §1, Moderator; issue 7): the real server,
+"""The moderator console end to end (docs/design.md §1, Moderator; issue 7): the real server,
 two moderators, a reported chatter's own page, Debian's Chromium.
 
 A report case with two benign frames is filed straight into the server's records, about a
@@ -18,15 +18,16 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
+from strangers import cli
 from strangers.core.device import DeviceClaims, DeviceTokens
 from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict
 from strangers.core.reports import Filing, Line, Party, ReportReason
@@ -46,22 +47,25 @@ expect = sync_api.expect
 pytestmark = pytest.mark.browser
 
 PASSWORDS = {"ana": "correct horse battery", "ben": "staple gun turnip 42"}
-STRANGERS = (sys.executable, "-m", "strangers")
 NOT_YOURS = "You took the decision under appeal; another moderator must decide it (DSA art. 20(6))"
 
 
 def add_moderator(data_dir: Path, name: str, role: str) -> None:
-    """``strangers moderator add NAME --role R --password-stdin``, on the server's data."""
-    env = {**os.environ, "STRANGERS_DATA_DIR": str(data_dir)}
-    subprocess.run(
-        [*STRANGERS, "moderator", "add", name, "--role", role, "--password-stdin"],
-        input=PASSWORDS[name] + "\n",
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """``strangers moderator add NAME --role R --password-stdin``, on the server's data:
+    the command itself, in this process (a new interpreter costs seconds), on a thread
+    of its own because Playwright's sync API owns this thread's event loop."""
+
+    def run() -> Result:
+        return CliRunner().invoke(
+            cli.app,
+            ["moderator", "add", name, "--role", role, "--password-stdin"],
+            input=PASSWORDS[name] + "\n",
+            env={"STRANGERS_DATA_DIR": str(data_dir)},
+        )
+
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(run).result()
+    assert result.exit_code == 0 and result.exception is None, result.output
 
 
 def file_case(data_dir: Path, reported_device: str) -> str:
@@ -92,7 +96,7 @@ def file_case(data_dir: Path, reported_device: str) -> str:
     async def run() -> str:
         records = await Records.open(sqlite_url(data_dir), settings.evidence_secret())
         try:
-            return await records.file_report(filing, now=datetime.now(UTC))
+            return await records.reports.file(filing, now=datetime.now(UTC))
         finally:
             await records.close()
 

@@ -1,4 +1,4 @@
-"""Report and ban notice on the chatter page (design §1), end to end: the real server.
+"""Report and ban notice on the chatter page (docs/design.md §1), end to end: the real server.
 
 The ban notice test stands in for the server's websocket and ``/v1/appeals`` with
 Playwright routes (the real server serves the page), so it checks the page alone.

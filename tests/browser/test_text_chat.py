@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..servers import running_server
-from .conftest import DESKTOP, NewPage
+from .conftest import DESKTOP, NewPage, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, ViewportSize

@@ -1,4 +1,4 @@
-"""Text safety on the chatter page (design §1 safety nudges, §6 text and age), end to end:
+"""Text safety on the chatter page (docs/design.md §1 safety nudges, §6 text and age), end to end:
 two browsers, the real server and its real signal engine.
 
 - a stranger's contact details or secrecy earn the recipient a calm notice in the log
@@ -28,8 +28,7 @@ import pytest
 from strangers.core.messages import TEXT_NUDGES
 
 from ..gateway.chatter import SCRIPTED_CHALLENGE, proves
-from ..servers import running_server
-from .conftest import NewPage
+from .conftest import NewPage, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, ViewportSize, WebSocketRoute

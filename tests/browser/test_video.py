@@ -1,5 +1,5 @@
 """Video in a loopback-only network namespace, through a TURN relay, with the frame
-checks (design §6, video). One run of video_in_namespace.py (one coturn, two
+checks (docs/design.md §6, video). One run of video_in_namespace.py (one coturn, two
 servers, Chromium with fake cameras made from scikit-image's pictures) feeds all
 the tests here:
 
@@ -10,6 +10,11 @@ the tests here:
   of that video, and the sender is told to show their face;
 - a server whose checker flags nudity: the viewer's video is blurred for nudity and
   the match ends on the first round of checks.
+
+Separate processes (marked ``process``): the run needs a network namespace of its own,
+which only a new process can enter (``unshare -n``); inside it the four servers are
+processes too, started at once so their start-ups overlap, and kept off the GIL of the
+script that drives the browsers, whose WebRTC timing a busy server thread could skew.
 
 These tests prove the order of events, never a number of seconds: how soon the blur
 lifts (target 1.5 s from the match) and how soon a flagged match ends (target 1 s from
@@ -31,7 +36,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.process]
 HERE = Path(__file__).resolve().parent
 EN = json.loads((HERE.parents[1] / "src/strangers/web/i18n/en.json").read_text(encoding="utf-8"))
 
@@ -47,6 +52,8 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """What video_in_namespace.py saw, run once in a new loopback-only network namespace
+    (a process of its own: see the module's docstring)."""
     reason = _missing()
     if reason:
         if os.environ.get("CI"):

@@ -1,4 +1,4 @@
-"""Admission by proof of work (design §3): the difficulty policy, the bounded history of
+"""Admission by proof of work (docs/design.md §3): the difficulty policy, the bounded history of
 networks, the check of a proof, and the reference solver."""
 
 import hashlib

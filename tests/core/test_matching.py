@@ -1,4 +1,4 @@
-"""The matchmaker's rules, one behaviour each (design §4)."""
+"""The matchmaker's rules, one behaviour each (docs/design.md §4)."""
 
 from strangers.core.matching import Level, Matchmaker, MatchRules
 from strangers.core.messages import AgeBand, Mode

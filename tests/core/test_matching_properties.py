@@ -1,5 +1,5 @@
 """Property tests: random joins, skips, leaves and clock ticks never break the
-rules of design §4, and nobody is left waiting beside a compatible stranger.
+rules of docs/design.md §4, and nobody is left waiting beside a compatible stranger.
 
 The checks use an oracle written from the rules, not from the matchmaker's
 indexes: a ticket's level comes from how long it has waited, and two tickets

@@ -1,4 +1,4 @@
-"""Text safety policy (design §6) through the switchboard, with injected scans: each
+"""Text safety policy (docs/design.md §6) through the switchboard, with injected scans: each
 risk level's effect, each pool rule, and the evidence a text case keeps."""
 
 import pytest

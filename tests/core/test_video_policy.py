@@ -1,4 +1,4 @@
-"""Video safety policy (design §6) through the switchboard, with injected verdicts:
+"""Video safety policy (docs/design.md §6) through the switchboard, with injected verdicts:
 safe start, the face rules, nudity in each pool, known-abuse hashes, late verdicts,
 the frame rate and priorities, bans of online sessions, and evidence kept."""
 

@@ -1,4 +1,13 @@
-"""A test chatter: a real websocket client speaking the protocol."""
+"""A test chatter: :class:`strangers.client.Client`, with its messages as plain dicts.
+
+:class:`Chatter` opens, solves, says hello and sends through the protocol client, and
+hands each server message to the test as the dict it was on the wire (the typed
+message, decoded strictly by ``core.messages.decode_server``, dumped back), so tests
+compare messages with literals and every message they see is a valid server message.
+
+The functions below it are for tests that drive a raw ``websockets`` connection (a
+hello with a wrong proof, split frames) or play the server (a browser test's scripted
+socket)."""
 
 from __future__ import annotations
 
@@ -6,20 +15,26 @@ import asyncio
 import json
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
+from strangers.client import Birth, Client, ServerMessage
 from strangers.core.admission import meets, solve
-from strangers.core.messages import PROTOCOL_VERSION
+from strangers.core.messages import PROTOCOL_VERSION, Challenge, Mode, decode_server
 
 ADULT = {"birth_year": 1990, "birth_month": 1}
 TEEN = {"birth_year": 2011, "birth_month": 1}
 
 
+def plain(message: ServerMessage) -> dict[str, Any]:
+    """A server message as its JSON object (what ``core.messages.encode`` sent)."""
+    return message.model_dump(mode="json", exclude_none=True)
+
+
 async def challenge(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
     """The server's first message on ``ws``: its challenge."""
-    message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-    assert message["type"] == "challenge", f"expected challenge, got {message}"
-    return message
+    message = decode_server(await asyncio.wait_for(ws.recv(), timeout))
+    assert isinstance(message, Challenge), f"expected challenge, got {message}"
+    return plain(message)
 
 
 def proof_for(challenge: dict[str, Any]) -> dict[str, str]:
@@ -53,33 +68,42 @@ def proves(hello: dict[str, Any], issued: dict[str, Any] = SCRIPTED_CHALLENGE) -
     )
 
 
+def _birth(birth: dict[str, int]) -> Birth:
+    return Birth(birth["birth_year"], birth["birth_month"])
+
+
 class Chatter:
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.welcome: dict[str, Any] = {}
+    """One test chatter. ``client`` is its protocol client, ``ws`` the socket under it
+    (for raw frames and close codes), ``welcome`` the server's welcome as a dict."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.ws = client.ws
+        self.welcome: dict[str, Any] = {} if client.welcome is None else plain(client.welcome)
 
     @classmethod
     async def join(
         cls, url: str, *, birth=ADULT, device=None, language="en", **connect_args: Any
     ) -> Chatter:
-        ws = await connect(url, compression=None, max_size=2**20, **connect_args)
-        chatter = cls(ws)
-        await ws.send(await hello_frame(ws, device=device, language=language, **birth))
-        chatter.welcome = await chatter.expect("welcome")
-        return chatter
+        """Connect, solve the challenge and say hello; fails unless welcomed."""
+        client = await Client.join(
+            url, _birth(birth), device=device, language=language, **connect_args
+        )
+        return cls(client)
 
     @staticmethod
     async def hello(url: str, *, birth=ADULT, device=None, **connect_args: Any) -> dict[str, Any]:
         """Say hello and return the server's first answer (for refusals and bans)."""
-        async with connect(url, compression=None, **connect_args) as ws:
-            await ws.send(await hello_frame(ws, device=device, **birth))
-            return json.loads(await asyncio.wait_for(ws.recv(), 5))
+        async with await Client.connect(url, **connect_args) as client:
+            await client.hello(_birth(birth), device=device)
+            return plain(await client.receive(5))
 
     async def send(self, **message: Any) -> None:
-        await self.ws.send(json.dumps(message))
+        """Send ``message`` as it is, right or wrong: the server is under test."""
+        await self.client.send_frame(json.dumps(message))
 
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        return plain(await self.client.receive(timeout))
 
     async def expect(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
         message = await self.recv(timeout)
@@ -89,14 +113,14 @@ class Chatter:
     async def quiet(self, seconds: float) -> bool:
         """Whether nothing arrives for ``seconds``."""
         try:
-            await asyncio.wait_for(self.ws.recv(), seconds)
+            await self.client.receive(seconds)
         except TimeoutError:
             return True
         return False
 
     async def find(self, interests=()) -> dict[str, Any]:
-        await self.send(type="find", mode="text", interests=list(interests))
+        await self.client.find(Mode.TEXT, list(interests))
         return await self.expect("waiting")
 
     async def close(self) -> None:
-        await self.ws.close()
+        await self.client.close()

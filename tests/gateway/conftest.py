@@ -1,25 +1,32 @@
+from collections.abc import AsyncIterator
+
 import pytest
 
-from ..servers import running_server
+from ..inprocess import serving
+
+#: The chat socket's tests send no frames: the scripted checker, and no models to load.
+NO_MODELS = {"frame_checker": "tests.checkers:scripted"}
 
 
 @pytest.fixture
-def server(tmp_path):
-    """A fresh server with short matching timeouts and the teen pool open, keeping
-    two tabs of one device apart as production does."""
-    with running_server(
+async def server(tmp_path) -> AsyncIterator[str]:
+    """A fresh server (in process) with short matching timeouts and the teen pool open,
+    keeping two tabs of one device apart as production does; its chat socket's URL."""
+    async with serving(
         tmp_path,
         interest_timeout=1.0,
         language_timeout=0.5,
         teen_pool=True,
         frames_per_second=50,
         same_device_pairs=False,
-    ) as base:
-        yield base.replace("http://", "ws://") + "/v1/ws"
+        **NO_MODELS,
+    ) as srv:
+        yield srv.ws
 
 
 @pytest.fixture
-def adults_only(tmp_path):
-    """A server with the defaults of `make run`."""
-    with running_server(tmp_path) as base:
-        yield base.replace("http://", "ws://") + "/v1/ws"
+async def adults_only(tmp_path) -> AsyncIterator[str]:
+    """A fresh server (in process) with the defaults of `make run` but for the frame
+    checker; its chat socket's URL."""
+    async with serving(tmp_path, **NO_MODELS) as srv:
+        yield srv.ws

@@ -1,7 +1,7 @@
 """A well-behaved pair of chatters that keeps talking while a test (or ``bench/flood.py``)
 attacks the same server: the witness that abuse costs the other chatters nothing.
 
-Two :class:`~tests.gateway.chatter.Chatter` clients, matched with each other, from a
+Two protocol clients (:class:`strangers.client.Client`), matched with each other, from a
 network of their own (:data:`PAIR_ADDRESS`, a second loopback address: on Linux all of
 127.0.0.0/8 is loopback, and the server sees ``127.0.0.2`` as another network than the
 attacker's ``127.0.0.1``, as a real victim would be). Every ``interval`` seconds ``a``
@@ -34,8 +34,10 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from strangers.client import BadFrame, Client
+from strangers.core.messages import Matched, Message, Waiting
+
 from ..servers import server_process
-from .chatter import Chatter
 
 #: The pair's own network (see the module's docstring).
 PAIR_ADDRESS = "127.0.0.2"
@@ -67,20 +69,21 @@ class SteadyPair:
         self._sent_at: dict[int, float] = {}
         self._running = True
         self._tasks: list[asyncio.Task[None]] = []
-        self.a: Chatter | None = None
-        self.b: Chatter | None = None
+        self.a: Client | None = None
+        self.b: Client | None = None
 
     async def start(self) -> None:
         """Join both, match them with each other (an interest no one else gives), and
         start talking."""
         local = {"local_addr": (self.address, 0)}
-        a = self.a = await Chatter.join(self.url, **local)
-        b = self.b = await Chatter.join(self.url, **local)
+        a = self.a = await Client.join(self.url, **local)
+        b = self.b = await Client.join(self.url, **local)
         tag = "steady-" + secrets.token_hex(4)
-        await a.find([tag])
-        await b.find([tag])
-        first, second = await a.expect("matched"), await b.expect("matched")
-        assert first["match"] == second["match"], (first, second)
+        for client in (a, b):
+            await client.find(interests=[tag])
+            await client.expect(Waiting)
+        first, second = await a.expect(Matched), await b.expect(Matched)
+        assert first.match == second.match, (first, second)
         self._tasks = [
             asyncio.create_task(self._send_lines()),
             asyncio.create_task(self._echo_lines()),
@@ -93,15 +96,15 @@ class SteadyPair:
             n = self.tally.sent
             self._sent_at[n] = time.monotonic()
             self.tally.sent += 1
-            await self.a.send(type="message", text=f"steady {n}")
+            await self.a.say(f"steady {n}")
             await asyncio.sleep(self.interval)
 
     async def _echo_lines(self) -> None:
         assert self.b is not None
         async for message in _messages(self.b):
             expected = f"steady {self.tally.received}"
-            if message.get("type") == "message" and message.get("text") == expected:
-                await self.b.send(type="message", text=f"echo {self.tally.received}")
+            if isinstance(message, Message) and message.text == expected:
+                await self.b.say(f"echo {self.tally.received}")
                 self.tally.received += 1
             else:
                 self.tally.unexpected.append(f"b got {message} (expected {expected!r})")
@@ -110,7 +113,7 @@ class SteadyPair:
         assert self.a is not None
         async for message in _messages(self.a):
             n = self.tally.echoed
-            if message.get("type") == "message" and message.get("text") == f"echo {n}":
+            if isinstance(message, Message) and message.text == f"echo {n}":
                 sent_at = self._sent_at.pop(n)
                 self.tally.rtts.append(time.monotonic() - sent_at)
                 self.tally.sent_at.append(sent_at)
@@ -155,14 +158,17 @@ class SteadyPair:
         return tally
 
 
-async def _messages(chatter: Chatter) -> Any:
-    """The chatter's messages until its socket closes; a close is recorded by the reader
-    that notices it as an unexpected message."""
+async def _messages(client: Client) -> Any:
+    """The client's messages until its socket closes; a close, or a frame that is no
+    server message, is recorded by the reader that notices it as an unexpected message
+    (as a string)."""
     while True:
         try:
-            yield await chatter.recv(timeout=3600)
+            yield await client.receive(timeout=None)
+        except BadFrame as bad:
+            yield f"a bad frame ({bad})"
         except ConnectionClosed as closed:
-            yield {"type": "closed", "code": closed.rcvd.code if closed.rcvd else None}
+            yield f"closed ({closed.rcvd.code if closed.rcvd else None})"
             return
 
 
@@ -218,7 +224,7 @@ def pair_process(url: str, interval: float, results: Connection) -> None:
             "sent_at": tally.sent_at,
         }
 
-    import uvloop  # as the load generator (strangers.loadtest) and the server run
+    import uvloop  # as the load generator (bench/loadtest.py) and the server run
 
     try:
         outcome = uvloop.run(run())

@@ -1,6 +1,6 @@
-"""The chat socket's admission and abuse resistance (design §3, issue 9), against the real
-server on loopback: the proof of work at hello, the cross-session rate limits, the idle
-timeout."""
+"""The chat socket's admission and abuse resistance (docs/design.md §3, issue 9), against the real
+server on loopback (in process): the proof of work at hello, the cross-session rate
+limits, the idle timeout."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,25 +19,22 @@ from strangers.core.admission import meets, solve
 from strangers.core.messages import PROTOCOL_VERSION
 
 from ..conftest import TEST_POW_BITS
-from ..servers import free_port, running_server, serve, wait_healthy
+from ..inprocess import serving, serving_in_thread
 from .chatter import ADULT, Chatter, challenge, proof_for
+from .conftest import NO_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "src/strangers/web/pow-worker.js"
 
 
-def ws_url(base: str) -> str:
-    return base.replace("http://", "ws://") + "/v1/ws"
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory) -> Iterator[str]:
     """One server for the proof and idle tests: challenges expire after 1 s, and a socket
     silent for 1 s is closed (the hello wait stays 10 s: the longer of the two)."""
-    with running_server(
-        tmp_path_factory.mktemp("admission"), pow_expires=1.0, idle_timeout=1.0
-    ) as base:
-        yield ws_url(base)
+    with serving_in_thread(
+        tmp_path_factory.mktemp("admission"), pow_expires=1.0, idle_timeout=1.0, **NO_MODELS
+    ) as srv:
+        yield srv.ws
 
 
 async def answer(ws: ClientConnection, **hello) -> tuple[dict, int | None]:
@@ -116,27 +114,17 @@ async def test_an_expired_challenge_is_refused(server):
     assert (reply["code"], code) == ("proof_invalid", 1008)
 
 
-def test_without_settings_the_server_asks_the_default_16_bits(tmp_path):
-    """The suite runs at 8 bits (tests/conftest.py); a server started without the
-    ``STRANGERS_POW_*`` variables asks the default."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGERS_POW_")}
-    env["STRANGERS_DATA_DIR"] = str(tmp_path)
-    port = free_port()
-    process = serve(port, env, tmp_path / "server.log")
-    try:
-        wait_healthy(process, f"http://127.0.0.1:{port}", tmp_path / "server.log")
-
-        async def first_challenge() -> dict:
-            async with connect(f"ws://127.0.0.1:{port}/v1/ws") as ws:
-                issued = await challenge(ws)
-                reply, _ = await answer(ws, proof=proof_for(issued))
-                assert reply["type"] == "welcome"
-                return issued
-
-        assert asyncio.run(first_challenge())["bits"] == 16
-    finally:
-        process.terminate()
-        process.wait(10)
+async def test_without_settings_the_server_asks_the_default_16_bits(tmp_path, monkeypatch):
+    """The suite runs at 8 bits (tests/conftest.py); a server whose environment has no
+    ``STRANGERS_POW_*`` variables (its settings read the environment as ``strangers
+    serve``'s do) asks the default."""
+    for name in [k for k in os.environ if k.startswith("STRANGERS_POW_")]:
+        monkeypatch.delenv(name)
+    async with serving(tmp_path, **NO_MODELS) as srv, connect(srv.ws) as ws:
+        issued = await challenge(ws)
+        reply, _ = await answer(ws, proof=proof_for(issued))
+        assert reply["type"] == "welcome"
+    assert issued["bits"] == 16
 
 
 def test_the_pages_worker_finds_what_the_reference_solver_finds():
@@ -186,10 +174,14 @@ async def test_a_socket_that_pings_stays_open_past_the_idle_timeout(server):
 
 
 async def test_a_network_that_keeps_connecting_pays_more_then_is_refused(tmp_path):
-    with running_server(
-        tmp_path, pow_max_bits=10, pow_network_knee=1, limit_connect_network="3/minute"
-    ) as base:
-        url = ws_url(base)
+    async with serving(
+        tmp_path,
+        pow_max_bits=10,
+        pow_network_knee=1,
+        limit_connect_network="3/minute",
+        **NO_MODELS,
+    ) as srv:
+        url = srv.ws
         bits = []
         for _ in range(3):
             async with connect(url) as ws:
@@ -205,10 +197,13 @@ async def test_a_network_that_keeps_connecting_pays_more_then_is_refused(tmp_pat
 
 
 async def test_a_device_that_keeps_reconnecting_is_refused_then_banned(tmp_path):
-    with running_server(
-        tmp_path, limit_connect_device="2/minute", limit_abuse_device="2/10 minutes"
-    ) as base:
-        url = ws_url(base)
+    async with serving(
+        tmp_path,
+        limit_connect_device="2/minute",
+        limit_abuse_device="2/10 minutes",
+        **NO_MODELS,
+    ) as srv:
+        url = srv.ws
         first = await Chatter.join(url)  # 1
         device = first.welcome["device"]
         await first.close()
@@ -232,19 +227,20 @@ async def test_a_device_that_keeps_reconnecting_is_refused_then_banned(tmp_path)
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory):
+def limited(tmp_path_factory) -> Iterator[str]:
     """Small per-device limits; each test's chatters are new devices of their own. Every
     refusal counts towards the abuse limit: a device refused a fourth time in 10
     minutes is banned."""
-    with running_server(
+    with serving_in_thread(
         tmp_path_factory.mktemp("limited"),
         limit_find_device="2/minute",
         limit_message_device="3/minute",
         limit_report_device="1/hour",
         limit_abuse_device="3/10 minutes",
         same_device_pairs=False,
-    ) as base:
-        yield ws_url(base)
+        **NO_MODELS,
+    ) as srv:
+        yield srv.ws
 
 
 async def pair(url: str) -> tuple[Chatter, Chatter]:

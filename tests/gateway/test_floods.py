@@ -1,4 +1,4 @@
-"""Floods against a live server (issue 9; design §3 limits; OWASP ASVS 5.0 V2.4
+"""Floods against a live server (issue 9; docs/design.md §3 limits; OWASP ASVS 5.0 V2.4
 anti-automation): connections, chat lines, ``find``/``skip``, frame posts and console
 sign-in attempts, each a few hundred events from one network.
 
@@ -21,6 +21,12 @@ For each flood:
 
 Every flood comes from a loopback address of its own (127.0.0.11-16): the server sees
 each as another network, so one flood's counts never spill into the next one's.
+
+The server is ``strangers serve`` in a process of its own (``pytest -m process``): the
+baseline is read from that process (its sockets in ``/proc/<pid>/fd``, its resident
+memory), which a server in the test's process would share with the floods' clients and
+the pair; and the floods, hundreds of sockets and requests at once, must not run on the
+server's interpreter, whose loop and GIL they would slow and so bend what the pair sees.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from websockets.exceptions import ConnectionClosed
 from ..images import portrait
 from .chatter import Chatter
 from .steady_pair import LiveServer, PairThread, live_server
+
+pytestmark = pytest.mark.process
 
 #: The limits the floods meet (the server below): what a flood may get through.
 CONNECT_PER_HOUR = 40

@@ -1,5 +1,5 @@
-"""``POST /v1/frames`` on the live server: bad input gets a clear error and stores
-nothing, a flood is limited without touching other chatters, and the verdict of a
+"""``POST /v1/frames`` on the live server (in process): bad input gets a clear error and
+stores nothing, a flood is limited without touching other chatters, and the verdict of a
 frame reaches the viewer's socket (safe start lifts on a real face)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from ..frame_posts import post, video_pair
 from ..images import cat, claiming_size, portrait
-from ..servers import running_server
+from ..inprocess import serving, serving_in_thread
 from .chatter import Chatter
 
 
@@ -23,8 +23,8 @@ def cases(data_dir) -> int:
 
 
 @pytest.fixture
-def scripted(tmp_path):
-    with running_server(
+async def scripted(tmp_path):
+    async with serving(
         tmp_path,
         frame_checker="tests.checkers:scripted",
         same_device_pairs=False,
@@ -33,8 +33,8 @@ def scripted(tmp_path):
         # These tests are about the checks and the per-session limit; the per-device
         # limits have their own tests below.
         limit_frame_device="100/second",
-    ) as base:
-        yield base
+    ) as srv:
+        yield srv.base
 
 
 async def test_bad_frames_get_a_clear_error_and_store_nothing(scripted, tmp_path):
@@ -108,7 +108,7 @@ async def until(chatter: Chatter, kind: str, timeout: float = 5.0) -> dict:
 
 
 async def test_a_device_flooding_frames_is_limited_then_banned_and_others_go_on(tmp_path):
-    with running_server(
+    async with serving(
         tmp_path,
         frame_checker="tests.checkers:scripted",
         same_device_pairs=False,
@@ -117,8 +117,8 @@ async def test_a_device_flooding_frames_is_limited_then_banned_and_others_go_on(
         frame_post_burst=100,
         limit_frame_device="3/second",
         limit_abuse_device="5/10 minutes",
-    ) as base:
-        url = base.replace("http://", "ws://") + "/v1/ws"
+    ) as srv:
+        base, url = srv.base, srv.ws
         a, b, matched, _ = await video_pair(url)
         c, _d, other, others_partner = await video_pair(url)
         async with httpx.AsyncClient(base_url=base) as client:
@@ -146,10 +146,12 @@ async def test_a_device_flooding_frames_is_limited_then_banned_and_others_go_on(
 
 
 async def test_the_real_checks_lift_safe_start_on_a_face_and_not_on_a_cat(tmp_path):
-    with running_server(tmp_path, same_device_pairs=False) as base:
-        url = base.replace("http://", "ws://") + "/v1/ws"
-        a, _b, matched, theirs = await video_pair(url)
-        async with httpx.AsyncClient(base_url=base) as client:
+    """With the built-in checker and its models (the one test of the gateway that loads
+    them); the counters read are process-wide, so what moved is compared."""
+    async with serving(tmp_path, same_device_pairs=False) as srv:
+        a, _b, matched, theirs = await video_pair(srv.ws)
+        async with httpx.AsyncClient(base_url=srv.base) as client:
+            before = (await client.get("/metrics")).text
             own = await post(client, theirs["frame_token"], portrait(), source="own")
             assert own.status_code == 200
             assert (await post(client, matched["frame_token"], cat())).status_code == 200
@@ -158,14 +160,21 @@ async def test_the_real_checks_lift_safe_start_on_a_face_and_not_on_a_cat(tmp_pa
             blur = await a.expect("blur")
             assert blur["on"] is False and blur["reason"] == "clear"
             metrics = (await client.get("/metrics")).text
-    checked = [line for line in metrics.splitlines() if "strangers_frames_checked_total{" in line]
-    assert any('verdict="clean"' in line and not line.endswith(" 0.0") for line in checked)
-    assert any('verdict="no_face"' in line and not line.endswith(" 0.0") for line in checked)
+    assert checked(metrics, "clean") > checked(before, "clean")
+    assert checked(metrics, "no_face") > checked(before, "no_face")
+
+
+def checked(metrics: str, verdict: str) -> float:
+    """``strangers_frames_checked_total`` for ``verdict`` in a scrape (0 if absent)."""
+    for line in metrics.splitlines():
+        if line.startswith("strangers_frames_checked_total{") and f'verdict="{verdict}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def test_the_openapi_document_describes_the_frame_route(tmp_path):
-    with running_server(tmp_path, frame_checker="tests.checkers:scripted") as base:
-        document = json.loads(httpx.get(base + "/openapi.json").text)
+    with serving_in_thread(tmp_path, frame_checker="tests.checkers:scripted") as srv:
+        document = json.loads(httpx.get(srv.base + "/openapi.json").text)
     route = document["paths"]["/v1/frames"]["post"]
     assert "image/jpeg" in route["requestBody"]["content"]
     assert {"400", "401", "410", "413", "415", "422", "429", "503"} <= set(route["responses"])

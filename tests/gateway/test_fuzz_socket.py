@@ -1,4 +1,4 @@
-"""Hostile input to the chat socket of a live server (issue 9; design §3; RFC 6455;
+"""Hostile input to the chat socket of a live server (issue 9; docs/design.md §3; RFC 6455;
 OWASP ASVS 5.0 V1.5 safe decoding, V16.5 no internals in errors).
 
 Hypothesis generates websocket frames, sent before ``hello`` (right after the
@@ -22,6 +22,12 @@ Never a traceback or an internal detail to the peer, never a crash: after each e
 the server process is alive and ``/healthz`` answers; its log is read for tracebacks at
 the end. All the while a well-behaved pair (``steady_pair.py``, from a network of its
 own) chats, and must have lost nothing. The outcomes are counted and printed (``-s``).
+
+The server is ``strangers serve`` in a process of its own (``pytest -m process``): the log
+read for tracebacks is that command's, with the logging it sets up (``cli.serve``:
+uvicorn's records in its format, a peer's text frame that is not UTF-8 answered 1007 and
+not logged as a fault); a server in the test's process logs through the test's logging,
+where uvicorn writes a traceback for each such frame.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ from strangers.core.messages import PROTOCOL_VERSION, Codec, Hello
 
 from .chatter import ADULT, Chatter, challenge, proof_for
 from .steady_pair import LiveServer, PairThread, live_server
+
+pytestmark = pytest.mark.process
 
 #: The socket's message size limit (``ws_max_size`` in ``strangers serve``).
 WS_MAX_BYTES = 65_536

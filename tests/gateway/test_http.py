@@ -1,4 +1,5 @@
-"""The HTTP side: the page, its assets and health, with security headers."""
+"""The HTTP side: the page, its assets and health, with security headers (the real
+server, in process)."""
 
 import json
 import urllib.error
@@ -6,13 +7,14 @@ import urllib.request
 
 import pytest
 
-from ..servers import running_server
+from ..inprocess import serving_in_thread
+from .conftest import NO_MODELS
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("http")) as url:
-        yield url
+    with serving_in_thread(tmp_path_factory.mktemp("http"), **NO_MODELS) as srv:
+        yield srv.base
 
 
 def get(url):

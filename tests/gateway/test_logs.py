@@ -1,10 +1,16 @@
 """The server's log through whole sessions: JSON lines, with request and session ids,
-and never a chat line or a peer's raw address in them (design §6; issue 10).
+and never a chat line or a peer's raw address in them (docs/design.md §6; issue 10).
 
 The chatters connect from 127.0.0.77, an address that is neither the server's own
 (127.0.0.1) nor in any setting, so finding it anywhere in the log can only mean a
 peer's address was logged. Each line said is unique, so finding any part of one can
 only mean chat text was logged. Run at ``debug``, the most the log ever says.
+
+The server is ``strangers serve`` in a process of its own (``pytest -m process``): the
+log under test is all that command writes, with the logging it sets up (``cli.serve``,
+``logs.configure``: JSON lines, the payload libraries held at WARNING, uvicorn's records
+routed through them), and everything any library prints; in the test's process those
+records would go through the test's own logging instead.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import string
 from pathlib import Path
 
 import httpx
+import pytest
 
 from .. import images
 from ..checkers import with_verdict
@@ -104,7 +111,9 @@ async def sessions(base: str) -> list[str]:
     return lines
 
 
+@pytest.mark.process
 def test_whole_sessions_leave_no_chat_text_or_address_in_the_log(tmp_path: Path) -> None:
+    """The log of ``strangers serve`` itself, in its process (see the module's docstring)."""
     with running_server(
         tmp_path,
         teen_pool=True,

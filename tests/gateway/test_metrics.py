@@ -1,6 +1,10 @@
 """``/metrics`` after a scripted session on the live server: every counter the session
 should move moved by exactly what the session did (issue 10), and the gauges read
-the sessions as they are."""
+the sessions as they are.
+
+The server runs in process (in a thread), where the metrics registry is the process's:
+counters are read as what they moved, and the gauges, which read every node the process
+serves, are read while this server is the only one."""
 
 from __future__ import annotations
 
@@ -13,9 +17,11 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from strangers.gateway.metrics import NODES
+
 from .. import images
 from ..checkers import with_verdict
-from ..servers import running_server
+from ..inprocess import serving_in_thread
 from .chatter import TEEN, Chatter
 from .test_frames import post
 
@@ -73,7 +79,7 @@ async def adult_session(url: str, base: str) -> Samples:
 
 async def teen_session(url: str) -> None:
     """Two teens: one benign line, then an adult age statement, which ends the match
-    and opens a case with automatic measures (design §6)."""
+    and opens a case with automatic measures (docs/design.md §6)."""
     c, d = await pair(url, TEEN)
     await c.send(type="message", text="hey there")
     assert (await d.expect("message"))["text"] == "hey there"
@@ -86,7 +92,7 @@ async def teen_session(url: str) -> None:
 
 async def video_session(base: str, url: str) -> None:
     """Two adults on camera: a clean frame of b, then one of b's own camera the
-    (injected) checker finds nudity in, which ends the match and strikes b (design §6;
+    (injected) checker finds nudity in, which ends the match and strikes b (docs/design.md §6;
     a frame only a's page sampled would open a case and strike no one)."""
     a, b = await Chatter.join(url), await Chatter.join(url)
     for chatter in (a, b):
@@ -112,13 +118,14 @@ def committed_actions(data_dir: Path) -> Counter[tuple[str, str]]:
 
 
 def test_a_scripted_session_moves_the_counters_by_what_it_did(tmp_path: Path) -> None:
-    with running_server(
+    with serving_in_thread(
         tmp_path,
         teen_pool=True,
         same_device_pairs=False,
         frame_checker="tests.checkers:scripted",
-    ) as base:
-        url = base.replace("http://", "ws://") + "/v1/ws"
+    ) as srv:
+        base, url = srv.base, srv.ws
+        assert len(NODES.nodes) == 1, "another server runs in this process: gauges add up"
         before = scrape(base)
         during = asyncio.run(adult_session(url, base))
         asyncio.run(teen_session(url))

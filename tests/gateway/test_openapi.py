@@ -1,17 +1,16 @@
 """``/openapi.json`` documents every HTTP route of the gateway, and the gateway keeps to
 it: schemathesis sends generated requests to every operation of a live server on
-loopback, a bounded number each, and checks that none gets a server error and that
-every answer's status, type and body are the documented ones."""
+loopback (in process), a bounded number each, and checks that none gets a server error
+and that every answer's status, type and body are the documented ones."""
 
 from __future__ import annotations
 
+import asyncio
 import html
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,9 +29,11 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from strangers.gateway.app import CHAT_PATH, Gateway, create_app
 from strangers.gateway.settings import Settings
+from strangers.moderation import Records
+from strangers.moderation.accounts import Accounts
 from strangers.moderation.console.cookies import SESSION_COOKIE
 
-from ..servers import running_server
+from ..inprocess import Served, serving_in_thread
 
 CHECKS = [
     not_a_server_error,
@@ -48,19 +49,20 @@ PASSWORD = "a long enough passphrase"
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("openapi")
-    add = ["moderator", "add", ADMIN, "--role", "admin", "--password-stdin"]
-    added = subprocess.run(
-        [sys.executable, "-m", "strangers", *add],
-        input=PASSWORD + "\n",
-        env={**os.environ, "STRANGERS_DATA_DIR": str(data)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
-    with running_server(data, frame_checker="tests.checkers:scripted") as url:
-        yield url
+    """The server, with an admin (as ``strangers moderator add --role admin`` makes)."""
+    with serving_in_thread(
+        tmp_path_factory.mktemp("openapi"), frame_checker="tests.checkers:scripted"
+    ) as srv:
+        asyncio.run(add_admin(srv))
+        yield srv.base
+
+
+async def add_admin(srv: Served) -> None:
+    records = await Records.open(srv.settings.records_url(), srv.settings.evidence_secret())
+    try:
+        await Accounts(records).add(ADMIN, PASSWORD, "admin", totp=False, now=datetime.now(UTC))
+    finally:
+        await records.close()
 
 
 @pytest.fixture

@@ -15,17 +15,18 @@ from websockets.exceptions import InvalidStatus
 
 from strangers.gateway.origins import OriginCheck, normalise
 
-from ..servers import running_server
+from ..inprocess import serving_in_thread
+from .conftest import NO_MODELS
 
 EXTRA = "https://partner.example.net"
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    with running_server(
-        tmp_path_factory.mktemp("origins"), allowed_origins=json.dumps([EXTRA])
-    ) as url:
-        yield url
+    with serving_in_thread(
+        tmp_path_factory.mktemp("origins"), allowed_origins=[EXTRA], **NO_MODELS
+    ) as srv:
+        yield srv.base
 
 
 async def first_message(url: str, origin: str | None) -> dict[str, Any]:
@@ -34,6 +35,8 @@ async def first_message(url: str, origin: str | None) -> dict[str, Any]:
 
 
 def refused_count(base: str) -> float:
+    """The refusals counted so far in this process (the counter is process-wide: tests
+    read how much it moved)."""
     metrics = httpx.get(base + "/metrics").text
     line = next(
         line

@@ -13,7 +13,8 @@ from limits.aio.storage import RedisStorage
 from pydantic import ValidationError
 
 from strangers.core.network import UNKNOWN_NETWORK
-from strangers.gateway.ratelimits import (
+from strangers.gateway.settings import Settings
+from strangers.safety.ratelimits import (
     STORAGE_FAILURES,
     Action,
     LocalStorage,
@@ -22,7 +23,6 @@ from strangers.gateway.ratelimits import (
     Refusal,
     wait_for,
 )
-from strangers.gateway.settings import Settings
 from tests.brokers.gateways import REDIS_URL
 
 

@@ -1,7 +1,8 @@
 """``/readyz`` on the live server: ready only while the database (and Redis, when
 configured) answer and the models are loaded; not ready, naming the part, when one is
 cut off; ready again once it is back (issue 10). The database and Redis are the real
-ones, reached through a TCP relay the test can cut."""
+ones, reached through a TCP relay the test can cut. The server runs in process (in a
+thread): its log is what the test's ``caplog`` catches."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from ..inprocess import serving_in_thread
 from ..moderation.conftest import POSTGRES, _admin
-from ..servers import running_server
 
 
 class Relay:
@@ -126,14 +127,17 @@ def until(base: str, status: int) -> dict[str, object]:
 
 
 def test_readyz_fails_while_the_database_is_unreachable(
-    tmp_path: Path, postgres_database: str
+    tmp_path: Path, postgres_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = make_url(POSTGRES)
     with relay_to(url.host or "127.0.0.1", url.port or 5432) as relay:
         database_url = url.set(
             host="127.0.0.1", port=relay.port, database=postgres_database
         ).render_as_string(hide_password=False)
-        with running_server(tmp_path, database_url=database_url) as base:
+        with serving_in_thread(
+            tmp_path, database_url=database_url, frame_checker="tests.checkers:scripted"
+        ) as srv:
+            base = srv.base
             assert readyz(base) == (
                 200,
                 {"status": "ready", "checks": {"database": "ok", "redis": "off", "models": "ok"}},
@@ -150,20 +154,24 @@ def test_readyz_fails_while_the_database_is_unreachable(
             assert "strangers_ready 0.0" in metrics
             relay.restore()
             assert until(base, 200)["status"] == "ready"
-        log = (tmp_path / "server.log").read_text()
-        # The answer names the part; the log says what failed, with no traceback.
-        assert "readiness: database unavailable" in log and "Traceback" not in log
+    # The answer names the part; the log says what failed, with no traceback.
+    said = [record.getMessage() for record in caplog.records]
+    assert any("readiness: database unavailable" in line for line in said), said
+    assert not [record for record in caplog.records if record.exc_info], said
+    assert "Traceback" not in caplog.text
 
 
 def test_readyz_fails_while_redis_is_unreachable(tmp_path: Path, namespace: str) -> None:
     with (
         relay_to("127.0.0.1", 6379) as relay,
-        running_server(
+        serving_in_thread(
             tmp_path,
             redis_url=f"redis://127.0.0.1:{relay.port}/0",
             redis_namespace=namespace,
-        ) as base,
+            frame_checker="tests.checkers:scripted",
+        ) as srv,
     ):
+        base = srv.base
         assert readyz(base) == (
             200,
             {"status": "ready", "checks": {"database": "ok", "redis": "ok", "models": "ok"}},

@@ -13,19 +13,19 @@ import pytest
 
 from strangers.gateway.request_size import RequestSizeCap
 
-from ..servers import running_server
+from ..inprocess import serving_in_thread
 
 CAP = 65_536
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    with running_server(
+    with serving_in_thread(
         tmp_path_factory.mktemp("size"),
         frame_checker="tests.checkers:scripted",
         max_request_bytes=CAP,
-    ) as url:
-        yield url
+    ) as srv:
+        yield srv.base
 
 
 def assert_too_large(response: httpx.Response) -> None:

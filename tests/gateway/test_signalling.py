@@ -1,10 +1,11 @@
-"""Video signalling through the real server: only the current partner receives it,
-and with TURN configured a modified client cannot leak an address."""
+"""Video signalling through the real server (in process): only the current partner
+receives it, and with TURN configured a modified client cannot leak an address."""
 
 import pytest
 
-from ..servers import running_server
+from ..inprocess import serving
 from .chatter import Chatter
+from .conftest import NO_MODELS
 
 HOST = "candidate:1 1 udp 2122260223 192.0.2.10 54321 typ host generation 0"
 SRFLX = "candidate:2 1 udp 1686052607 198.51.100.7 40000 typ srflx raddr 192.0.2.10 rport 54321"
@@ -13,14 +14,15 @@ SDP = "\r\n".join(["v=0", "o=- 1 2 IN IP4 192.0.2.10", "c=IN IP4 192.0.2.10", "a
 
 
 @pytest.fixture
-def turn_server(tmp_path):
-    with running_server(
+async def turn_server(tmp_path):
+    async with serving(
         tmp_path,
-        turn_urls='["turn:127.0.0.1:3478?transport=udp"]',
+        turn_urls=["turn:127.0.0.1:3478?transport=udp"],
         turn_secret="s" * 32,
         turn_ttl=600,
-    ) as base:
-        yield base.replace("http://", "ws://") + "/v1/ws"
+        **NO_MODELS,
+    ) as srv:
+        yield srv.ws
 
 
 async def video_pair(url):
@@ -65,20 +67,21 @@ async def test_signals_are_refused_in_text_chats(turn_server):
 
 
 async def test_without_turn_the_laptop_default_says_peers_are_not_relayed(tmp_path):
-    with running_server(tmp_path) as base:
-        chatter = await Chatter.join(base.replace("http://", "ws://") + "/v1/ws")
+    async with serving(tmp_path, **NO_MODELS) as srv:
+        chatter = await Chatter.join(srv.ws)
         assert chatter.welcome["relay_only"] is False and chatter.welcome["ice_servers"] == []
         assert chatter.welcome["video"] is True
 
 
 async def test_production_without_turn_offers_no_video(tmp_path):
-    with running_server(
+    async with serving(
         tmp_path,
         env="production",
         secret_key="k" * 40,
         evidence_key="Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw=",
-    ) as base:
-        chatter = await Chatter.join(base.replace("http://", "ws://") + "/v1/ws")
+        **NO_MODELS,
+    ) as srv:
+        chatter = await Chatter.join(srv.ws)
         assert chatter.welcome["video"] is False
         await chatter.send(type="find", mode="video", interests=[])
         assert (await chatter.expect("error"))["code"] == "not_allowed"

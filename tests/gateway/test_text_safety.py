@@ -1,19 +1,20 @@
-"""Text safety on the live server with hostile input: words hidden with zero-width
-characters or spaced out still count, bidirectional overrides never reach the stranger,
-huge lines and lone surrogates get a clear error, and the chat goes on."""
+"""Text safety on the live server (in process) with hostile input: words hidden with
+zero-width characters or spaced out still count, bidirectional overrides never reach the
+stranger, huge lines and lone surrogates get a clear error, and the chat goes on."""
 
 from __future__ import annotations
 
 import pytest
 
-from ..servers import running_server
+from ..inprocess import serving
 from .chatter import TEEN, Chatter
+from .conftest import NO_MODELS
 
 
 @pytest.fixture
-def teen_server(tmp_path):
-    with running_server(tmp_path, teen_pool=True, same_device_pairs=False) as base:
-        yield base.replace("http://", "ws://") + "/v1/ws"
+async def teen_server(tmp_path):
+    async with serving(tmp_path, teen_pool=True, same_device_pairs=False, **NO_MODELS) as srv:
+        yield srv.ws
 
 
 async def teen_pair(url: str) -> tuple[Chatter, Chatter]:

@@ -66,5 +66,5 @@ async def ban_for(
 ) -> BanNotice | None:
     """What the gateway does at hello: index the bans in force, look the chatter up."""
     index = BanIndex()
-    index.replace(await records.active_bans(now=now))
+    index.replace(await records.bans.active(now=now))
     return index.lookup(device, network, now)

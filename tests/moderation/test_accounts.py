@@ -1,10 +1,16 @@
 """Moderator console accounts, on SQLite and on PostgreSQL (see conftest.py): argon2id
-passwords, TOTP, lock-out, server-side sessions and CSRF tokens."""
+passwords, TOTP, lock-out, server-side sessions and CSRF tokens.
+
+The suite hashes with argon2's cheapest parameters (tests/conftest.py); the tests of the
+parameters themselves pass ``PRODUCTION_HASHING``, and one checks that it is the default
+outside the suite."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,11 +23,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from strangers.moderation import RecordError, Records
+from strangers.moderation import accounts as accounts_module
 from strangers.moderation.accounts import (
     DUMMY_HASH,
     HASHER,
     LOCKOUT,
     MAX_FAILURES,
+    PRODUCTION_HASHING,
     SESSION_TTL,
     Accounts,
     ConsoleUser,
@@ -74,7 +82,8 @@ def totp_secret(uri: str) -> str:
 async def test_the_password_is_stored_only_as_an_argon2id_phc_string(
     records: Records, engine: AsyncEngine
 ) -> None:
-    assert await Accounts(records).add("alice", PASSWORD, "moderator", totp=False, now=NOW) is None
+    accounts = Accounts(records, hashing=PRODUCTION_HASHING)
+    assert await accounts.add("alice", PASSWORD, "moderator", totp=False, now=NOW) is None
 
     row = await moderator_row(engine, "alice")
     assert row.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
@@ -270,7 +279,7 @@ async def test_the_lockout_limits_are_settings(records: Records) -> None:
 async def test_a_hash_with_old_parameters_is_rehashed_at_sign_in(
     records: Records, engine: AsyncEngine
 ) -> None:
-    accounts = Accounts(records)
+    accounts = Accounts(records, hashing=PRODUCTION_HASHING)
     await accounts.add("alice", PASSWORD, "moderator", totp=False, now=NOW)
     weaker = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID)
     async with engine.begin() as conn:
@@ -285,6 +294,22 @@ async def test_a_hash_with_old_parameters_is_rehashed_at_sign_in(
 
 def test_the_dummy_hash_costs_what_a_real_one_does() -> None:
     assert not HASHER.check_needs_rehash(DUMMY_HASH)
+    assert accounts_module.PasswordHashing(HASHER, DUMMY_HASH) == PRODUCTION_HASHING
+    # Other parameters get a dummy hash of their own cost (the suite's cheap ones here).
+    suite = accounts_module.default_hashing
+    assert suite.dummy != DUMMY_HASH and not suite.hasher.check_needs_rehash(suite.dummy)
+
+
+def test_accounts_hash_with_the_production_parameters_unless_told_otherwise() -> None:
+    # A fresh interpreter: this one had the suite's cheap parameters swapped in.
+    program = (
+        "from strangers.moderation import accounts as a; "
+        "print(a.default_hashing is a.PRODUCTION_HASHING)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout == "True\n"
 
 
 # TOTP

@@ -1,6 +1,6 @@
-"""Casework, the console's records side (design §1, Moderator), on SQLite and PostgreSQL.
+"""Casework, the console's records side (docs/design.md §1, Moderator), on SQLite and PostgreSQL.
 
-Cases are seeded as the gateway files them (``Records.file_report``, ``Records.file_flag``);
+Cases are seeded as the gateway files them (``records.reports.file``, ``records.flags.file``);
 the frames are benign pictures from ``tests/images.py`` and the lines short neutral text.
 """
 
@@ -118,20 +118,20 @@ def decoded(jpeg: bytes) -> np.ndarray:
 async def test_the_queue_lists_open_and_escalated_cases_most_severe_first_then_oldest(
     records: Records,
 ) -> None:
-    spam = await records.file_report(report(ReportReason.SPAM, at=NOW), now=NOW)
-    late_harm = await records.file_report(report(at=NOW), now=NOW + timedelta(minutes=5))
-    early_harm = await records.file_report(report(at=NOW), now=NOW - timedelta(minutes=5))
-    underage = await records.file_report(report(ReportReason.UNDERAGE), now=NOW)
-    nudity = (await records.file_flag(flag(), now=NOW)).case  # open for review, 40
+    spam = await records.reports.file(report(ReportReason.SPAM, at=NOW), now=NOW)
+    late_harm = await records.reports.file(report(at=NOW), now=NOW + timedelta(minutes=5))
+    early_harm = await records.reports.file(report(at=NOW), now=NOW - timedelta(minutes=5))
+    underage = await records.reports.file(report(ReportReason.UNDERAGE), now=NOW)
+    nudity = (await records.flags.file(flag(), now=NOW)).case  # open for review, 40
     # Acted on automatically, nothing left to review: not queued.
-    await records.file_flag(flag(enforcement=Enforcement(strike=True), match="m-8"), now=NOW)
+    await records.flags.file(flag(enforcement=Enforcement(strike=True), match="m-8"), now=NOW)
     abuse = (
-        await records.file_flag(
+        await records.flags.file(
             flag(FlagKind.KNOWN_ABUSE, enforcement=Enforcement(escalate=True), match="m-7"),
             now=NOW + timedelta(hours=1),
         )
     ).case
-    dismissed = await records.file_report(report(ReportReason.SEXUAL), now=NOW)
+    dismissed = await records.reports.file(report(ReportReason.SEXUAL), now=NOW)
     await casework.act(records, dismissed, "dismiss", actor="mod-a", now=NOW)
 
     items = await casework.queue(records)
@@ -162,7 +162,7 @@ async def test_a_report_shows_both_sides_of_the_transcript_and_its_frames_as_rea
         CheckedFrame(at=1.5, shows=FrameSource.OWN, jpeg=cat(), verdict=FrameVerdict(face=False)),
         CheckedFrame(at=3.0, shows=FrameSource.PARTNER, jpeg=portrait(), verdict=NUDE),
     )
-    number = await records.file_report(
+    number = await records.reports.file(
         report(ReportReason.SEXUAL, note="camera", frames=frames), now=NOW
     )
     audit_before = (await counts(engine))["audit"]
@@ -194,7 +194,7 @@ async def test_a_report_shows_both_sides_of_the_transcript_and_its_frames_as_rea
 
 
 async def test_an_automatic_case_shows_its_signals_and_scores(records: Records) -> None:
-    nudity = (await records.file_flag(flag(), now=NOW)).case
+    nudity = (await records.flags.file(flag(), now=NOW)).case
     view = await casework.case(records, nudity, now=NOW)
     assert (view.kind, view.reason, view.note, view.reporter) == ("automatic", "nudity", "", None)
     assert view.subject == (REPORTED.device, REPORTED.network)
@@ -205,12 +205,12 @@ async def test_an_automatic_case_shows_its_signals_and_scores(records: Records) 
         casework.Line(side="subject", text="what is your age", at=3.0, hidden=None)
     ]
 
-    listed = (await records.file_flag(flag(FlagKind.KNOWN_ABUSE, match="m-2"), now=NOW)).case
+    listed = (await records.flags.file(flag(FlagKind.KNOWN_ABUSE, match="m-2"), now=NOW)).case
     view = await casework.case(records, listed, now=NOW)
     assert view.signals == [("hash list match: list-7 entry 42", 12.0)]
     assert view.scores == {"hash_distance": 12.0}
 
-    text = (await records.file_flag(flag(FlagKind.TEXT_RISK, match="m-3"), now=NOW)).case
+    text = (await records.flags.file(flag(FlagKind.TEXT_RISK, match="m-3"), now=NOW)).case
     view = await casework.case(records, text, now=NOW)
     assert view.signals == [("asks_age", 2.0), ("secrecy", 3.0)]
     assert view.frames == []
@@ -222,16 +222,16 @@ async def test_history_lists_other_cases_of_the_same_device_or_network_newest_fi
     same_device = dataclasses.replace(REPORTED, network="net-" + "d" * 60)
     same_network = dataclasses.replace(STRANGER, network=REPORTED.network)
     by_device = (
-        await records.file_flag(flag(subject=same_device), now=NOW - timedelta(days=3))
+        await records.flags.file(flag(subject=same_device), now=NOW - timedelta(days=3))
     ).case
-    by_network = await records.file_report(
+    by_network = await records.reports.file(
         report(reported=same_network, match="m-2"), now=NOW - timedelta(days=2)
     )
-    by_both = await records.file_report(report(match="m-3"), now=NOW - timedelta(days=1))
+    by_both = await records.reports.file(report(match="m-3"), now=NOW - timedelta(days=1))
     # About someone else, or only reported BY the subject: not the subject's history.
-    await records.file_report(report(reported=STRANGER, match="m-4"), now=NOW)
-    await records.file_report(report(reporter=REPORTED, reported=STRANGER, match="m-5"), now=NOW)
-    number = await records.file_report(report(ReportReason.SPAM, match="m-6"), now=NOW)
+    await records.reports.file(report(reported=STRANGER, match="m-4"), now=NOW)
+    await records.reports.file(report(reporter=REPORTED, reported=STRANGER, match="m-5"), now=NOW)
+    number = await records.reports.file(report(ReportReason.SPAM, match="m-6"), now=NOW)
 
     view = await casework.case(records, number, now=NOW)
     assert [(item.number, item.same) for item in view.history] == [
@@ -251,18 +251,18 @@ async def test_history_lists_other_cases_of_the_same_device_or_network_newest_fi
 async def test_the_unknown_network_links_no_history_and_no_bans(records: Records) -> None:
     nowhere = Party(device="dev-x", network=UNKNOWN_NETWORK, session="s-x")
     elsewhere = Party(device="dev-y", network=UNKNOWN_NETWORK, session="s-y")
-    await records.file_report(report(reported=elsewhere, match="m-1"), now=NOW)
-    await records.add_ban(
+    await records.reports.file(report(reported=elsewhere, match="m-1"), now=NOW)
+    await records.bans.add(
         device="dev-y", network=None, reason="Spam", case=None, until=None, now=NOW
     )
-    number = await records.file_report(report(reported=nowhere, match="m-2"), now=NOW)
+    number = await records.reports.file(report(reported=nowhere, match="m-2"), now=NOW)
     view = await casework.case(records, number, now=NOW)
     assert view.history == [] and view.bans == []
 
 
 async def test_a_case_lists_the_bans_on_its_subject_device_and_network(records: Records) -> None:
-    number = await records.file_report(report(), now=NOW)
-    old = await records.add_ban(
+    number = await records.reports.file(report(), now=NOW)
+    old = await records.bans.add(
         device=REPORTED.device,
         network=None,
         reason="Spam or a bot",
@@ -270,10 +270,10 @@ async def test_a_case_lists_the_bans_on_its_subject_device_and_network(records: 
         until=NOW - timedelta(hours=1),
         now=NOW - timedelta(days=1),
     )
-    net = await records.add_ban(
+    net = await records.bans.add(
         device=None, network=REPORTED.network, reason="Harassment", case=None, until=None, now=NOW
     )
-    await records.add_ban(
+    await records.bans.add(
         device="dev-other", network=None, reason="x", case=None, until=None, now=NOW
     )
     view = await casework.case(records, number, now=NOW)
@@ -297,14 +297,14 @@ async def test_an_unknown_case_is_refused(records: Records) -> None:
 
 
 async def test_case_subject_is_the_reported_or_flagged_chatter(records: Records) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     assert await casework.case_subject(records, number) == (REPORTED.device, REPORTED.network)
-    flagged = (await records.file_flag(flag(subject=STRANGER), now=NOW)).case
+    flagged = (await records.flags.file(flag(subject=STRANGER), now=NOW)).case
     assert await casework.case_subject(records, flagged) == (STRANGER.device, STRANGER.network)
 
 
 async def test_views_and_frame_reveals_are_audited_on_request(records: Records) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     await casework.audit_view(records, number, actor="mod-a", now=NOW, what="case")
     await casework.audit_view(records, number, actor="mod-a", now=NOW, what="frame:2")
     entries = await casework.audit_log(records, case=number)
@@ -333,7 +333,7 @@ async def test_views_and_frame_reveals_are_audited_on_request(records: Records) 
 async def test_a_ban_bans_the_subject_device_for_its_duration(
     records: Records, engine: AsyncEngine, duration: str, length: timedelta | None
 ) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     acted = NOW + timedelta(minutes=10)
     outcome = await casework.act(
         records, number, "ban", actor="mod-a", now=acted, duration=duration
@@ -345,7 +345,7 @@ async def test_a_ban_bans_the_subject_device_for_its_duration(
     (ban,) = await table(engine, "bans")
     assert (ban["device"], ban["network"], ban["until"]) == (REPORTED.device, None, until)
     assert ban["created_at"] == acted and ban["reason"] == "Harassment or hate"
-    assert (REPORTED.device, None, expected) in await records.active_bans(now=acted)
+    assert (REPORTED.device, None, expected) in await records.bans.active(now=acted)
 
     view = await casework.case(records, number, now=acted)
     assert view.status == "actioned"
@@ -361,13 +361,13 @@ async def test_a_ban_bans_the_subject_device_for_its_duration(
     assert [(e.actor, e.action) for e in view.audit][-1] == ("mod-a", "case.banned")
     assert view.bans[0].active
     if until is not None:
-        assert await records.active_bans(now=until) == []
+        assert await records.bans.active(now=until) == []
 
 
 async def test_an_automatic_case_is_banned_with_the_plain_reason_of_its_kind(
     records: Records,
 ) -> None:
-    number = (await records.file_flag(flag(FlagKind.TEXT_RISK), now=NOW)).case
+    number = (await records.flags.file(flag(FlagKind.TEXT_RISK), now=NOW)).case
     outcome = await casework.act(records, number, "ban", actor="mod-a", now=NOW, duration="24h")
     assert outcome.ban is not None
     assert outcome.ban.reason == "Unsafe messages to other chatters"
@@ -379,7 +379,7 @@ async def test_an_automatic_case_is_banned_with_the_plain_reason_of_its_kind(
 async def test_a_warning_becomes_a_notice_for_the_subject_device(
     records: Records, engine: AsyncEngine
 ) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     outcome = await casework.act(
         records, number, "warn", actor="mod-a", now=NOW, text="  Please be kind to strangers. "
     )
@@ -392,7 +392,7 @@ async def test_a_warning_becomes_a_notice_for_the_subject_device(
         case=number,
         text="Please be kind to strangers.",
     )
-    assert await records.pending_notices() == [notice]
+    assert await records.notices.pending() == [notice]
     (row,) = await table(engine, "chatter_notices")
     assert row["created_at"] == NOW and row["delivered_at"] is None
     view = await casework.case(records, number, now=NOW)
@@ -402,7 +402,7 @@ async def test_a_warning_becomes_a_notice_for_the_subject_device(
 
 
 async def test_dismissing_closes_the_case_and_takes_it_off_the_queue(records: Records) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     outcome = await casework.act(records, number, "dismiss", actor="mod-a", now=NOW)
     assert outcome == casework.ActionOutcome(ban=None, device=REPORTED.device, notice=None)
     view = await casework.case(records, number, now=NOW)
@@ -416,7 +416,7 @@ async def test_dismissing_closes_the_case_and_takes_it_off_the_queue(records: Re
 
 
 async def test_a_note_is_kept_without_changing_the_status(records: Records) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     await casework.act(records, number, "note", actor="mod-a", now=NOW, text="seen before")
     view = await casework.case(records, number, now=NOW)
     assert view.status == "open"
@@ -430,7 +430,7 @@ async def test_a_note_is_kept_without_changing_the_status(records: Records) -> N
 async def test_escalating_keeps_the_evidence_a_year_and_seals_the_address(
     records: Records, engine: AsyncEngine, evidence_key: bytes
 ) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     later = NOW + timedelta(hours=2)
     capture = AddressCapture(address="192.0.2.44", at=NOW.timestamp() - 30)
     outcome = await casework.act(
@@ -479,7 +479,7 @@ async def test_a_refused_action_writes_nothing(
     arguments: dict[str, Any],
     code: str,
 ) -> None:
-    filed = await records.file_report(report(), now=NOW)
+    filed = await records.reports.file(report(), now=NOW)
     before = await all_rows(engine)
     keywords: dict[str, Any] = {"actor": "mod-a", "now": NOW, **arguments}
     with pytest.raises(RecordError) as refused:
@@ -492,9 +492,9 @@ async def test_a_refused_action_writes_nothing(
 
 
 async def banned_and_appealed(records: Records, *, by: str = "mod-a") -> tuple[str, int]:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     await casework.act(records, number, "ban", actor=by, now=NOW, duration="7d")
-    appeal_id = await records.submit_appeal(
+    appeal_id = await records.appeals.submit(
         case=number, device=REPORTED.device, text="I was only joking.", now=NOW + timedelta(hours=1)
     )
     return number, appeal_id
@@ -502,8 +502,8 @@ async def banned_and_appealed(records: Records, *, by: str = "mod-a") -> tuple[s
 
 async def test_the_appeals_queue_lists_pending_appeals_oldest_first(records: Records) -> None:
     first_case, first = await banned_and_appealed(records)
-    second_case = await records.file_report(report(reported=STRANGER, match="m-2"), now=NOW)
-    second = await records.submit_appeal(
+    second_case = await records.reports.file(report(reported=STRANGER, match="m-2"), now=NOW)
+    second = await records.appeals.submit(
         case=second_case, device=STRANGER.device, text="Not me.", now=NOW + timedelta(minutes=30)
     )
     queued = await casework.appeals_queue(records)
@@ -552,7 +552,7 @@ async def test_the_moderator_who_acted_cannot_decide_the_appeal_another_can(
         case=number,
         text="The ban stands.",
     )
-    assert notice in await records.pending_notices()
+    assert notice in await records.notices.pending()
     view = await casework.appeal(records, appeal_id)
     assert (view.status, view.decided_by, view.decided_at, view.statement) == (
         "upheld",
@@ -561,7 +561,7 @@ async def test_the_moderator_who_acted_cannot_decide_the_appeal_another_can(
         "The ban stands.",
     )
     # Upheld: the ban stays.
-    assert [n.case for _, _, n in await records.active_bans(now=decided)] == [number]
+    assert [n.case for _, _, n in await records.bans.active(now=decided)] == [number]
     entry = (await casework.audit_log(records, case=number))[0]
     assert (entry.actor, entry.action, entry.detail["outcome"]) == (
         "mod-b",
@@ -613,7 +613,7 @@ async def test_overturning_lifts_the_case_bans_and_tells_the_chatter(
     records: Records, engine: AsyncEngine
 ) -> None:
     number, appeal_id = await banned_and_appealed(records)
-    assert len(await records.active_bans(now=NOW)) == 1
+    assert len(await records.bans.active(now=NOW)) == 1
     decided = NOW + timedelta(hours=3)
     notice = await casework.decide_appeal(
         records, appeal_id, "overturned", actor="mod-b", statement="We got it wrong.", now=decided
@@ -623,7 +623,7 @@ async def test_overturning_lifts_the_case_bans_and_tells_the_chatter(
         REPORTED.device,
         number,
     )
-    assert await records.active_bans(now=decided) == []
+    assert await records.bans.active(now=decided) == []
     (ban,) = await table(engine, "bans")
     assert ban["until"] == decided
     view = await casework.case(records, number, now=decided)
@@ -638,24 +638,24 @@ async def test_a_note_alone_does_not_bar_a_moderator_from_the_appeal(records: Re
         FlagKind.KNOWN_ABUSE,
         enforcement=Enforcement(ban_seconds=PERMANENT, review=True),
     )
-    number = (await records.file_flag(listed, now=NOW)).case
+    number = (await records.flags.file(listed, now=NOW)).case
     await casework.act(records, number, "note", actor="mod-a", now=NOW, text="checked the list")
-    appeal_id = await records.submit_appeal(
+    appeal_id = await records.appeals.submit(
         case=number, device=REPORTED.device, text="A mistake.", now=NOW
     )
     notice = await casework.decide_appeal(
         records, appeal_id, "overturned", actor="mod-a", statement="Reversed.", now=NOW
     )
     assert notice.kind == "appeal_overturned"
-    assert await records.active_bans(now=NOW) == []
+    assert await records.bans.active(now=NOW) == []
 
 
 async def test_a_moderator_who_dismissed_cannot_decide_the_appeal(records: Records) -> None:
     number = (
-        await records.file_flag(flag(enforcement=Enforcement(ban_seconds=3600.0)), now=NOW)
+        await records.flags.file(flag(enforcement=Enforcement(ban_seconds=3600.0)), now=NOW)
     ).case
     await casework.act(records, number, "dismiss", actor="mod-a", now=NOW)
-    appeal_id = await records.submit_appeal(
+    appeal_id = await records.appeals.submit(
         case=number, device=REPORTED.device, text="A mistake.", now=NOW
     )
     with pytest.raises(RecordError) as refused:
@@ -691,8 +691,8 @@ async def test_deciding_an_unknown_appeal_is_refused(records: Records) -> None:
 
 
 async def test_the_audit_log_is_newest_first_pages_and_filters_by_case(records: Records) -> None:
-    one = await records.file_report(report(), now=NOW)
-    two = await records.file_report(report(reported=STRANGER, match="m-2"), now=NOW)
+    one = await records.reports.file(report(), now=NOW)
+    two = await records.reports.file(report(reported=STRANGER, match="m-2"), now=NOW)
     await casework.act(records, one, "note", actor="mod-a", now=NOW, text="first")
     await casework.act(records, two, "dismiss", actor="mod-b", now=NOW)
 
@@ -718,7 +718,7 @@ async def test_the_audit_log_is_newest_first_pages_and_filters_by_case(records: 
 async def test_every_measure_is_an_action_row_counted_as_human(
     records: Records, engine: AsyncEngine
 ) -> None:
-    number = await records.file_report(report(), now=NOW)
+    number = await records.reports.file(report(), now=NOW)
     await casework.act(records, number, "warn", actor="mod-a", now=NOW, text="Be kind.")
     await casework.act(records, number, "ban", actor="mod-a", now=NOW, duration="1h")
     await casework.act(records, number, "note", actor="mod-a", now=NOW, text="done")

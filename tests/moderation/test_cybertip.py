@@ -81,7 +81,7 @@ async def escalated_flag_case(records: Records) -> str:
         lines=(Line(at=3.0, side="reported", text="hi"), Line(at=5.0, side="reporter", text="hey")),
     )
     capture = AddressCapture(ADDRESS, SEEN_AT.timestamp(), "connect")
-    return (await records.file_flag(flag, now=NOW, capture=capture)).case
+    return (await records.flags.file(flag, now=NOW, capture=capture)).case
 
 
 async def package_of(records: Records) -> ReportPackage:
@@ -182,11 +182,11 @@ async def test_the_zip_holds_the_report_a_manifest_with_the_hashes_and_the_files
 
 
 async def test_a_case_that_is_not_escalated_has_no_package(records: Records) -> None:
-    reported = await records.file_report(filing(), now=NOW)
+    reported = await records.reports.file(filing(), now=NOW)
     with pytest.raises(RecordError) as refused:
         await build_package(records, reported, reporter=REPORTER, now=LATER)
     assert refused.value.code == "not_allowed"
-    actioned = (await records.file_flag(make_flag(FlagKind.NUDITY), now=NOW)).case
+    actioned = (await records.flags.file(make_flag(FlagKind.NUDITY), now=NOW)).case
     with pytest.raises(RecordError) as refused:
         await build_package(records, actioned, reporter=REPORTER, now=LATER)
     assert refused.value.code == "not_allowed"
@@ -199,9 +199,9 @@ async def test_an_escalated_report_names_the_reported_side_with_the_address_kept
     records: Records, engine: AsyncEngine
 ) -> None:
     underage = dataclasses.replace(filing(), reason=ReportReason.UNDERAGE)
-    case = await records.file_report(underage, now=NOW)
+    case = await records.reports.file(underage, now=NOW)
     capture = AddressCapture(ADDRESS, SEEN_AT.timestamp(), "connect")
-    await records.escalate(
+    await records.cases.escalate(
         case, actor="mod-a", now=NOW, capture=capture, device=REPORTED_PARTY.device
     )
     package = await build_package(records, case, reporter=REPORTER, now=LATER)

@@ -1,20 +1,19 @@
-"""A moderator's decision reaches its device on the next visit, once (design §1: the
+"""A moderator's decision reaches its device on the next visit, once (docs/design.md §1: the
 appeal's outcome "sent to the chatter on their next visit"; DSA arts. 17 and 20(4)),
 even when the device is still banned; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from websockets.asyncio.client import connect
 
+from strangers.client import ADULT, Client
 from strangers.moderation import Records
 from strangers.moderation import tables as t
 
-from ..gateway.chatter import ADULT, hello_frame
+from ..gateway.chatter import plain
 from .test_report_flow import device_of, pair, server, ws
 
 
@@ -35,11 +34,11 @@ async def notify(records: Records, case: str, device: str, kind: str, text: str)
 
 async def first_messages(url: str, device: str) -> list[dict]:
     """Say hello with ``device`` and collect what comes before the welcome (or ban)."""
-    async with connect(url, compression=None) as connection:
-        await connection.send(await hello_frame(connection, device=device, **ADULT))
+    async with await Client.connect(url) as client:
+        await client.hello(ADULT, device=device)
         seen = []
         while True:
-            message = json.loads(await asyncio.wait_for(connection.recv(), 5))
+            message = plain(await client.receive(5))
             seen.append(message)
             if message["type"] in ("welcome", "banned", "refused"):
                 return seen
@@ -53,7 +52,7 @@ async def delivered(records: Records) -> list[datetime | None]:
 async def test_a_decision_is_shown_once_on_the_next_visit_even_to_a_banned_device(
     tmp_path, db_url, evidence_key
 ):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         url = ws(base)
         a, b, _ = await pair(url)
         await a.send(type="report", reason="harassment", note="")
@@ -64,7 +63,7 @@ async def test_a_decision_is_shown_once_on_the_next_visit_even_to_a_banned_devic
         records = await Records.open(db_url, evidence_key)
         try:
             await notify(records, case, device, "warning", "Be kind to strangers.")
-            await records.add_ban(
+            await records.bans.add(
                 device=device,
                 network=None,
                 reason="Harassment or hate",

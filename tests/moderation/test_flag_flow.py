@@ -1,4 +1,4 @@
-"""Automatic flags end to end (design §6, video): frames posted to the live server,
+"""Automatic flags end to end (docs/design.md §6, video): frames posted to the live server,
 verdicts applied to the match, cases with their evidence, strikes and bans in the
 records, on SQLite and on PostgreSQL. The sanctions here come from the sender's own
 camera; what a viewer's sampling alone does is in
@@ -78,7 +78,7 @@ async def closed_with(chatter: Chatter) -> int:
 async def test_nudity_on_the_senders_own_camera_blurs_ends_strikes_and_a_second_bans(
     tmp_path, db_url, evidence_key
 ):
-    with server(
+    async with server(
         tmp_path,
         db_url,
         evidence_key=evidence_key.decode(),
@@ -131,18 +131,18 @@ async def test_nudity_on_the_senders_own_camera_blurs_ends_strikes_and_a_second_
             ("nudity", "actioned"),
             ("nudity", "actioned"),
         ]
-        evidence = await records.read_evidence(flagged[0][0])
+        evidence = await records.cases.evidence(flagged[0][0])
         frames = next(item for item in evidence if "frames" in item)
         assert frames["sampled_by"] == "subject"  # the subject's own page
         assert [frame["verdict"]["nudity"] for frame in frames["frames"]] == [
             [],
             ["FEMALE_BREAST_EXPOSED"],
         ]
-        bans = await records.active_bans(now=datetime.now(UTC))
+        bans = await records.bans.active(now=datetime.now(UTC))
         assert [device for device, _, _ in bans] == [device_of(subject.welcome["device"])]
         # Nudity in the adult pool is not critical: the raw address is not kept.
         for case, *_ in flagged:
-            identifiers = next(i for i in await records.read_evidence(case) if "subject" in i)
+            identifiers = next(i for i in await records.cases.evidence(case) if "subject" in i)
             assert "captures" not in identifiers
         assert await plain_text_holding(records, SUBJECT) == []
     finally:
@@ -155,12 +155,15 @@ async def test_a_hash_list_match_on_the_senders_own_camera_bans_for_good_and_esc
     records = await Records.open(db_url, evidence_key)
     try:
         listed = pdq_hex(portrait(width=512, quality=95))
-        await records.import_hashes(
+        await records.hash_lists.add(
             [(listed, "benign test picture")], list_name="test", now=datetime.now(UTC)
         )
     finally:
         await records.close()
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    # The bundled checker: the PDQ hash of what is posted is really computed and matched.
+    async with server(
+        tmp_path, db_url, evidence_key=evidence_key.decode(), frame_checker="builtin"
+    ) as base:
         url = ws(base)
         subject = await video_chatter(url, SUBJECT)
         viewer = await video_chatter(url, VIEWER)
@@ -188,7 +191,7 @@ async def test_a_hash_list_match_on_the_senders_own_camera_bans_for_good_and_esc
         ((case, kind, severity, status, escalated),) = await flagged_cases(records)
         assert (kind, status, escalated) == ("known_abuse", "escalated", True)
         assert severity == 100
-        evidence = await records.read_evidence(case)
+        evidence = await records.cases.evidence(case)
         frames = next(item for item in evidence if "frames" in item)["frames"]
         assert frames[-1]["verdict"]["hash_hit"]["label"] == "benign test picture"
         assert frames[-1]["verdict"]["hash_hit"]["distance"] <= 31
@@ -201,7 +204,7 @@ async def test_a_hash_list_match_on_the_senders_own_camera_bans_for_good_and_esc
         assert datetime.fromisoformat(capture["at"]) <= datetime.now(UTC)
         assert VIEWER not in str(evidence)
         assert await plain_text_holding(records, SUBJECT) == []
-        bans = await records.active_bans(now=datetime.now(UTC))
+        bans = await records.bans.active(now=datetime.now(UTC))
         assert {(d is None, n is None, notice.until) for d, n, notice in bans} >= {
             (False, True, None)
         }

@@ -1,4 +1,4 @@
-"""Automatic video flags in the records (design §6, video), on SQLite and PostgreSQL.
+"""Automatic video flags in the records (docs/design.md §6, video), on SQLite and PostgreSQL.
 
 The frames are benign: a small grey gradient encoded as JPEG (``helpers.gradient_jpeg``).
 """
@@ -91,7 +91,7 @@ async def test_adult_nudity_strikes_and_the_second_strike_in_24_hours_bans_for_a
     records: Records, engine: AsyncEngine, evidence_key: bytes
 ) -> None:
     lines = (Line(at=3.0, side="reporter", text="hello"), Line(at=5.0, side="reported", text="hi"))
-    first = await records.file_flag(make_flag(lines=lines), now=NOW)
+    first = await records.flags.file(make_flag(lines=lines), now=NOW)
     assert first.strikes == 1 and first.ban is None
 
     case = await case_row(engine, first.case)
@@ -156,12 +156,12 @@ async def test_adult_nudity_strikes_and_the_second_strike_in_24_hours_bans_for_a
         "hash_hit": None,
     }
     # read_evidence gives the same payloads, oldest first.
-    assert await records.read_evidence(first.case) == [
+    assert await records.cases.evidence(first.case) == [
         evidence[kind][0] for kind in ("frames", "transcript", "identifiers")
     ]
 
     later = NOW + timedelta(hours=3)
-    second = await records.file_flag(make_flag(at=later, match="m-2"), now=later)
+    second = await records.flags.file(make_flag(at=later, match="m-2"), now=later)
     day = later + timedelta(hours=24)
     assert second == FlagOutcome(
         case=second.case,
@@ -184,24 +184,24 @@ async def test_adult_nudity_strikes_and_the_second_strike_in_24_hours_bans_for_a
         ("system", "ban.added"),
     ]
     # The banned device may appeal the case that banned it.
-    assert await records.submit_appeal(
+    assert await records.appeals.submit(
         case=second.case, device=SUBJECT.device, text="Not me.", now=later
     )
 
     # A strike older than 24 hours no longer counts: at 26 h, those of 3 h and 26 h do.
     much_later = NOW + timedelta(hours=26)
-    third = await records.file_flag(make_flag(at=much_later, match="m-3"), now=much_later)
+    third = await records.flags.file(make_flag(at=much_later, match="m-3"), now=much_later)
     assert third.strikes == 2
     assert third.ban is not None and third.ban.until == much_later + timedelta(hours=24)
     fourth_at = NOW + timedelta(hours=60)
-    fourth = await records.file_flag(make_flag(at=fourth_at, match="m-4"), now=fourth_at)
+    fourth = await records.flags.file(make_flag(at=fourth_at, match="m-4"), now=fourth_at)
     assert (fourth.strikes, fourth.ban) == (1, None)
 
 
 async def test_teen_nudity_bans_at_once_and_opens_a_case(
     records: Records, engine: AsyncEngine, evidence_key: bytes
 ) -> None:
-    outcome = await records.file_flag(make_flag(pool="teen-video"), now=NOW)
+    outcome = await records.flags.file(make_flag(pool="teen-video"), now=NOW)
     until = NOW + timedelta(seconds=TEEN_NUDITY_BAN_SECONDS)
     assert outcome == FlagOutcome(
         case=outcome.case,
@@ -223,7 +223,7 @@ async def test_teen_nudity_bans_at_once_and_opens_a_case(
 
     # A second strike in the window earns 24 h: the longer teen ban stands.
     later = NOW + timedelta(hours=1)
-    again = await records.file_flag(make_flag(pool="teen-video", at=later), now=later)
+    again = await records.flags.file(make_flag(pool="teen-video", at=later), now=later)
     assert again.strikes == 2
     assert again.ban == BanNotice(
         reason="Nudity on camera",
@@ -235,7 +235,7 @@ async def test_teen_nudity_bans_at_once_and_opens_a_case(
 async def test_known_abuse_bans_the_device_for_good_its_network_for_30_days_and_escalates(
     records: Records, engine: AsyncEngine, evidence_key: bytes
 ) -> None:
-    outcome = await records.file_flag(make_flag(FlagKind.KNOWN_ABUSE, "teen-video"), now=NOW)
+    outcome = await records.flags.file(make_flag(FlagKind.KNOWN_ABUSE, "teen-video"), now=NOW)
     reason = "Illegal content on camera"
     month = NOW + timedelta(days=30)
     assert outcome == FlagOutcome(
@@ -284,16 +284,16 @@ async def test_known_abuse_bans_the_device_for_good_its_network_for_30_days_and_
     assert json.loads(rows["flags"][0]["detail"])["hash_hit"] == hit
 
     # Kept past 90 days, gone after a year (REPORT Act).
-    assert await records.purge(now=NOW + timedelta(days=EVIDENCE_DAYS + 1)) == 0
-    assert await records.purge(now=year) == 2
-    assert await records.read_evidence(outcome.case) == []
+    assert await records.cases.purge(now=NOW + timedelta(days=EVIDENCE_DAYS + 1)) == 0
+    assert await records.cases.purge(now=year) == 2
+    assert await records.cases.evidence(outcome.case) == []
 
 
 async def test_the_unknown_network_is_not_banned(records: Records, engine: AsyncEngine) -> None:
     nowhere = Party(device="dev-sam", network=UNKNOWN_NETWORK, session="sess-sam")
-    outcome = await records.file_flag(make_flag(FlagKind.KNOWN_ABUSE, subject=nowhere), now=NOW)
+    outcome = await records.flags.file(make_flag(FlagKind.KNOWN_ABUSE, subject=nowhere), now=NOW)
     assert outcome.ban is not None and outcome.ban.until is None
-    ((device, network, _),) = await records.active_bans(now=NOW)
+    ((device, network, _),) = await records.bans.active(now=NOW)
     assert (device, network) == ("dev-sam", None)
 
 
@@ -301,7 +301,7 @@ async def test_frames_the_subjects_own_page_sampled(
     records: Records, engine: AsyncEngine, evidence_key: bytes
 ) -> None:
     lines = (Line(at=3.0, side="reporter", text="other"), Line(at=5.0, side="reported", text="x"))
-    outcome = await records.file_flag(make_flag(sampler=SUBJECT, lines=lines), now=NOW)
+    outcome = await records.flags.file(make_flag(sampler=SUBJECT, lines=lines), now=NOW)
     evidence = await sealed_evidence(engine, evidence_key, outcome.case)
     frames = evidence["frames"][0]
     assert frames["sampled_by"] == "subject"
@@ -317,7 +317,7 @@ async def test_one_device_on_both_sides_is_told_apart_by_session(
 ) -> None:
     # The laptop default pairs a device with itself: the sessions differ.
     twin = Party(device=SUBJECT.device, network=SUBJECT.network, session="sess-twin")
-    outcome = await records.file_flag(make_flag(sampler=twin), now=NOW)
+    outcome = await records.flags.file(make_flag(sampler=twin), now=NOW)
     evidence = await sealed_evidence(engine, evidence_key, outcome.case)
     assert evidence["frames"][0]["sampled_by"] == "viewer"
 
@@ -338,10 +338,10 @@ async def test_one_device_on_both_sides_is_told_apart_by_session(
 async def test_a_refused_flag_writes_nothing(
     records: Records, engine: AsyncEngine, spoil: dict[str, Any]
 ) -> None:
-    await records.file_flag(make_flag(match="m-0"), now=NOW)  # something already there
+    await records.flags.file(make_flag(match="m-0"), now=NOW)  # something already there
     before = await counts(engine)
     with pytest.raises(RecordError) as info:
-        await records.file_flag(make_flag(match="m-9", **spoil), now=NOW)
+        await records.flags.file(make_flag(match="m-9", **spoil), now=NOW)
     assert info.value.code == "invalid"
     assert await counts(engine) == before
 
@@ -355,22 +355,22 @@ async def test_a_failure_at_the_last_step_writes_nothing(
         raise RuntimeError("disk on fire")
 
     # The case, flag, evidence, strike and audit rows are flushed before the ban fails.
-    monkeypatch.setattr(records, "ban_in", broken_ban)
+    monkeypatch.setattr(records.bans, "add_in", broken_ban)
     with pytest.raises(RuntimeError):
-        await records.file_flag(make_flag(pool="teen-video"), now=NOW)
+        await records.flags.file(make_flag(pool="teen-video"), now=NOW)
     assert await counts(engine) == before
 
 
 async def test_naive_times_are_refused(records: Records) -> None:
     with pytest.raises(RecordError) as info:
-        await records.file_flag(make_flag(), now=datetime(2025, 3, 1, 12))
+        await records.flags.file(make_flag(), now=datetime(2025, 3, 1, 12))
     assert info.value.code == "invalid"
 
 
 async def test_a_permanent_enforcement_on_nudity(records: Records) -> None:
     # Whatever the policy asks is carried out: PERMANENT means for good.
     enforcement = Enforcement(strike=True, ban_seconds=PERMANENT, review=True)
-    outcome = await records.file_flag(make_flag(enforcement=enforcement), now=NOW)
+    outcome = await records.flags.file(make_flag(enforcement=enforcement), now=NOW)
     assert outcome.ban == BanNotice(reason="Nudity on camera", case=outcome.case, until=None)
 
 
@@ -398,7 +398,7 @@ def viewer_flag(
 async def test_one_viewers_flag_opens_a_case_and_strikes_no_one(
     records: Records, engine: AsyncEngine
 ) -> None:
-    outcome = await records.file_flag(viewer_flag("dev-v1", "net-v1"), now=NOW)
+    outcome = await records.flags.file(viewer_flag("dev-v1", "net-v1"), now=NOW)
     assert outcome == FlagOutcome(case=outcome.case, strikes=0, ban=None, corroborated_by=1)
     case = await case_row(engine, outcome.case)
     assert (case["status"], case["escalated"]) == ("open", False)
@@ -411,14 +411,14 @@ async def test_one_viewers_flag_opens_a_case_and_strikes_no_one(
 async def test_three_viewers_on_three_networks_make_the_strike_and_a_fourth_the_ban(
     records: Records, engine: AsyncEngine
 ) -> None:
-    first = await records.file_flag(viewer_flag("dev-v1", "net-v1"), now=NOW)
-    second = await records.file_flag(viewer_flag("dev-v2", "net-v2"), now=NOW)
+    first = await records.flags.file(viewer_flag("dev-v1", "net-v1"), now=NOW)
+    second = await records.flags.file(viewer_flag("dev-v2", "net-v2"), now=NOW)
     assert (first.strikes, second.strikes, second.corroborated_by) == (0, 0, 2)
-    third = await records.file_flag(viewer_flag("dev-v3", "net-v3"), now=NOW)
+    third = await records.flags.file(viewer_flag("dev-v3", "net-v3"), now=NOW)
     assert (third.strikes, third.ban, third.corroborated_by) == (1, None, 3)
     assert (await case_row(engine, third.case))["status"] == "actioned"
     assert (await case_row(engine, first.case))["status"] == "open"  # still for a person
-    fourth = await records.file_flag(viewer_flag("dev-v4", "net-v4"), now=NOW)
+    fourth = await records.flags.file(viewer_flag("dev-v4", "net-v4"), now=NOW)
     assert fourth.strikes == 2 and fourth.ban is not None
     assert fourth.ban.until == NOW + timedelta(hours=24)
 
@@ -434,7 +434,7 @@ async def test_viewers_sharing_a_device_or_a_network_count_once(records: Records
         viewer_flag("dev-v8", SUBJECT.network),  # on the subject's own network
         viewer_flag(SUBJECT.device, "net-v7"),  # the subject's own device
     ]
-    outcomes = [await records.file_flag(flag, now=NOW) for flag in flags]
+    outcomes = [await records.flags.file(flag, now=NOW) for flag in flags]
     # dev-v1 on net-v2 and dev-v2 on net-v1 are two; nothing else adds a third.
     assert max(outcome.corroborated_by for outcome in outcomes) == 2
     assert all(outcome.strikes == 0 and outcome.ban is None for outcome in outcomes)
@@ -442,19 +442,19 @@ async def test_viewers_sharing_a_device_or_a_network_count_once(records: Records
 
 async def test_flags_older_than_the_window_do_not_corroborate(records: Records) -> None:
     old = NOW - timedelta(hours=25)
-    await records.file_flag(viewer_flag("dev-v1", "net-v1", at=old), now=old)
-    await records.file_flag(viewer_flag("dev-v2", "net-v2", at=old), now=old)
-    outcome = await records.file_flag(viewer_flag("dev-v3", "net-v3"), now=NOW)
+    await records.flags.file(viewer_flag("dev-v1", "net-v1", at=old), now=old)
+    await records.flags.file(viewer_flag("dev-v2", "net-v2", at=old), now=old)
+    outcome = await records.flags.file(viewer_flag("dev-v3", "net-v3"), now=NOW)
     assert (outcome.corroborated_by, outcome.strikes) == (1, 0)
 
 
 async def test_corroborated_teen_viewers_ban_for_seven_days(records: Records) -> None:
     for n in (1, 2):
-        outcome = await records.file_flag(
+        outcome = await records.flags.file(
             viewer_flag(f"dev-v{n}", f"net-v{n}", pool="teen-video"), now=NOW
         )
         assert outcome.ban is None
-    outcome = await records.file_flag(viewer_flag("dev-v3", "net-v3", pool="teen-video"), now=NOW)
+    outcome = await records.flags.file(viewer_flag("dev-v3", "net-v3", pool="teen-video"), now=NOW)
     assert outcome.ban is not None
     assert outcome.ban.until == NOW + timedelta(seconds=TEEN_NUDITY_BAN_SECONDS)
 
@@ -466,7 +466,7 @@ async def test_a_hash_hit_a_viewer_sampled_opens_a_critical_case_without_ban_or_
         FlagKind.KNOWN_ABUSE, FrameSource.PARTNER, teen=False
     )
     assert corroboration is None
-    outcome = await records.file_flag(
+    outcome = await records.flags.file(
         make_flag(FlagKind.KNOWN_ABUSE, enforcement=enforcement), now=NOW
     )
     assert (outcome.ban, outcome.network_ban, outcome.strikes) == (None, None, 0)
@@ -485,4 +485,4 @@ async def test_a_corroboration_cannot_change_the_escalation(records: Records) ->
         corroboration=Corroboration(Enforcement(escalate=True)),
     )
     with pytest.raises(RecordError):
-        await records.file_flag(flag, now=NOW)
+        await records.flags.file(flag, now=NOW)

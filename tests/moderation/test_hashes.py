@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from strangers.cli import app
 from strangers.moderation import RecordError, Records, load_or_create_key, sqlite_url
-from strangers.moderation import records as records_module
 from strangers.moderation.hash_import import HashListError, normalise_hash, parse_hash_list
+from strangers.moderation.records import hash_lists as hash_lists_module
 
 from .helpers import all_rows, counts
 
@@ -77,23 +77,23 @@ def test_normalise_hash() -> None:
 async def test_import_counts_added_and_present_per_list(
     records: Records, engine: AsyncEngine
 ) -> None:
-    assert await records.hash_list_counts() == {}
-    assert await records.hash_entries() == []
+    assert await records.hash_lists.counts() == {}
+    assert await records.hash_lists.entries() == []
 
-    added = await records.import_hashes(
+    added = await records.hash_lists.add(
         [(A, "one"), (B.upper(), "two"), (A, "one again")], list_name="ncmec", now=NOW
     )
     assert added == (2, 1)  # A twice: added once, then present
-    assert sorted(await records.hash_entries()) == sorted([(A, "one"), (B, "two")])
+    assert sorted(await records.hash_lists.entries()) == sorted([(A, "one"), (B, "two")])
 
     # Again, with one new: the rest are present and keep their first label.
-    assert await records.import_hashes(
+    assert await records.hash_lists.add(
         [(A, "renamed"), (B, "two"), (C, "three")], list_name="ncmec", now=NOW
     ) == (1, 2)
     # The same hash on another list is that list's own entry.
-    assert await records.import_hashes([(A, "theirs")], list_name="partner", now=NOW) == (1, 0)
-    assert await records.hash_list_counts() == {"ncmec": 3, "partner": 1}
-    assert sorted(await records.hash_entries()) == sorted(
+    assert await records.hash_lists.add([(A, "theirs")], list_name="partner", now=NOW) == (1, 0)
+    assert await records.hash_lists.counts() == {"ncmec": 3, "partner": 1}
+    assert sorted(await records.hash_lists.entries()) == sorted(
         [(A, "one"), (B, "two"), (C, "three"), (A, "theirs")]
     )
 
@@ -110,12 +110,12 @@ async def test_import_counts_added_and_present_per_list(
 async def test_a_large_list_goes_in_chunks(
     records: Records, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(records_module, "HASH_IMPORT_CHUNK", 7)
+    monkeypatch.setattr(hash_lists_module, "HASH_IMPORT_CHUNK", 7)
     entries = [(f"{n:064x}", f"entry {n}") for n in range(50)]
-    assert await records.import_hashes(entries[:20], list_name="big", now=NOW) == (20, 0)
-    assert await records.import_hashes(entries, list_name="big", now=NOW) == (30, 20)
-    assert await records.hash_list_counts() == {"big": 50}
-    assert sorted(await records.hash_entries()) == sorted(entries)
+    assert await records.hash_lists.add(entries[:20], list_name="big", now=NOW) == (20, 0)
+    assert await records.hash_lists.add(entries, list_name="big", now=NOW) == (30, 20)
+    assert await records.hash_lists.counts() == {"big": 50}
+    assert sorted(await records.hash_lists.entries()) == sorted(entries)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ async def test_a_bad_entry_writes_nothing(
 ) -> None:
     before = await counts(engine)
     with pytest.raises(RecordError) as info:
-        await records.import_hashes(entries, list_name=list_name, now=NOW)
+        await records.hash_lists.add(entries, list_name=list_name, now=NOW)
     assert info.value.code == "invalid"
     assert await counts(engine) == before
 
@@ -143,10 +143,10 @@ async def test_the_database_refuses_a_malformed_hash(
     records: Records, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Past the Python check, the length constraint still holds, and nothing is written.
-    monkeypatch.setattr(records_module, "normalise_hash", lambda value: value)
+    monkeypatch.setattr(hash_lists_module, "normalise_hash", lambda value: value)
     before = await counts(engine)
     with pytest.raises(RecordError) as info:
-        await records.import_hashes([(A, "ok"), ("abc", "short")], list_name="l", now=NOW)
+        await records.hash_lists.add([(A, "ok"), ("abc", "short")], list_name="l", now=NOW)
     assert info.value.code == "invalid"
     assert await counts(engine) == before
 
@@ -169,7 +169,7 @@ def stored_counts(data: Path) -> dict[str, int]:
     async def read() -> dict[str, int]:
         records = await Records.open(sqlite_url(data), load_or_create_key(data / "evidence.key"))
         try:
-            return await records.hash_list_counts()
+            return await records.hash_lists.counts()
         finally:
             await records.close()
 

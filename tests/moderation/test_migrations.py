@@ -77,7 +77,7 @@ async def test_0002_goes_down_and_up_with_records_in_place(
     # At 0001: a report goes in, and the evidence constraint knows transcripts only.
     records = await Records.open(db_url, evidence_key)
     try:
-        case = await records.file_report(filing(), now=NOW)
+        case = await records.reports.file(filing(), now=NOW)
         with pytest.raises(IntegrityError):
             async with engine.begin() as connection:
                 await connection.execute(
@@ -99,12 +99,12 @@ async def test_0002_goes_down_and_up_with_records_in_place(
     records = await Records.open(db_url, evidence_key)
     try:
         # What was there survived the evidence table's rebuild (SQLite) ...
-        (evidence,) = await records.read_evidence(case)
+        (evidence,) = await records.cases.evidence(case)
         assert evidence["lines"][1]["text"] == SECRET
         # ... and the new kinds and tables take records.
-        outcome = await records.file_flag(make_flag(), now=NOW)
-        assert len(await records.read_evidence(outcome.case)) == 2
-        assert await records.import_hashes([("a" * 64, "x")], list_name="l", now=NOW) == (1, 0)
+        outcome = await records.flags.file(make_flag(), now=NOW)
+        assert len(await records.cases.evidence(outcome.case)) == 2
+        assert await records.hash_lists.add([("a" * 64, "x")], list_name="l", now=NOW) == (1, 0)
     finally:
         await records.close()
 
@@ -112,12 +112,12 @@ async def test_0002_goes_down_and_up_with_records_in_place(
 async def test_a_downgrade_never_deletes_kept_evidence(
     db_url: str, engine: AsyncEngine, records: Records
 ) -> None:
-    outcome = await records.file_flag(make_flag(), now=NOW)
+    outcome = await records.flags.file(make_flag(), now=NOW)
     with pytest.raises(RuntimeError, match=r"evidence items|actions are recorded"):
         await downgrade(db_url, "0001")
     revision, tables, diff = await state(engine)
     assert (revision, diff) == (HEAD, []) and tables >= NEW_TABLES
-    assert len(await records.read_evidence(outcome.case)) == 2
+    assert len(await records.cases.evidence(outcome.case)) == 2
 
 
 async def test_0003_takes_text_flags_and_will_not_drop_them(
@@ -129,7 +129,7 @@ async def test_0003_takes_text_flags_and_will_not_drop_them(
     text = replace(
         make_flag(), kind=FlagKind.TEXT_RISK, verdict=None, frames=(), signals=(("secrecy", 1.0),)
     )
-    await records.file_flag(text, now=NOW)
+    await records.flags.file(text, now=NOW)
     with pytest.raises(RuntimeError, match=r"text flags|actions are recorded"):
         await downgrade(db_url, "0002")
     assert (await state(engine))[0] == HEAD
@@ -142,7 +142,7 @@ async def test_0004_will_not_drop_recorded_actions(
     assert not (await state(engine))[1] & CONSOLE_TABLES
     await upgrade_async(db_url)
     assert (await state(engine))[0] == HEAD
-    await records.file_flag(make_flag(), now=NOW)  # an automatic strike: an action
+    await records.flags.file(make_flag(), now=NOW)  # an automatic strike: an action
     with pytest.raises(RuntimeError, match="actions are recorded"):
         await downgrade(db_url, "0003")
     revision, tables, diff = await state(engine)

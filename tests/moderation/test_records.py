@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict
 from strangers.core.reports import Filing, Line, Party, ReportReason
 from strangers.moderation import BanNotice, RecordError, Records, load_or_create_key
-from strangers.moderation import records as records_module
+from strangers.moderation.records import reports as reports_module
 from strangers.moderation.tables import Base, Case, Evidence
 
 from .helpers import all_rows, ban_for, counts, gradient_jpeg, sealed_evidence
@@ -63,7 +63,7 @@ async def test_report_commits_case_report_evidence_block_audit(
     records: Records, engine: AsyncEngine
 ) -> None:
     before = await counts(engine)
-    number = await records.file_report(filing(), now=NOW)
+    number = await records.reports.file(filing(), now=NOW)
     assert re.fullmatch(r"S-\d{6}", number)
     after = await counts(engine)
     for table in ("cases", "reports", "evidence", "blocks", "audit"):
@@ -87,7 +87,7 @@ async def test_report_commits_case_report_evidence_block_audit(
     blob = bytes(evidence["ciphertext"])
     # Long, distinctive strings only: a short one turns up in base64 ciphertext by chance.
     assert SECRET.encode() not in blob and b"meet me at the station" not in blob
-    (payload,) = await records.read_evidence(number)
+    (payload,) = await records.cases.evidence(number)
     assert payload["match"] == "m-1"
     assert [line["text"] for line in payload["lines"]] == ["hi", SECRET]
     assert [line["side"] for line in payload["lines"]] == ["reporter", "reported"]
@@ -101,7 +101,7 @@ async def test_a_report_with_frames_keeps_them_as_evidence(
         CheckedFrame(at=1.5, shows=FrameSource.OWN, jpeg=gradient_jpeg(10), verdict=FrameVerdict()),
         CheckedFrame(at=3.0, shows=FrameSource.PARTNER, jpeg=gradient_jpeg(20), verdict=nude),
     )
-    number = await records.file_report(dataclasses.replace(filing(), frames=frames), now=NOW)
+    number = await records.reports.file(dataclasses.replace(filing(), frames=frames), now=NOW)
     evidence = await sealed_evidence(engine, evidence_key, number)
     assert list(evidence) == ["transcript", "frames"]
     payload, created, retain = evidence["frames"]
@@ -129,19 +129,19 @@ async def test_a_report_with_frames_keeps_them_as_evidence(
     assert not any(gradient_jpeg(20) in blob for blob in blobs)
 
     # Without frames (a text chat), there is no frames row.
-    text_only = await records.file_report(filing(match="m-2"), now=NOW)
+    text_only = await records.reports.file(filing(match="m-2"), now=NOW)
     assert list(await sealed_evidence(engine, evidence_key, text_only)) == ["transcript"]
 
 
 async def test_evidence_under_another_key_is_refused(db_url: str, records: Records) -> None:
-    number = await records.file_report(filing(), now=NOW)
+    number = await records.reports.file(filing(), now=NOW)
     other = await Records.open(db_url, Fernet.generate_key())
     try:
         with pytest.raises(RecordError) as info:
-            await other.read_evidence(number)
+            await other.cases.evidence(number)
         assert info.value.code == "undecryptable"
         with pytest.raises(RecordError) as info:
-            await other.read_evidence("S-999999")
+            await other.cases.evidence("S-999999")
         assert info.value.code == "unknown_case"
     finally:
         await other.close()
@@ -149,16 +149,16 @@ async def test_evidence_under_another_key_is_refused(db_url: str, records: Recor
 
 async def test_blocks_survive_a_restart(db_url: str, evidence_key: bytes) -> None:
     first = await Records.open(db_url, evidence_key)
-    await first.file_report(filing(), now=NOW)
+    await first.reports.file(filing(), now=NOW)
     # Reported twice (the other way round): still one pair, no error.
     carol = Party(device="dev-0carol", network="net-c", session="s3")
-    await first.file_report(filing(reported=carol, match="m-2"), now=NOW)
-    await first.file_report(filing(match="m-3"), now=NOW)
+    await first.reports.file(filing(reported=carol, match="m-2"), now=NOW)
+    await first.reports.file(filing(match="m-3"), now=NOW)
     await first.close()
 
     second = await Records.open(db_url, evidence_key)
     try:
-        assert await second.blocked_pairs() == [
+        assert await second.blocks.pairs() == [
             ("dev-0carol", "dev-alice"),
             ("dev-alice", "dev-bob"),
         ]
@@ -169,7 +169,7 @@ async def test_blocks_survive_a_restart(db_url: str, evidence_key: bytes) -> Non
 async def test_a_too_long_note_writes_nothing(records: Records, engine: AsyncEngine) -> None:
     before = await counts(engine)
     with pytest.raises(RecordError) as info:
-        await records.file_report(filing(note="x" * 501), now=NOW)
+        await records.reports.file(filing(note="x" * 501), now=NOW)
     assert info.value.code == "invalid"
     assert await counts(engine) == before
 
@@ -178,10 +178,10 @@ async def test_the_database_refuses_a_too_long_note_and_rolls_back(
     records: Records, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Past the Python check, the CHECK constraint fails after the case row was flushed.
-    monkeypatch.setattr(records_module, "MAX_NOTE_CHARS", 10_000)
+    monkeypatch.setattr(reports_module, "MAX_NOTE_CHARS", 10_000)
     before = await counts(engine)
     with pytest.raises(RecordError) as info:
-        await records.file_report(filing(note="x" * 501), now=NOW)
+        await records.reports.file(filing(note="x" * 501), now=NOW)
     assert info.value.code == "invalid"
     assert "INSERT" not in str(info.value) and "note" not in info.value.code
     assert await counts(engine) == before
@@ -190,27 +190,27 @@ async def test_the_database_refuses_a_too_long_note_and_rolls_back(
 async def test_a_failure_midway_writes_nothing(
     records: Records, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await records.file_report(filing(match="m-0"), now=NOW)
+    await records.reports.file(filing(match="m-0"), now=NOW)
     before = await counts(engine)
 
     def broken_audit(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(records, "_audit", broken_audit)
+    monkeypatch.setattr(records, "audit", broken_audit)
     carol = Party(device="dev-carol", network="net-c", session="s3")
     with pytest.raises(RuntimeError):
-        await records.file_report(filing(reported=carol, match="m-9"), now=NOW)
+        await records.reports.file(filing(reported=carol, match="m-9"), now=NOW)
     assert await counts(engine) == before
-    assert ("dev-alice", "dev-carol") not in await records.blocked_pairs()
+    assert ("dev-alice", "dev-carol") not in await records.blocks.pairs()
 
 
 async def test_identifiers_that_look_like_addresses_are_refused(records: Records) -> None:
     for network in ("203.0.113.7", "2001:db8::1"):
         spoiled = Party(device="dev-bob", network=network, session="s2")
         with pytest.raises(RecordError):
-            await records.file_report(filing(reported=spoiled), now=NOW)
+            await records.reports.file(filing(reported=spoiled), now=NOW)
         with pytest.raises(RecordError):
-            await records.add_ban(
+            await records.bans.add(
                 device=None, network=network, reason="spam", case=None, until=None, now=NOW
             )
 
@@ -218,8 +218,8 @@ async def test_identifiers_that_look_like_addresses_are_refused(records: Records
 async def test_no_column_holds_an_address_after_a_filing(
     records: Records, engine: AsyncEngine
 ) -> None:
-    number = await records.file_report(filing(), now=NOW)
-    await records.add_ban(
+    number = await records.reports.file(filing(), now=NOW)
+    await records.bans.add(
         device="dev-bob",
         network=REPORTED.network,
         reason="harassment",
@@ -227,10 +227,10 @@ async def test_no_column_holds_an_address_after_a_filing(
         until=NOW + timedelta(hours=24),
         now=NOW,
     )
-    await records.add_strike(
+    await records.bans.strike(
         device="dev-bob", network=REPORTED.network, reason="nudity", case=number, now=NOW
     )
-    await records.submit_appeal(case=number, device="dev-bob", text="It was a joke.", now=NOW)
+    await records.appeals.submit(case=number, device="dev-bob", text="It was a joke.", now=NOW)
     ip = re.compile(r"\d+\.\d+\.\d+\.\d+")
     seen = 0
     for table, rows in (await all_rows(engine)).items():
@@ -247,9 +247,9 @@ async def test_active_ban_by_device_network_expiry_and_permanence(records: Recor
     dev, net = "dev-bob", "net-bob"
     assert await ban_for(records, device=dev, network=net, now=NOW) is None
 
-    number = await records.file_report(filing(), now=NOW)
+    number = await records.reports.file(filing(), now=NOW)
     hour = NOW + timedelta(hours=1)
-    await records.add_ban(
+    await records.bans.add(
         device=dev, network=None, reason="harassment", case=number, until=hour, now=NOW
     )
     assert await ban_for(records, device=dev, network="net-other", now=NOW) == BanNotice(
@@ -259,14 +259,14 @@ async def test_active_ban_by_device_network_expiry_and_permanence(records: Recor
     assert await ban_for(records, device=dev, network=net, now=hour) is None
 
     day = NOW + timedelta(days=1)
-    await records.add_ban(device=None, network=net, reason="spam", case=None, until=day, now=NOW)
+    await records.bans.add(device=None, network=net, reason="spam", case=None, until=day, now=NOW)
     notice = await ban_for(records, device="dev-other", network=net, now=NOW)
     assert notice == BanNotice(reason="spam", case=None, until=day)
     assert notice.until is not None and notice.until.tzinfo is not None
     # Both match: the longest-lasting wins.
     assert await ban_for(records, device=dev, network=net, now=NOW) == notice
 
-    await records.add_ban(
+    await records.bans.add(
         device=dev, network=None, reason="underage", case=None, until=None, now=NOW
     )
     later = NOW + timedelta(days=3650)
@@ -278,22 +278,24 @@ async def test_active_ban_by_device_network_expiry_and_permanence(records: Recor
 
 async def test_ban_arguments_are_checked(records: Records) -> None:
     with pytest.raises(RecordError) as info:
-        await records.add_ban(device=None, network=None, reason="x", case=None, until=None, now=NOW)
+        await records.bans.add(
+            device=None, network=None, reason="x", case=None, until=None, now=NOW
+        )
     assert info.value.code == "invalid"
     with pytest.raises(RecordError) as info:
-        await records.add_ban(
+        await records.bans.add(
             device="d", network=None, reason="x", case="S-000404", until=None, now=NOW
         )
     assert info.value.code == "unknown_case"
     with pytest.raises(RecordError):
-        await records.add_ban(
+        await records.bans.add(
             device="d", network=None, reason="x", case=None, until=None, now=datetime(2025, 1, 1)
         )
 
 
 async def test_strikes_are_counted_over_24_hours(records: Records) -> None:
     def strike(at: datetime, device: str = "dev-bob") -> Any:
-        return records.add_strike(
+        return records.bans.strike(
             device=device, network="net-b", reason="nudity", case=None, now=at
         )
 
@@ -306,8 +308,8 @@ async def test_strikes_are_counted_over_24_hours(records: Records) -> None:
 
 
 async def test_appeals(records: Records, engine: AsyncEngine) -> None:
-    number = await records.file_report(filing(), now=NOW)
-    appeal = await records.submit_appeal(case=number, device="dev-bob", text=" Not me. ", now=NOW)
+    number = await records.reports.file(filing(), now=NOW)
+    appeal = await records.appeals.submit(case=number, device="dev-bob", text=" Not me. ", now=NOW)
     assert appeal > 0
     rows = await all_rows(engine)
     (stored,) = rows["appeals"]
@@ -315,38 +317,38 @@ async def test_appeals(records: Records, engine: AsyncEngine) -> None:
     assert stored["status"] == "pending" and stored["decided_by"] is None
 
     with pytest.raises(RecordError) as info:
-        await records.submit_appeal(case=number, device="dev-bob", text="again", now=NOW)
+        await records.appeals.submit(case=number, device="dev-bob", text="again", now=NOW)
     assert info.value.code == "duplicate"
     with pytest.raises(RecordError) as info:
-        await records.submit_appeal(case="S-424242", device="dev-bob", text="hi", now=NOW)
+        await records.appeals.submit(case="S-424242", device="dev-bob", text="hi", now=NOW)
     assert info.value.code == "unknown_case"
     for device in ("dev-alice", "dev-mallory"):  # the reporter, a stranger to the case
         with pytest.raises(RecordError) as info:
-            await records.submit_appeal(case=number, device=device, text="hi", now=NOW)
+            await records.appeals.submit(case=number, device=device, text="hi", now=NOW)
         assert info.value.code == "not_allowed"
 
     # A device banned under a case may appeal it too.
-    await records.add_ban(
+    await records.bans.add(
         device="dev-banned", network=None, reason="spam", case=number, until=None, now=NOW
     )
-    await records.submit_appeal(case=number, device="dev-banned", text="Sorry.", now=NOW)
+    await records.appeals.submit(case=number, device="dev-banned", text="Sorry.", now=NOW)
     assert (await counts(engine))["appeals"] == 2
 
 
 async def test_purge_keeps_escalated_evidence_a_year(records: Records, engine: AsyncEngine) -> None:
-    plain = await records.file_report(filing(match="m-1"), now=NOW)
-    escalated = await records.file_report(filing(match="m-2"), now=NOW)
-    await records.escalate(escalated, actor="mod-1", now=NOW)
+    plain = await records.reports.file(filing(match="m-1"), now=NOW)
+    escalated = await records.reports.file(filing(match="m-2"), now=NOW)
+    await records.cases.escalate(escalated, actor="mod-1", now=NOW)
 
-    assert await records.purge(now=NOW + timedelta(days=89)) == 0
-    assert await records.purge(now=NOW + timedelta(days=91)) == 1
-    assert await records.read_evidence(plain) == []
-    assert len(await records.read_evidence(escalated)) == 1
+    assert await records.cases.purge(now=NOW + timedelta(days=89)) == 0
+    assert await records.cases.purge(now=NOW + timedelta(days=91)) == 1
+    assert await records.cases.evidence(plain) == []
+    assert len(await records.cases.evidence(escalated)) == 1
 
-    assert await records.purge(now=NOW + timedelta(days=364)) == 0
-    assert len(await records.read_evidence(escalated)) == 1
-    assert await records.purge(now=NOW + timedelta(days=366)) == 1
-    assert await records.read_evidence(escalated) == []
+    assert await records.cases.purge(now=NOW + timedelta(days=364)) == 0
+    assert len(await records.cases.evidence(escalated)) == 1
+    assert await records.cases.purge(now=NOW + timedelta(days=366)) == 1
+    assert await records.cases.evidence(escalated) == []
 
     async with engine.connect() as conn:
         cases = (await conn.execute(select(Case.number, Case.status, Case.escalated))).all()
@@ -357,11 +359,11 @@ async def test_purge_keeps_escalated_evidence_a_year(records: Records, engine: A
 async def test_purge_respects_escalation_set_directly(
     records: Records, engine: AsyncEngine
 ) -> None:
-    number = await records.file_report(filing(), now=NOW)
+    number = await records.reports.file(filing(), now=NOW)
     async with engine.begin() as conn:
         await conn.execute(update(Case).where(Case.number == number).values(escalated=True))
-    assert await records.purge(now=NOW + timedelta(days=200)) == 0
-    assert await records.purge(now=NOW + timedelta(days=365)) == 1
+    assert await records.cases.purge(now=NOW + timedelta(days=200)) == 0
+    assert await records.cases.purge(now=NOW + timedelta(days=365)) == 1
 
 
 def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
@@ -381,7 +383,7 @@ async def test_open_refuses_a_bad_key(tmp_path: Path) -> None:
 
 async def test_the_unknown_network_cannot_be_banned(records: Records) -> None:
     with pytest.raises(RecordError) as refused:
-        await records.add_ban(
+        await records.bans.add(
             device=None, network="n:unknown", reason="spam", case=None, until=None, now=NOW
         )
     assert refused.value.code == "invalid"

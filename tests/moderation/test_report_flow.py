@@ -1,5 +1,8 @@
 """Reports, blocks and bans end to end: real websocket clients, the real server,
-records on SQLite and on PostgreSQL."""
+records on SQLite and on PostgreSQL.
+
+The server runs in the test's process and loop (``tests/inprocess.py``), except where
+the process itself is the point (marked ``process``)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ import sqlite3
 import subprocess
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +29,7 @@ from strangers.moderation import Records
 from strangers.moderation import tables as t
 
 from ..gateway.chatter import Chatter
+from ..inprocess import serving
 from ..servers import running_server
 
 # Clients speak from this address so the tests can look for it where it must not be.
@@ -60,15 +65,25 @@ async def hello_until_banned(url: str, device: str | None = None) -> dict:
     raise AssertionError("the ban never reached the gateway")
 
 
+#: No frame is posted here: the scripted checker, and no model to load.
+SETTINGS = dict(
+    same_device_pairs=False, ban_refresh_seconds=0.2, frame_checker="tests.checkers:scripted"
+)
+
+
+@asynccontextmanager
+async def server(tmp_path, db_url, **settings) -> AsyncIterator[str]:
+    """The server in this process and loop, on the records at ``db_url``, with the
+    scripted frame checker unless ``settings`` name another; its base URL."""
+    async with serving(tmp_path, database_url=db_url, **{**SETTINGS, **settings}) as served:
+        yield served.base
+
+
 @contextmanager
-def server(tmp_path, db_url, **settings):
-    with running_server(
-        tmp_path,
-        database_url=db_url,
-        same_device_pairs=False,
-        ban_refresh_seconds=0.2,
-        **settings,
-    ) as base:
+def server_process(tmp_path, db_url, **settings) -> Iterator[str]:
+    """``strangers serve`` as a subprocess (pid in ``tmp_path/server.pid``, its output in
+    ``tmp_path/server.log``); its base URL."""
+    with running_server(tmp_path, database_url=db_url, **{**SETTINGS, **settings}) as base:
         yield base
 
 
@@ -84,7 +99,7 @@ async def count(records: Records, table) -> int:
 async def test_a_report_is_committed_before_its_ack_and_the_pair_never_meets_again(
     tmp_path, db_url, evidence_key
 ):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         a, b, match = await pair(ws(base))
         await a.send(type="message", text="hello there")
         await b.expect("message")
@@ -102,15 +117,15 @@ async def test_a_report_is_committed_before_its_ack_and_the_pair_never_meets_aga
         tokens = a.welcome["device"], b.welcome["device"]
     records = await Records.open(db_url, evidence_key)
     try:
-        [evidence] = await records.read_evidence(reported["case"])
+        [evidence] = await records.cases.evidence(reported["case"])
         texts = [line["text"] for line in evidence["lines"]]
         assert texts == ["hello there", "a line to report"]
         pair_of_devices = couple(device_of(tokens[0]), device_of(tokens[1]))
-        assert pair_of_devices in set(await records.blocked_pairs())
+        assert pair_of_devices in set(await records.blocks.pairs())
     finally:
         await records.close()
     # across a restart the pair stays apart
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         a2 = await join(ws(base), device=tokens[0])
         b2 = await join(ws(base), device=tokens[1])
         await a2.find()
@@ -121,8 +136,11 @@ async def test_a_report_is_committed_before_its_ack_and_the_pair_never_meets_aga
         assert (await c.expect("matched"))["match"] == (await a2.expect("matched"))["match"]
 
 
+@pytest.mark.process
 async def test_an_acknowledged_report_survives_sigkill(tmp_path, db_url, evidence_key):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    """A separate process: the server is killed with SIGKILL right after the ack (no
+    shutdown, nothing flushed), which only a process of its own can undergo."""
+    with server_process(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         pid = int((tmp_path / "server.pid").read_text())
         a, _partner, _ = await pair(ws(base))
         await a.send(type="report", reason="spam")
@@ -131,7 +149,7 @@ async def test_an_acknowledged_report_survives_sigkill(tmp_path, db_url, evidenc
         os.kill(pid, signal.SIGKILL)
     records = await Records.open(db_url, evidence_key)
     try:
-        assert await records.read_evidence(case)  # the case and its evidence are there
+        assert await records.cases.evidence(case)  # the case and its evidence are there
     finally:
         await records.close()
 
@@ -146,7 +164,7 @@ async def test_an_acknowledged_report_survives_sigkill(tmp_path, db_url, evidenc
 async def test_bad_reports_are_refused_and_write_nothing(
     tmp_path, db_url, evidence_key, report, code
 ):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         a, b, _ = await pair(ws(base))
         await a.send(type="report", **report)
         assert (await a.expect("error"))["code"] == code
@@ -164,7 +182,7 @@ async def test_bad_reports_are_refused_and_write_nothing(
 
 
 async def test_a_report_flood_is_limited(tmp_path, db_url, evidence_key):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         reporter = await join(ws(base))
         codes = []
         for _ in range(7):
@@ -184,13 +202,13 @@ async def test_a_report_flood_is_limited(tmp_path, db_url, evidence_key):
 
 
 async def test_a_ban_reaches_a_second_tab_of_the_device(tmp_path, db_url, evidence_key):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         first = await join(ws(base))
         token = first.welcome["device"]
         records = await Records.open(db_url, evidence_key)
         try:
             until = datetime.now(UTC) + timedelta(hours=24)
-            await records.add_ban(
+            await records.bans.add(
                 device=device_of(token),
                 network=None,
                 reason="Nudity on camera",
@@ -206,11 +224,11 @@ async def test_a_ban_reaches_a_second_tab_of_the_device(tmp_path, db_url, eviden
 
 
 async def test_a_ban_reaches_a_new_device_on_the_same_network(tmp_path, db_url, evidence_key):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         key = Settings(data_dir=tmp_path).subkey("network-hash")
         records = await Records.open(db_url, evidence_key)
         try:
-            await records.add_ban(
+            await records.bans.add(
                 device=None,
                 network=network_hash(key, CLIENT_ADDRESS),
                 reason="Spam",
@@ -225,13 +243,13 @@ async def test_a_ban_reaches_a_new_device_on_the_same_network(tmp_path, db_url, 
 
 
 async def test_an_appeal_is_stored_once_for_the_right_device(tmp_path, db_url, evidence_key):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         a, b, _ = await pair(ws(base))
         await a.send(type="report", reason="harassment")
         await a.expect("ended")
         case = (await a.expect("reported"))["case"]
 
-        def appeal(token, case_number, text="I was not rude"):
+        def post(token, case_number, text):
             body = json.dumps({"device": token, "case": case_number, "text": text}).encode()
             request = urllib.request.Request(
                 base + "/v1/appeals", data=body, headers={"content-type": "application/json"}
@@ -242,21 +260,29 @@ async def test_an_appeal_is_stored_once_for_the_right_device(tmp_path, db_url, e
             except urllib.error.HTTPError as error:
                 return error.code, json.loads(error.read())
 
-        assert appeal(b.welcome["device"], case) == (201, {"status": "received"})
-        assert appeal(b.welcome["device"], case)[0] == 409
-        assert appeal(a.welcome["device"], "S-999999") == (
+        async def appeal(token, case_number, text="I was not rude"):
+            # urllib blocks: off the loop the server runs on.
+            return await asyncio.to_thread(post, token, case_number, text)
+
+        assert await appeal(b.welcome["device"], case) == (201, {"status": "received"})
+        assert (await appeal(b.welcome["device"], case))[0] == 409
+        assert await appeal(a.welcome["device"], "S-999999") == (
             404,
             {"code": "unknown_case", "text": "This appeal cannot be accepted."},
         )
-        assert appeal("forged.token", case)[0] == 400
-        assert appeal(b.welcome["device"], case, text="") == (
+        assert (await appeal("forged.token", case))[0] == 400
+        assert await appeal(b.welcome["device"], case, text="") == (
             400,
             {"code": "invalid", "text": "The request is missing a field or has a wrong value."},
         )
 
 
+@pytest.mark.process
 async def test_no_raw_address_reaches_the_records_or_the_logs(tmp_path, db_url, evidence_key):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    """A separate process: the log checked is everything ``strangers serve`` writes, under
+    the logging it configures for itself (an in-process server logs through pytest's
+    handlers instead)."""
+    with server_process(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         a, b, _ = await pair(ws(base))
         await a.send(type="message", text="zebra-crossing-42")
         await b.expect("message")

@@ -1,4 +1,4 @@
-"""Text safety end to end (design §6, text): two real websocket clients on the live
+"""Text safety end to end (docs/design.md §6, text): two real websocket clients on the live
 server with the real signal engine; nudges, hidden lines, ended matches, the cases and
 their transcripts in the records (SQLite and PostgreSQL), and the age question again."""
 
@@ -37,7 +37,7 @@ async def text_cases(db_url: str, evidence_key: bytes) -> list[tuple[str, str, l
                     .order_by(t.Case.id)
                 )
             ).all()
-        return [(number, kind, await records.read_evidence(number)) for number, kind in rows]
+        return [(number, kind, await records.cases.evidence(number)) for number, kind in rows]
     finally:
         await records.close()
 
@@ -48,7 +48,7 @@ def lines_of(evidence: list[dict]) -> list[tuple[str, str]]:
 
 
 async def test_nudges_and_hidden_lines_and_a_case_when_risk_adds_up(tmp_path, db_url, evidence_key):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode()) as base:
         a, b, match = await text_pair(ws(base))
         await a.send(type="message", text="hey, what's up")
         assert await b.expect("message") == {"type": "message", "text": "hey, what's up"}
@@ -90,7 +90,7 @@ async def test_nudges_and_hidden_lines_and_a_case_when_risk_adds_up(tmp_path, db
 async def test_the_teen_pool_hides_contact_details_and_ends_on_an_adult_age(
     tmp_path, db_url, evidence_key
 ):
-    with server(tmp_path, db_url, evidence_key=evidence_key.decode(), teen_pool=True) as base:
+    async with server(tmp_path, db_url, evidence_key=evidence_key.decode(), teen_pool=True) as base:
         a, b, match = await text_pair(ws(base), birth=TEEN)
         await a.send(type="message", text="my number is 06 12 34 56 78")
         assert await b.expect("message") == {"type": "message", "text": "", "hidden": "contact"}
@@ -107,7 +107,7 @@ async def test_the_teen_pool_hides_contact_details_and_ends_on_an_adult_age(
 async def test_a_minor_in_the_adult_pool_goes_back_to_the_age_question(
     tmp_path, db_url, evidence_key
 ):
-    with server(
+    async with server(
         tmp_path,
         db_url,
         evidence_key=evidence_key.decode(),

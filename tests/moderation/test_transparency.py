@@ -48,7 +48,7 @@ async def report(records: Records, reason: ReportReason, at: datetime) -> str:
     made = dataclasses.replace(
         filing(match=f"m-{unix}"), reason=reason, matched_at=unix - 60, reported_at=unix
     )
-    return await records.file_report(made, now=at)
+    return await records.reports.file(made, now=at)
 
 
 async def act(records: Records, case: str, kind: str, at: datetime, actor: str = "mod-ann") -> None:
@@ -61,7 +61,7 @@ async def act(records: Records, case: str, kind: str, at: datetime, actor: str =
 
 async def appeal(records: Records, case: str, at: datetime, outcome: str = "pending") -> None:
     """The reported chatter appeals ``case`` at ``at``; another moderator decides it."""
-    appeal_id = await records.submit_appeal(
+    appeal_id = await records.appeals.submit(
         case=case, device="dev-bob", text="please look again", now=at
     )
     if outcome != "pending":
@@ -84,8 +84,8 @@ async def seed(records: Records) -> None:
     # A: sexual, at the period's first instant (included); banned, escalated twice.
     a = await report(records, ReportReason.SEXUAL, START)
     await act(records, a, "ban", START + seconds(1800))
-    await records.escalate(a, actor="mod-ann", now=START + 40 * seconds(60))
-    await records.escalate(a, actor="mod-ann", now=START + 50 * seconds(60))
+    await records.cases.escalate(a, actor="mod-ann", now=START + 40 * seconds(60))
+    await records.cases.escalate(a, actor="mod-ann", now=START + 50 * seconds(60))
     # B: spam, dismissed after two minutes.
     b = await report(records, ReportReason.SPAM, START + HOUR)
     await act(records, b, "dismiss", START + HOUR + seconds(120))
@@ -105,28 +105,28 @@ async def seed(records: Records) -> None:
     # G: reported at the end (excluded), warned and escalated after it.
     g = await report(records, ReportReason.OTHER, END)
     await act(records, g, "warn", END + 5 * seconds(60))
-    await records.escalate(g, actor="mod-ann", now=END + 10 * seconds(60))
+    await records.cases.escalate(g, actor="mod-ann", now=END + 10 * seconds(60))
 
     # Automatic detections on one subject. Two days before: a strike, outside.
-    await records.file_flag(make_flag(at=START - 2 * DAY, match="f-0"), now=START - 2 * DAY)
+    await records.flags.file(make_flag(at=START - 2 * DAY, match="f-0"), now=START - 2 * DAY)
     # In the period: a strike, then a second strike in 24 hours and its ban.
-    first = await records.file_flag(
+    first = await records.flags.file(
         make_flag(at=START + 5 * HOUR, match="f-1"), now=START + 5 * HOUR
     )
     assert (first.strikes, first.ban) == (1, None)
-    second = await records.file_flag(
+    second = await records.flags.file(
         make_flag(at=START + 6 * HOUR, match="f-2"), now=START + 6 * HOUR
     )
     assert second.strikes == 2 and second.ban is not None
     # A hash-list match: device and network bans and an escalation, all automatic;
     # a moderator lifts the network ban later.
-    known = await records.file_flag(
+    known = await records.flags.file(
         make_flag(FlagKind.KNOWN_ABUSE, at=START + 7 * HOUR, match="f-3"), now=START + 7 * HOUR
     )
     assert known.ban is not None and known.network_ban is not None
     await act(records, known.case, "unban", START + 8 * HOUR)
     # After the period: a strike, outside.
-    await records.file_flag(make_flag(at=END + HOUR, match="f-4"), now=END + HOUR)
+    await records.flags.file(make_flag(at=END + HOUR, match="f-4"), now=END + HOUR)
 
     # Appeals: four in the period, two outside it.
     await appeal(records, a, START + DAY, "overturned")

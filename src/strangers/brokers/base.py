@@ -1,5 +1,5 @@
 """The broker interface: what a gateway needs from wherever matching and
-routing happen (design §5).
+routing happen (docs/design.md §5).
 
 One node (:mod:`.memory`) runs the matchmaker in process; many nodes
 (:mod:`.redis`) run it under a lease per pool and route relays between gateways.

@@ -1,4 +1,4 @@
-"""Where things live in Redis (design §5).
+"""Where things live in Redis (docs/design.md §5).
 
 Every key of a pool carries the pool in a hash tag (``{adult-text}``), so the keys a
 matchmaker touches together (its lease, its epoch, its join stream, its cooldowns) sit

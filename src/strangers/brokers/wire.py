@@ -1,4 +1,4 @@
-"""What gateways say to each other through Redis, as JSON (design §5).
+"""What gateways say to each other through Redis, as JSON (docs/design.md §5).
 
 Tickets, pairs, partner events and shared facts cross between processes here, and
 only here. Everything is plain JSON decoded into the core's own types with the same
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from pydantic import ValidationError
@@ -35,10 +35,13 @@ from ..core.switchboard import (
     PeerText,
     PeerTyping,
 )
+from .errors import BrokerError
 
 
-class WireError(ValueError):
+class WireError(BrokerError, ValueError):
     """A payload from Redis that is not one this version writes."""
+
+    code: ClassVar[str] = "bad_payload"
 
 
 # --- shared facts -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Admission by proof of work at ``hello`` (design §3; OWASP ASVS 5.0 V2.4 anti-automation).
+"""Admission by proof of work at ``hello`` (docs/design.md §3; OWASP ASVS 5.0 V2.4 anti-automation).
 
 Every new chat socket is sent a :class:`Challenge`: a random string and a number of
 bits ``N``. Its ``hello`` must carry a nonce such that SHA-256 of the UTF-8 bytes of

@@ -1,4 +1,4 @@
-"""The neutral age question and what it admits (design §1 Start, §6 Age).
+"""The neutral age question and what it admits (docs/design.md §1 Start, §6 Age).
 
 The page asks for month and year of birth, with nothing that hints at a
 threshold. :class:`AgeGate` turns the answer into a pool:
@@ -381,7 +381,7 @@ class AgeGate:
     def restage(
         self, ledger: AgeLedger, device: str, network: str | None, age: int, *, now: int
     ) -> None:
-        """``device`` stated ``age`` (under 18) in the adult pool (design §6): the age
+        """``device`` stated ``age`` (under 18) in the adult pool (docs/design.md §6): the age
         locks it like an answer would (it can only go younger), it is asked again after
         the cooldown, and its network is held as for a minor's answer."""
         record = AgeRecord(stage_for(age), now + self.lock_seconds)
@@ -395,5 +395,5 @@ class AgeGate:
 
     def bar_from_teen(self, ledger: AgeLedger, device: str, *, now: int) -> None:
         """``device`` stated an adult's age in the teen pool: it stays out of the teen
-        pool for the lock period (design §6; a case opens for a moderator)."""
+        pool for the lock period (docs/design.md §6; a case opens for a moderator)."""
         ledger.bar_from_teen(device, now + self.lock_seconds)

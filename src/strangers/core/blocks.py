@@ -1,4 +1,4 @@
-"""Blocks: pairs of devices that must never meet again (design §4).
+"""Blocks: pairs of devices that must never meet again (docs/design.md §4).
 
 A report blocks its pair for good. The matchmaker asks :meth:`Blocklist.blocked`
 for every candidate; the records layer is authoritative and refills the list at

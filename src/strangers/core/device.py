@@ -1,4 +1,4 @@
-"""Signed device tokens: the only identifier a chatter carries (design §6).
+"""Signed device tokens: the only identifier a chatter carries (docs/design.md §6).
 
 A token is ``<payload>.<tag>``: the payload is URL-safe base64 of compact JSON
 ``{"d": device id, "s": age stage, "u": lock end}``; the tag is a truncated

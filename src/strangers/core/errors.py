@@ -96,7 +96,7 @@ class HelloRequired(ProtocolError):
 
 
 class ProofRequired(ProtocolError):
-    """A ``hello`` without ``proof`` (design §3; OWASP ASVS 5.0 V2.4 anti-automation)."""
+    """A ``hello`` without ``proof`` (docs/design.md §3; OWASP ASVS 5.0 V2.4 anti-automation)."""
 
     code: ClassVar[str] = "proof_required"
 
@@ -123,7 +123,7 @@ class Unauthorized(StrangersError):
 
 
 class StateError(StrangersError):
-    """A valid message that the session's state does not allow (design §4)."""
+    """A valid message that the session's state does not allow (docs/design.md §4)."""
 
     code: ClassVar[str] = "not_allowed"
 
@@ -141,7 +141,7 @@ class NotRecent(StateError):
 
 
 class LimitExceeded(StrangersError):
-    """A per-session rate limit was hit (design §3, OWASP ASVS 5.0 V2.4)."""
+    """A per-session rate limit was hit (docs/design.md §3, OWASP ASVS 5.0 V2.4)."""
 
     code: ClassVar[str] = "rate_limited"
 
@@ -151,7 +151,7 @@ class LimitExceeded(StrangersError):
 
 
 class Busy(LimitExceeded):
-    """Work shed under load (design §6: what is shed is counted)."""
+    """Work shed under load (docs/design.md §6: what is shed is counted)."""
 
     code: ClassVar[str] = "busy"
 
@@ -186,7 +186,7 @@ _BY_CODE: Final[dict[str, type[StrangersError]]] = {
 
 def error_for(code: str, detail: str | None = None, retry_after: float = 1.0) -> StrangersError:
     """The error a code names, rebuilt on the node that forwarded a request to the one
-    that refused it (design §5); an unknown code becomes ``internal``."""
+    that refused it (docs/design.md §5); an unknown code becomes ``internal``."""
     if code in ("rate_limited", "busy"):
         limited = Busy if code == "busy" else LimitExceeded
         return limited(detail, retry_after=retry_after)

@@ -1,9 +1,9 @@
-"""Automatic flags: what the checks found, ready to become a case (design §6).
+"""Automatic flags: what the checks found, ready to become a case (docs/design.md §6).
 
 A flag names its subject and who observed it, what it does beyond the match
 (:class:`Enforcement`: strike, bans, review, escalation) and the evidence to keep.
 The switchboard makes flags from frame verdicts and text signals; the records commit
-them (``Records.file_flag``), all in one transaction.
+them (``Flags.file`` of the records), all in one transaction.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from .reports import Line, Party
 
 
 class FlagKind(StrEnum):
-    NUDITY = "nudity"  # a frame (design §6, video)
+    NUDITY = "nudity"  # a frame (docs/design.md §6, video)
     KNOWN_ABUSE = "known_abuse"  # a frame matched a hash list
-    TEXT_RISK = "text_risk"  # a sender's lines reached the case level (design §6, text)
+    TEXT_RISK = "text_risk"  # a sender's lines reached the case level (docs/design.md §6, text)
     ADULT_IN_TEEN = "adult_in_teen"  # an adult age statement in the teen pool
 
 

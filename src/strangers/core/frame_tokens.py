@@ -1,4 +1,4 @@
-"""Per-match frame tokens: who may post frames of a match for checking (design §6).
+"""Per-match frame tokens: who may post frames of a match for checking (docs/design.md §6).
 
 Each side of a video match gets its own token in ``matched``; ``POST /v1/frames``
 takes it as a bearer token (RFC 6750). A token is ``<match>.<session>.<tag>``, the

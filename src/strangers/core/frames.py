@@ -1,4 +1,4 @@
-"""Sampled video frames and what the checks found on them (design §6, video).
+"""Sampled video frames and what the checks found on them (docs/design.md §6, video).
 
 The detectors in ``strangers.safety`` produce a :class:`FrameVerdict` per frame; the
 policy in :mod:`strangers.core.video` turns verdicts into effects; a
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-#: PDQ match threshold (design §6; Meta's PDQ paper recommends ≤ 31 of 256 bits).
+#: PDQ match threshold (docs/design.md §6; Meta's PDQ paper recommends ≤ 31 of 256 bits).
 PDQ_MATCH_DISTANCE: Final = 31
 
 
@@ -66,7 +66,7 @@ class FrameVerdict:
 
 @dataclass(frozen=True, slots=True)
 class CheckedFrame:
-    """A checked frame kept in memory while its match lasts (design §6, evidence).
+    """A checked frame kept in memory while its match lasts (docs/design.md §6, evidence).
 
     ``shows`` is relative to the session that sampled it; ``at`` is seconds since the
     match began.

@@ -1,4 +1,4 @@
-"""What a peer may learn of the other's network: the relay's address only (design §6;
+"""What a peer may learn of the other's network: the relay's address only (docs/design.md §6;
 docs/security.md, "IP grabbers").
 
 With TURN configured the page asks for ``iceTransportPolicy: "relay"``, but neither

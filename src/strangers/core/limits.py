@@ -1,6 +1,6 @@
 """Per-session limits and the pure rate limiter that enforces them.
 
-Limits are constructor arguments with safe defaults (design §3); the gateway
+Limits are constructor arguments with safe defaults (docs/design.md §3); the gateway
 fills them from settings. :class:`RateLimit` is a token bucket that takes the
 time as an argument, so it runs the same under a test clock and a real one
 (OWASP ASVS 5.0 V2.4: anti-automation on every client action).
@@ -26,7 +26,7 @@ class Limits:
     - ``signals_per_second`` / ``signal_burst``: WebRTC signalling (an offer and its
       candidates come in a burst).
     - ``frame_posts_per_second`` / ``frame_post_burst``: frames posted for checking (the
-      page samples both videos every 2 s at first, then every 5 s: design §6).
+      page samples both videos every 2 s at first, then every 5 s: docs/design.md §6).
     - ``evidence_frames``: checked frames of each video kept in memory per match.
     - ``no_face_blur`` / ``no_face_end``: checks in a row without a face before the
       viewer's blur, and before the match ends.

@@ -1,4 +1,4 @@
-"""The matchmaker: pure, deterministic, clock passed in (design §4).
+"""The matchmaker: pure, deterministic, clock passed in (docs/design.md §4).
 
 Never, in any order of events:
 
@@ -78,7 +78,7 @@ class Pair:
 
 @dataclass(frozen=True, slots=True)
 class MatchRules:
-    """Timeouts in seconds; limits as counts. Defaults follow design §4."""
+    """Timeouts in seconds; limits as counts. Defaults follow docs/design.md §4."""
 
     interest_timeout: float = 10.0
     language_timeout: float = 5.0

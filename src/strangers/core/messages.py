@@ -1,6 +1,6 @@
 """Protocol messages: one typed model per message, and the codec.
 
-The wire format (design §3, ``docs/protocol.md``): one websocket per chatter,
+The wire format (docs/design.md §3, ``docs/protocol.md``): one websocket per chatter,
 UTF-8 JSON text frames (RFC 6455 §5.6), each an object with a ``type``. The
 server's first message is ``challenge``; the first client message is ``hello``
 with :data:`PROTOCOL_VERSION` and the ``proof`` of work for that challenge
@@ -60,7 +60,7 @@ class Mode(StrEnum):
 
 
 class AgeBand(StrEnum):
-    """The pools that never mix (design §4). Under-13s are refused, not banded."""
+    """The pools that never mix (docs/design.md §4). Under-13s are refused, not banded."""
 
     TEEN = "teen"
     ADULT = "adult"
@@ -240,7 +240,7 @@ CLIENT_MESSAGES: Final[tuple[type[_Message], ...]] = (
 
 
 class Challenge(_Message):
-    """Sent first, right after the socket opens (design §3; OWASP ASVS 5.0 V2.4
+    """Sent first, right after the socket opens (docs/design.md §3; OWASP ASVS 5.0 V2.4
     anti-automation). ``hello`` must carry a ``proof`` for it within ``expires_in``
     seconds: a ``nonce`` such that SHA-256 of the UTF-8 bytes of
     ``challenge + ":" + nonce`` has at least ``bits`` leading zero bits. The challenge
@@ -320,14 +320,14 @@ class Matched(_Message):
     interests: tuple[str, ...] = ()
     fallback: bool = False
     #: Video only: the bearer token for ``POST /v1/frames``, held by this side of this
-    #: match alone and void once the match ends (design §6, video).
+    #: match alone and void once the match ends (docs/design.md §6, video).
     frame_token: str | None = None
 
 
 class Message(_Message):
     """A chat line from the partner. ``hidden``: the line was withheld by the safety
     checks (``contact``: it carried contact details or a link; ``risk``: the partner's
-    messages have become risky) and ``text`` is empty (design §6, text)."""
+    messages have become risky) and ``text`` is empty (docs/design.md §6, text)."""
 
     type: Literal["message"] = "message"
     text: str
@@ -408,7 +408,7 @@ class Pong(_Message):
 
 
 class Blur(_Message):
-    """Blur the stranger's video (``on``) or show it (design §6, video). The page starts
+    """Blur the stranger's video (``on``) or show it (docs/design.md §6, video). The page starts
     every video match blurred (safe start); the first clean check lifts it.
     ``reason`` when on: ``nudity``, ``face_not_visible``, ``known_abuse`` or
     ``not_checked`` (the stranger's page has not had its own camera checked lately, so
@@ -420,7 +420,7 @@ class Blur(_Message):
     match: str
 
 
-#: The safety nudges about what a stranger wrote (design §6, text).
+#: The safety nudges about what a stranger wrote (docs/design.md §6, text).
 TextNudge = Literal[
     "contact",
     "asks_age",
@@ -439,7 +439,7 @@ TEXT_NUDGES: Final[tuple[str, ...]] = get_args(TextNudge)
 class Notice(_Message):
     """A short notice about this chatter's own chat: ``show_face`` (your face is not
     visible, the stranger sees a blur) while ``active``, cleared when not; or a safety
-    nudge about what the stranger wrote (design §6, text): ``contact`` (shared contact
+    nudge about what the stranger wrote (docs/design.md §6, text): ``contact`` (shared contact
     details or a link), ``asks_age``, ``asks_alone``, ``secrecy``, ``asks_pictures``,
     ``asks_camera``, ``body``, ``gifts``, ``meet``, ``other_app``."""
 
@@ -503,11 +503,26 @@ SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
 )
 
 _CLIENT: Final = TypeAdapter[ClientMessage](ClientMessage)
+_SERVER: Final = TypeAdapter[ServerMessage](Annotated[ServerMessage, Field(discriminator="type")])
 
 
 def encode(message: ServerMessage) -> str:
     """The JSON text frame for a server message."""
     return message.model_dump_json(exclude_none=True)
+
+
+def decode_server(frame: str | bytes) -> ServerMessage:
+    """The server message a JSON text frame holds, for clients (``strangers.client``).
+
+    As strict as :class:`Codec` is with client frames: an unknown type or field, or a
+    wrong value, raises a :class:`~strangers.core.errors.ProtocolError` subclass, and
+    no other exception escapes."""
+    try:
+        return _SERVER.validate_json(frame)
+    except ValidationError as exc:
+        raise _protocol_error(exc) from None
+    except Exception:  # pragma: no cover - pydantic documents only ValidationError
+        raise Malformed() from None
 
 
 class Codec:

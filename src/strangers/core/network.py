@@ -1,4 +1,4 @@
-"""Keyed network hashes: the only trace of a peer's address (design §6).
+"""Keyed network hashes: the only trace of a peer's address (docs/design.md §6).
 
 A raw IP address is never stored or logged. What is kept is an HMAC-SHA256 of
 the address under a server secret (RFC 2104), so equal addresses can be

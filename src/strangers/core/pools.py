@@ -1,4 +1,4 @@
-"""Pools: who may ever meet whom (design §4).
+"""Pools: who may ever meet whom (docs/design.md §4).
 
 A pool is an age band crossed with a mode. Chatters in different pools are
 never paired, whatever else happens: the matchmaker keeps one queue per pool

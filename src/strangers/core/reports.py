@@ -1,6 +1,6 @@
 """Reports: what a chatter files against a stranger, and what is kept with it.
 
-A report carries the evidence of its match (design §6): the transcript of both
+A report carries the evidence of its match (docs/design.md §6): the transcript of both
 sides, kept in memory only while the match lasts, the times, and both sides'
 identifiers (device id and keyed network hash, never a raw address). The
 records layer commits it before the reporter is told it was received.
@@ -18,7 +18,7 @@ MAX_NOTE_CHARS: Final = 500
 
 
 class ReportReason(StrEnum):
-    """The reasons the page offers (design §1, Report)."""
+    """The reasons the page offers (docs/design.md §1, Report)."""
 
     SEXUAL = "sexual"  # nudity or sexual content
     UNDERAGE = "underage"  # looks under 18 (in the adult pool)
@@ -65,7 +65,7 @@ class Filing:
 class RecentMatch:
     """An ended match its session may still report, with the evidence that report would
     keep: the session's own view of the transcript and of the frames, and the stranger's
-    identifiers (design §6: chat text and frames are kept only as evidence, and only
+    identifiers (docs/design.md §6: chat text and frames are kept only as evidence, and only
     for ``Limits.recent_seconds`` after the match ended; docs/safety.md, "Evidence").
 
     ``ended_at`` is on the switchboard's clock; ``None`` when the match ended on a path

@@ -121,7 +121,7 @@ was found; what it makes happen arrives on the socket: `blur`, `notice`, `ended`
 | 503 | `busy` | the check was shed under load (counted); go on with the schedule |
 
 The stranger's video starts blurred at every match (safe start) until the first clean
-check of a frame the viewer's own page sampled; design §6 has the whole policy.
+check of a frame the viewer's own page sampled; docs/design.md §6 has the whole policy.
 
 ## Error codes
 

@@ -1,4 +1,4 @@
-"""One chatter's session: an explicit state machine (design §4).
+"""One chatter's session: an explicit state machine (docs/design.md §4).
 
 ::
 
@@ -61,7 +61,7 @@ class Session:
     match: str | None = None
     partner: str | None = None
     # Only while chatting: the partner's identifiers and the lines of this match,
-    # kept in memory as the evidence a report would preserve (design §6).
+    # kept in memory as the evidence a report would preserve (docs/design.md §6).
     partner_device: str = ""
     partner_network: str = ""
     matched_at: float = 0.0
@@ -73,7 +73,7 @@ class Session:
     face_ages: FaceAgeWatch = field(default_factory=FaceAgeWatch)
     #: The ended matches this session may still report, oldest first: at most
     #: ``Limits.recent_matches``, each for ``Limits.recent_seconds`` after it ended.
-    #: They belong to the session (the tab) and are forgotten with it (design §6).
+    #: They belong to the session (the tab) and are forgotten with it (docs/design.md §6).
     recent: list[RecentMatch] = field(default_factory=list)
 
     @classmethod

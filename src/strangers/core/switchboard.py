@@ -13,7 +13,7 @@ refused request leaves no partial state.
 Partners talk only through :class:`PeerEvent` values that carry the match and
 the sender; an event whose match or sender is not the recipient's current
 ones is dropped, so nobody but the current partner can reach a chatter, and
-nothing from an ended match arrives late (design §4).
+nothing from an ended match arrives late (docs/design.md §4).
 
 Every chat line passes the text signal engine before it is relayed; the policy of
 :mod:`strangers.core.text_policy` decides whether it goes as sent or hidden, which
@@ -210,7 +210,7 @@ class Kick:
 @dataclass(frozen=True, slots=True)
 class Restage:
     """The sender of session ``session`` stated ``age`` in a pool that does not admit
-    it (design §6, docs/safety.md "Age"): under 18 in the adult pool, its device goes
+    it (docs/design.md §6, docs/safety.md "Age"): under 18 in the adult pool, its device goes
     back to the age question after a cooldown; 18 or over in the teen pool, its device
     is barred from the teen pool. Either way every open session of the device, on
     every gateway, is held to the new state (:meth:`Switchboard.send_to_age_question`).
@@ -229,7 +229,7 @@ class FramePost:
     """A frame post admitted for checking. Both sides' identifiers are taken when it is
     admitted, so a flag is enforced even if the match ends while the check runs.
     ``first``: among the first frames of the match, which are checked first under load
-    (design §6), as are the teen pool's."""
+    (docs/design.md §6), as are the teen pool's."""
 
     session: str
     match: str
@@ -449,7 +449,7 @@ class Switchboard:
     def frame_checked(
         self, post: FramePost, verdict: FrameVerdict, jpeg: bytes, now: float
     ) -> list[Effect]:
-        """Apply a frame's verdict (design §6, video). A flag on a frame whose match has
+        """Apply a frame's verdict (docs/design.md §6, video). A flag on a frame whose match has
         ended meanwhile is still enforced; anything else about it is moot. A check of
         the sender's own camera that flags nothing is relayed to the partner
         (:class:`PeerOwnChecked`): the partner's blur lifts only while such checks are
@@ -509,7 +509,7 @@ class Switchboard:
                 )
                 blur = Blur(on=True, reason=reason, match=match_id)
                 # The viewer is blurred first, then the match ends: in that order on
-                # the wire too (design §6: "blur at the viewer at once").
+                # the wire too (docs/design.md §6: "blur at the viewer at once").
                 if post.source is FrameSource.PARTNER:
                     effects.append(Send(session.id, blur))
                 else:
@@ -714,7 +714,7 @@ class Switchboard:
 
     def _signal(self, session: Session, signal: Signal, now: float) -> list[Effect]:
         """Relay signalling to the partner of a video chat, relay candidates only when
-        ``relay_only`` (design §6: no peer learns another's address)."""
+        ``relay_only`` (docs/design.md §6: no peer learns another's address)."""
         if session.state is not State.CHATTING:
             # Late candidates race with the end of a match and carry nothing: drop them.
             return []
@@ -779,7 +779,7 @@ class Switchboard:
 
     def _report_recent(self, session: Session, report: Report, now: float) -> list[Effect]:
         """Report the stranger of a match that has ended, one of the session's recent
-        ones (design §6; docs/safety.md, "Evidence"): the filing carries what this
+        ones (docs/design.md §6; docs/safety.md, "Evidence"): the filing carries what this
         session kept of that match, the pair is blocked, and nothing else changes. The
         stranger need not be reachable, or online at all: everything is local.
 
@@ -819,7 +819,7 @@ class Switchboard:
 
     def _forget_old(self, session: Session, now: float) -> None:
         """Forget the recent matches that ended more than ``recent_seconds`` ago, and
-        all but the newest ``recent_matches`` (design §6: evidence is kept only while a
+        all but the newest ``recent_matches`` (docs/design.md §6: evidence is kept only while a
         report may still need it). Pruned on access, without timers: every client
         message (the page pings every 25 s) and every match's end."""
         recent = session.recent
@@ -934,7 +934,7 @@ class Switchboard:
     def _end(self, session: Session, now: float | None = None) -> None:
         """The session's match (if any) is over: what it kept of it moves to the
         session's recent matches, so the stranger can still be reported after leaving
-        (design §6; docs/safety.md, "Evidence"); ``now=None`` (a path without the time
+        (docs/design.md §6; docs/safety.md, "Evidence"); ``now=None`` (a path without the time
         at hand) lets the next access stamp when it ended."""
         if session.match is not None and session.partner is not None and session.mode:
             session.recent.append(

@@ -1,4 +1,4 @@
-"""Text signals: what the signal engine finds in a chat line (design §6, text).
+"""Text signals: what the signal engine finds in a chat line (docs/design.md §6, text).
 
 The engine (``strangers.safety.text``) turns one message into a :class:`TextScan`; the
 policy in :mod:`strangers.core.text_policy` adds the signals up per sender per match and
@@ -76,7 +76,7 @@ class TextScan:
 
 
 class TextScanner(Protocol):
-    """Pure and fast (design §6: p99 under 1 ms): no I/O, no clock, never raises on
+    """Pure and fast (docs/design.md §6: p99 under 1 ms): no I/O, no clock, never raises on
     any ``str`` (lone surrogates, control and bidirectional characters included)."""
 
     def scan(self, text: str) -> TextScan: ...

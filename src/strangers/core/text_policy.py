@@ -1,4 +1,4 @@
-"""Text safety policy: signals add up per sender per match into a risk level (design §6).
+"""Text safety policy: signals add up per sender per match into a risk level (docs/design.md §6).
 
 Pure, like the rest of the core. Each line a sender relays is scanned
 (:class:`~strangers.core.text.TextScanner`); :func:`judge_line` adds its signals to the
@@ -17,7 +17,7 @@ The match ends at the line that reaches ``end``, so ``case`` is the risk *at tha
 line*: a conversation that escalates fast (several signals in one line) opens a case,
 one that creeps up is ended before it gets there.
 
-Pool rules, whatever the risk (design §6; Ofcom's Protection of Children Code and its
+Pool rules, whatever the risk (docs/design.md §6; Ofcom's Protection of Children Code and its
 Illegal Content Codes' grooming measures, which ask that children's contact details
 are not shared with strangers):
 

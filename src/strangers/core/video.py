@@ -1,4 +1,4 @@
-"""Video safety: frame verdicts and the policy that turns them into effects (design §6).
+"""Video safety: frame verdicts and the policy that turns them into effects (docs/design.md §6).
 
 Pure and clock-free, like the rest of the core. The detectors (``strangers.safety``)
 produce a :class:`FrameVerdict` for one sampled JPEG; :class:`FrameWatch` keeps, for
@@ -6,7 +6,7 @@ one viewer in one match, what the policy needs to remember (has a clean frame be
 seen yet, how many checks in a row found no face), and :func:`judge` decides what a
 verdict makes happen. The switchboard carries the decision out.
 
-The rules, from design §6 (Ofcom's Illegal Content Codes, measure ICU C5 on hash
+The rules, from docs/design.md §6 (Ofcom's Illegal Content Codes, measure ICU C5 on hash
 matching of CSAM, and the Protection of Children Code's measures on age-appropriate
 experiences):
 
@@ -92,7 +92,7 @@ class Judgement:
 
 
 def enforcement_for(kind: FlagKind, *, teen: bool) -> Enforcement:
-    """Design §6: what a flag of ``kind`` does to the subject, by pool, on evidence the
+    """docs/design.md §6: what a flag of ``kind`` does to the subject, by pool, on evidence the
     subject cannot deny (its own camera, or corroborated viewers)."""
     if kind is FlagKind.KNOWN_ABUSE:
         return Enforcement(
@@ -135,7 +135,7 @@ def frame_flag_enforcement(
 
 
 def ban_after_strikes(strikes_in_window: int) -> float | None:
-    """Seconds of ban that ``strikes_in_window`` strikes in 24 h earn (design §6)."""
+    """Seconds of ban that ``strikes_in_window`` strikes in 24 h earn (docs/design.md §6)."""
     return STRIKE_BAN_SECONDS if strikes_in_window >= STRIKES_FOR_BAN else None
 
 
@@ -232,7 +232,7 @@ def own_current(watch: FrameWatch, now: float, window: float) -> bool:
 
 
 def keep_frame(watch: FrameWatch, frame: CheckedFrame, per_source: int) -> None:
-    """Keep the newest ``per_source`` checked frames of each source (design §6)."""
+    """Keep the newest ``per_source`` checked frames of each source (docs/design.md §6)."""
     watch.frames.append(frame)
     same = [f for f in watch.frames if f.shows is frame.shows]
     if len(same) > per_source:

@@ -1,6 +1,6 @@
 """The raw network addresses of this node's live sessions, in memory only.
 
-Design §6 keeps no raw address: the records hold a keyed hash. One exception, issue 7:
+docs/design.md §6 keeps no raw address: the records hold a keyed hash. One exception, issue 7:
 a report to the CyberTipline needs the address the reported person used at the time
 (18 U.S.C. 2258A(b)(1)). So the gateway remembers each live session's address here,
 forgets it when the session closes, and hands it to the records only when a case is

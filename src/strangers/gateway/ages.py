@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from ..brokers.wire import AgeFact, NetworkHoldFact
 from ..core.age import AgeChanges
@@ -27,9 +26,7 @@ from ..core.switchboard import Restage
 from ..core.text_policy import ADULT_AGE
 from ..moderation.ages import AgeStates
 from ..moderation.records import Records
-
-if TYPE_CHECKING:
-    from .chat_socket import Services
+from .services import Services
 
 log = logging.getLogger("strangers.ages")
 
@@ -66,7 +63,7 @@ async def _store(records: Records, changes: AgeChanges) -> None:
 
 async def stated(services: Services, restage: Restage, network: str) -> None:
     """A device showed an age its pool does not admit, by a line it typed or by its
-    face (design §6; docs/safety.md, "Age" and "Age from the camera"): under 18 in the
+    face (docs/design.md §6; docs/safety.md, "Age" and "Age from the camera"): under 18 in the
     adult pool, it goes back to the age question after the cooldown with that age
     locked like an answer (and its ``network`` held); 18 or over in the teen pool, it
     is barred from the teen pool. Then :func:`settle`."""

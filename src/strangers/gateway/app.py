@@ -43,28 +43,29 @@ from ..core.messages import Codec
 from ..core.switchboard import Switchboard
 from ..moderation.console import STATIC_DIR as CONSOLE_STATIC_DIR
 from ..moderation.console import console_router
-from ..moderation.console.routes import UPLOAD_MAX_BYTES
+from ..moderation.console.base import UPLOAD_MAX_BYTES
 from ..moderation.records import Records
 from ..safety.age import load_age_estimator
 from ..safety.checker import NudityThresholds, load_checker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
+from ..safety.ratelimits import RateLimits
 from ..safety.text import SignalEngine
 from . import ages
 from .addresses import Addresses
 from .appeals import appeals_router
-from .chat_socket import ChatSocket, Services
+from .chat_socket import ChatSocket
 from .decisions import DecisionNotices
-from .enforcement import apply_fact
+from .enforcement import NodeLiveChat, apply_fact
 from .frames import ErrorBody, check_here, error_response, frames_router
 from .headers import SecurityHeaders
 from .metrics import NODES, READY, TimedScanner
 from .node import Node
 from .origins import OriginCheck
-from .ratelimits import RateLimits
 from .readiness import Readiness, check_readiness
 from .request_ids import RequestIds
 from .request_size import RequestSizeCap, too_large
+from .services import Services
 from .settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -211,7 +212,7 @@ async def _housekeep(services: Services) -> None:
         rounds += 1
         if rounds % PURGE_EVERY == 0 and services.records is not None:
             try:
-                purged = await services.records.purge(now=datetime.now(UTC))
+                purged = await services.records.cases.purge(now=datetime.now(UTC))
             except Exception:
                 log.exception("evidence purge failed; it runs again in an hour")
             else:
@@ -240,8 +241,8 @@ async def _refresh_bans(services: Services) -> None:
     while True:
         await asyncio.sleep(services.settings.ban_refresh_seconds)
         try:
-            services.bans.replace(await services.records.active_bans(now=datetime.now(UTC)))
-            services.decisions.replace(await services.records.pending_notices())
+            services.bans.replace(await services.records.bans.active(now=datetime.now(UTC)))
+            services.decisions.replace(await services.records.notices.pending())
         except Exception:
             log.exception("could not refresh bans; the last known ones stay in force")
 
@@ -252,7 +253,7 @@ async def _refresh_hashes(services: Services) -> None:
     while True:
         await asyncio.sleep(services.settings.hash_refresh_seconds)
         try:
-            entries = await services.records.hash_entries()
+            entries = await services.records.hash_lists.entries()
             # Parsing a big list takes a while: off the event loop, swapped in at once.
             await asyncio.to_thread(services.hashes.replace, entries)
         except Exception:
@@ -267,12 +268,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         records = await Records.open(settings.records_url(), settings.evidence_secret())
         services.records = records
-        for device_a, device_b in await records.blocked_pairs():
+        for device_a, device_b in await records.blocks.pairs():
             services.node.blocks.add(device_a, device_b)
-        services.bans.replace(await records.active_bans(now=datetime.now(UTC)))
-        services.decisions.replace(await records.pending_notices())
+        services.bans.replace(await records.bans.active(now=datetime.now(UTC)))
+        services.decisions.replace(await records.notices.pending())
         await ages.load(services)
-        await asyncio.to_thread(services.hashes.replace, await records.hash_entries())
+        await asyncio.to_thread(services.hashes.replace, await records.hash_lists.entries())
         services.frame_checks = await start_frame_checks(services)
         await services.node.start()
         NODES.nodes.append(services.node)
@@ -287,6 +288,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         finally:
             for task in tasks:
                 task.cancel()
+            # Let them finish before the records close: a refresh cancelled in the middle
+            # of a query is still closing its connection, and one left to the loop's end
+            # is cancelled again there, which hangs aiosqlite's close.
+            await asyncio.gather(*tasks, return_exceptions=True)
             READY.set(0)
             NODES.nodes.remove(services.node)
             await services.node.close()
@@ -384,7 +389,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     app.include_router(appeals_router(services))
     app.include_router(frames_router(services))
-    app.include_router(console_router(services))
+    app.include_router(console_router(services, NodeLiveChat(services)))
     app.mount("/mod/static", StaticFiles(directory=CONSOLE_STATIC_DIR), name="console-static")
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.add_middleware(

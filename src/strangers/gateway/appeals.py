@@ -5,7 +5,7 @@ The records layer stores the appeal only for the device the case concerns; a
 different moderator than the one who acted decides it (the console, later).
 Answers never say whether a case exists for someone else's device.
 
-Appeals are limited per device and per network (``gateway/ratelimits.py``, the
+Appeals are limited per device and per network (``safety/ratelimits.py``, the
 ``limit_appeal_*`` settings): 429 ``rate_limited`` with ``retry_after`` beyond. The
 limit is counted before the token is checked, so forged tokens are limited too.
 """
@@ -13,7 +13,6 @@ limit is counted before the token is checked, so forged tokens are limited too.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -21,11 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.network import network_hash
 from ..moderation.records import RecordError
+from ..safety.ratelimits import Action
 from .frames import error_response
-from .ratelimits import Action
-
-if TYPE_CHECKING:
-    from .chat_socket import Services
+from .services import Services
 
 MAX_APPEAL_CHARS = 2000
 # Records' codes → (status, code shown). Another device's case reads as unknown.
@@ -87,7 +84,7 @@ def appeals_router(services: Services) -> APIRouter:
             return _refuse(400, "invalid", "This device cannot be recognised.")
         assert services.records is not None
         try:
-            await services.records.submit_appeal(
+            await services.records.appeals.submit(
                 case=body.case, device=claims.device, text=body.text, now=datetime.now(UTC)
             )
         except RecordError as exc:

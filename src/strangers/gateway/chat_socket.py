@@ -1,11 +1,11 @@
-"""The chat websocket, ``/v1/ws``: one per chatter (design §3, ``docs/protocol.md``).
+"""The chat websocket, ``/v1/ws``: one per chatter (docs/design.md §3, ``docs/protocol.md``).
 
 The handler is the boundary where bytes become core inputs and core errors
 become ``error`` messages. Its order:
 
 1. accept; ask the cross-session rate limits whether this network may connect
    (``rate_limited`` and close 1013, RFC 6455 §7.4.1 try again later);
-2. send this connection's ``challenge`` (admission by proof of work, design §3,
+2. send this connection's ``challenge`` (admission by proof of work, docs/design.md §3,
    OWASP ASVS 5.0 V2.4; ``core/admission.py``), then wait for ``hello`` at most
    ``hello_timeout`` or until the challenge expires, whichever is later; a ``hello``
    without a proof (``proof_required``) or with one that does not solve this
@@ -14,7 +14,7 @@ become ``error`` messages. Its order:
    normal close when the answer does not admit the device);
 4. open a session, send ``welcome``, and relay until either side closes. ``find``,
    ``skip``, ``message`` and ``report`` also pass the cross-session rate limits of
-   the device and network (``gateway/ratelimits.py``) before the session's own token
+   the device and network (``safety/ratelimits.py``) before the session's own token
    buckets (``core/limits.py``); a socket that sends nothing at all, not even
    ``ping``, for ``idle_timeout`` seconds is closed with 4000 (RFC 6455 §7.4.2, a
    code for applications).
@@ -39,21 +39,17 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.types import Receive, Scope, Send
 
-from ..core.admission import Admission, Challenge, DifficultyPolicy, NetworkHistory
-from ..core.age import Admitted, AgeGate, AgeLedger
-from ..core.bans import BanIndex
-from ..core.device import DeviceClaims, DeviceTokens
+from ..core.admission import Challenge
+from ..core.age import Admitted
+from ..core.device import DeviceClaims
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
-from ..core.frame_tokens import FrameTokens
 from ..core.limits import RateLimit
 from ..core.messages import (
     Banned,
-    Codec,
     Error,
     Find,
     Hello,
@@ -74,17 +70,12 @@ from ..core.switchboard import EnforceFlag, Restage
 from ..core.turn import rest_credentials
 from ..logs import bind_session
 from ..moderation.records import AddressCapture, Records
-from ..safety.checker import FrameChecker
-from ..safety.hashes import HashList
-from ..safety.pool import CheckPool
+from ..safety.ratelimits import Action, Refusal
 from . import ages, metrics
-from .addresses import Addresses
 from .decisions import DecisionNotices, as_message
-from .enforcement import enforce_flag, file_report
-from .node import Node
+from .enforcement import ban_for_abuse, enforce_flag, file_report
 from .outbox import Outbox, Write
-from .ratelimits import Action, RateLimits, Refusal, ban_for_abuse
-from .settings import Settings
+from .services import Services
 
 log = logging.getLogger("strangers.socket")
 
@@ -103,57 +94,12 @@ _LIMITED: dict[type, Action] = {
 }
 
 
-def admission_for(settings: Settings) -> Admission:
-    """The admission policy that ``settings`` describe (``pow_*``)."""
-    return Admission(
-        DifficultyPolicy(
-            base_bits=settings.pow_bits,
-            max_bits=max(settings.pow_bits, settings.pow_max_bits),
-            load_knee=settings.pow_load_knee,
-            network_knee=settings.pow_network_knee,
-        ),
-        NetworkHistory(window=settings.pow_network_window, capacity=settings.pow_networks),
-        lifetime=settings.pow_expires,
-        unknown=UNKNOWN_NETWORK,
-    )
-
-
-@dataclass(slots=True)
-class Services:
-    """What every chat socket of a node shares. ``records`` is opened at start-up."""
-
-    settings: Settings
-    node: Node
-    codec: Codec
-    tokens: DeviceTokens
-    network_key: bytes
-    age_gate: AgeGate
-    ages: AgeLedger
-    bans: BanIndex
-    frame_tokens: FrameTokens
-    hashes: HashList
-    addresses: Addresses
-    decisions: DecisionNotices
-    records: Records | None = None
-    checker: FrameChecker | None = None
-    frame_checks: CheckPool | None = None
-    #: Cross-session limits per device and network (shared through Redis with several
-    #: nodes); None: only the per-session token buckets apply.
-    rate_limits: RateLimits | None = None
-    #: Challenges for new connections; made from the settings when not given.
-    admission: Admission | None = None
-
-    def __post_init__(self) -> None:
-        if self.admission is None:
-            self.admission = admission_for(self.settings)
-
-
 _BACKGROUND: set[asyncio.Task[None]] = set()  # held so they are not collected mid-run
 
 
 async def _delivered(records: Records, decisions: DecisionNotices, ids: list[int]) -> None:
     try:
-        await records.notices_delivered(ids, now=datetime.now(UTC))
+        await records.notices.delivered(ids, now=datetime.now(UTC))
     except Exception:
         # Shown again on a later visit rather than lost.
         log.exception("could not mark %d decisions delivered", len(ids))
@@ -169,7 +115,7 @@ class ChatSocket:
     def __init__(self, scope: Scope, receive: Receive, send: Send, services: Services) -> None:
         client = scope.get("client")
         # The keyed hash is all that is kept of the address; the address itself is
-        # dropped here (design §6).
+        # dropped here (docs/design.md §6).
         self.network = network_hash(services.network_key, client[0] if client else None)
         # ... except in memory, for this connection only: a critical or escalated case
         # seals it into its evidence (gateway/addresses.py).
@@ -253,7 +199,7 @@ class ChatSocket:
 
     async def _may_connect(self) -> bool:
         """Ask the cross-session limits whether this network may open one more
-        connection (design §3), before any work for it (the challenge). Refused:
+        connection (docs/design.md §3), before any work for it (the challenge). Refused:
         ``rate_limited`` with ``retry_after``, then close 1013 (RFC 6455 §7.4.1 try
         again later)."""
         refusal = await self._hit(Action.CONNECT)
@@ -261,14 +207,14 @@ class ChatSocket:
             return True
         # No device is known yet, so even an abusive refusal bans nothing: a network
         # is shared, and a ban of it would shut out every device behind it
-        # (gateway/ratelimits.py); the refusals go on, and cost nothing.
+        # (safety/ratelimits.py); the refusals go on, and cost nothing.
         error = LimitExceeded("Too many connections.", retry_after=round(refusal.retry_after, 3))
         await self.send_text(encode(_error_message(error)))
         await self.close(TRY_AGAIN_LATER, error.code)
         return False
 
     def _challenge(self) -> Challenge:
-        """Issue and send this connection's challenge (design §3): its bits from the
+        """Issue and send this connection's challenge (docs/design.md §3): its bits from the
         node's load and the network's recent connections (``core/admission.py``)."""
         admission = self.services.admission
         assert admission is not None
@@ -510,14 +456,14 @@ class ChatSocket:
     async def _over_limit(self, refusal: Refusal) -> None:
         """A cross-session limit refused this frame: raises ``rate_limited`` with its
         ``retry_after``; persistent abuse (``refusal.abusive``) bans the device instead,
-        for ``abuse_ban_minutes`` (``ratelimits.ban_for_abuse``), which tells and closes
+        for ``abuse_ban_minutes`` (``enforcement.ban_for_abuse``), which tells and closes
         its sessions (``banned``, then 1008), and returns."""
         if refusal.abusive and await ban_for_abuse(self.services, self.device) is not None:
             return
         raise LimitExceeded(retry_after=round(refusal.retry_after, 3))
 
     async def _restage(self, restage: Restage) -> None:
-        """This device stated an age its pool does not admit (design §6; docs/safety.md,
+        """This device stated an age its pool does not admit (docs/design.md §6; docs/safety.md,
         "Age"): every open session of the device, this one included, is held to it on
         every gateway (this socket is then closed through its Kick)."""
         await ages.stated(self.services, restage, self.network)
@@ -531,7 +477,7 @@ class ChatSocket:
         return None
 
     async def _file(self, filing: Filing) -> None:
-        """Commit a report, and only then acknowledge it (design §6)."""
+        """Commit a report, and only then acknowledge it (docs/design.md §6)."""
         try:
             case = await file_report(self.services, filing)
         except Exception:

@@ -1,4 +1,4 @@
-"""Moderators' decisions waiting for their device's next visit (design §1: "outcome
+"""Moderators' decisions waiting for their device's next visit (docs/design.md §1: "outcome
 sent to the chatter on their next visit"; DSA arts. 17 and 20(4)).
 
 The index is in memory, loaded from the records at start and at every ban refresh, and

@@ -1,4 +1,4 @@
-"""``POST /v1/frames``: sampled video frames, checked from the first one (design §6).
+"""``POST /v1/frames``: sampled video frames, checked from the first one (docs/design.md §6).
 
 The page of each side of a video match posts frames of the stranger's incoming
 video (``source=partner``, so a sender cannot opt out) and of its own camera
@@ -7,7 +7,7 @@ from ``matched``. Each post is checked in this order, cheapest first, and refuse
 with a JSON ``{code, text}`` at the first failure, before anything is queued or
 stored (OWASP ASVS 5.0 V2.2 input validation, V2.4.1 anti-automation):
 
-1. the limits per device and per network (``gateway/ratelimits.py``, 429
+1. the limits per device and per network (``safety/ratelimits.py``, 429
    ``rate_limited`` with ``retry_after``), counted before anything else, forged
    tokens included (a flood of them is refused like any other); a device that keeps
    going past them is banned for a while;
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -59,13 +59,11 @@ from ..core.network import network_hash
 from ..core.switchboard import EnforceFlag, Restage
 from ..safety.jpeg import FrameRejected, sniff_jpeg
 from ..safety.pool import Shed
+from ..safety.ratelimits import Action
 from . import ages, metrics
-from .enforcement import enforce_flag
-from .ratelimits import Action, ban_for_abuse
+from .enforcement import ban_for_abuse, enforce_flag
 from .request_size import BodyTooLarge
-
-if TYPE_CHECKING:
-    from .chat_socket import Services
+from .services import Services
 
 log = logging.getLogger("strangers.frames")
 
@@ -148,7 +146,7 @@ def _answer(exc: StrangersError) -> JSONResponse:
 async def check_frame(services: Services, request: Request, source: FrameSource) -> None:
     """Admit, check and apply one posted frame; raises a ``StrangersError`` to refuse.
 
-    With several gateways (design §5) the post may reach a gateway that does not hold
+    With several gateways (docs/design.md §5) the post may reach a gateway that does not hold
     the session (the proxy's stickiness moved): it is checked as far as that gateway
     can (token, type, size, header), then forwarded through the broker to the one that
     does, and its answer is this request's answer."""

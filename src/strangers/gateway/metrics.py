@@ -1,8 +1,8 @@
-"""Prometheus metrics of a gateway (design §1: the operator sees what the service does).
+"""Prometheus metrics of a gateway (docs/design.md §1: the operator sees what the service does).
 
 Created once, at import, on prometheus_client's default registry, and served at
 ``/metrics`` with the frame checks' (``safety/metrics.py``) and the rate limits'
-(``gateway/ratelimits.py``). What is counted where it happens:
+(``safety/ratelimits.py``). What is counted where it happens:
 
 - ``strangers_matched_chatters_total{pool}``: chatters told ``matched`` on this
   gateway; a match counts once per side, so matches per second across gateways are
@@ -13,7 +13,7 @@ Created once, at import, on prometheus_client's default registry, and served at
   (including those the partner gets withheld: the line still crossed).
 - ``strangers_text_checks_total``, ``strangers_text_check_seconds`` and
   ``strangers_text_signals_total{kind}``: the text signal engine, per line.
-- ``strangers_actions_total{kind,actor}`` (``moderation/records.py``): measures on
+- ``strangers_actions_total{kind,actor}`` (``moderation/records/store.py``): measures on
   cases once committed, ``automatic`` or by a ``moderator`` (the split DSA art.
   15(1)(c) and (e) ask of the transparency reports).
 - ``strangers_websocket_*``: sockets accepted, error codes sent to peers, closes the
@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import fields
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -45,10 +45,8 @@ from ..brokers.redis import BrokerCounters
 from ..core.messages import AgeBand, Mode
 from ..core.pools import Pool
 from ..core.session import Session, State
+from ..core.switchboard import Switchboard
 from ..core.text import SignalKind, TextScan, TextScanner
-
-if TYPE_CHECKING:
-    from .node import Node
 
 _POOL_KEYS: Final = {(band, mode): Pool(band, mode).key for band in AgeBand for mode in Mode}
 POOL_KEYS: Final = tuple(_POOL_KEYS.values())
@@ -166,13 +164,26 @@ class TimedScanner:
         return scan
 
 
+class ScrapedNode(Protocol):
+    """What a scrape reads of a node (``gateway/node.py``): its sessions, and its
+    broker's counters and leases when it has them. A protocol, so that the node counts
+    into this module and this module reads the node without either importing the
+    other."""
+
+    @property
+    def switchboard(self) -> Switchboard: ...
+
+    @property
+    def broker(self) -> object: ...
+
+
 class NodeCollector(Collector):
     """The gauges read from the live nodes when scraped. One collector for the process,
     registered at import; nodes join at start-up and leave at shutdown (tests run many
     apps in one process)."""
 
     def __init__(self) -> None:
-        self.nodes: list[Node] = []
+        self.nodes: list[ScrapedNode] = []
 
     def collect(self) -> Iterator[Metric]:
         online = GaugeMetricFamily(
@@ -229,7 +240,7 @@ class NodeCollector(Collector):
         yield CounterMetricFamily("strangers_broker_events", "", labels=["event"])
 
 
-def _leases_held(node: Node) -> int:
+def _leases_held(node: ScrapedNode) -> int:
     holds = getattr(node.broker, "holds", None)
     if holds is None:
         # The in-memory broker runs every pool's matchmaker itself.

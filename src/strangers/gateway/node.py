@@ -8,7 +8,7 @@ into the switchboard (to a remote one, through the broker), ``Enqueue`` and
 What needs the records (``FileReport``, ``EnforceFlag``) is handed back to the
 caller to await; ``Kick`` closes a socket through the closer it registered.
 
-With several nodes (design §5) the broker also brings what other nodes say: facts
+With several nodes (docs/design.md §5) the broker also brings what other nodes say: facts
 (a block, a ban, an age record) and the loss of a node, whose partners' chats end
 here with ``partner_left``.
 """
@@ -139,7 +139,7 @@ class Node:
 
     def on_nodes_lost(self, nodes: frozenset[str] | None) -> None:
         """End every chat whose partner a lost node held, as if the partner had left
-        (design §5: ``partner_left`` within 5 s). ``None``: every partner elsewhere."""
+        (docs/design.md §5: ``partner_left`` within 5 s). ``None``: every partner elsewhere."""
         own = self.broker.node_id
         for session in list(self.switchboard.sessions.values()):
             partner, match = session.partner, session.match

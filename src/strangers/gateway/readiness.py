@@ -5,11 +5,11 @@ orchestrator routes chatters by readiness, which holds only when every part a ch
 needs is usable:
 
 - ``database``: the records answer ``SELECT 1`` (reports, bans and appeals are written
-  there; a report that cannot be stored is a report lost, design §6);
+  there; a report that cannot be stored is a report lost, docs/design.md §6);
 - ``redis`` (only when ``STRANGERS_REDIS_URL`` is set): Redis answers ``PING``
-  (without it this gateway can pair no one with the other gateways, design §5);
+  (without it this gateway can pair no one with the other gateways, docs/design.md §5);
 - ``models``: the frame checker is loaded and its worker pool is running (video is
-  checked from the first frame, design §6: no checks, no video).
+  checked from the first frame, docs/design.md §6: no checks, no video).
 
 Each check has its own time limit, and they run at once, so a probe answers within
 ``timeout`` seconds whatever hangs. The answer names which check failed, never why:
@@ -25,8 +25,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from .chat_socket import Services
 from .metrics import READY
+from .services import Services
 
 log = logging.getLogger("strangers.readiness")
 

@@ -21,15 +21,19 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from typing import Final
+from typing import ClassVar, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import GatewayError
 
 DEFAULT_MAX_BYTES: Final = 256 * 1024
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(GatewayError):
     """Raised from ``receive`` to the app once the body went past the cap."""
+
+    code: ClassVar[str] = "too_large"
 
 
 def too_large(limit: int) -> tuple[list[tuple[bytes, bytes]], bytes]:

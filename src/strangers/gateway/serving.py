@@ -14,6 +14,7 @@ Once the headers are in, the app's own bounds apply: a websocket's ``hello_timeo
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -77,9 +78,30 @@ def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
     return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
 
 
+def drop_peer_utf8_errors(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's record of a text frame that is not UTF-8. uvicorn logs it at ERROR
+    with a traceback, then closes the socket with 1007 (RFC 6455 §8.1): the peer's
+    fault, fully answered, and left in the log a way for any client to write a
+    traceback per connection into it (OWASP ASVS 5.0 V16.3: logs are for the server's
+    own faults and security events)."""
+    return not record.getMessage().startswith("Invalid UTF-8 sequence received from client")
+
+
+def quiet_peer_logs() -> None:
+    """Hold uvicorn's own log to what concerns the server: its INFO lines name each
+    peer's raw address, which is never logged (docs/design.md §6), and a peer's bad
+    UTF-8 is the peer's fault (:func:`drop_peer_utf8_errors`); its warnings and errors
+    still come through. Idempotent: every server of the process shares the logger."""
+    logger = logging.getLogger("uvicorn.error")
+    logger.setLevel(logging.WARNING)
+    if drop_peer_utf8_errors not in logger.filters:
+        logger.addFilter(drop_peer_utf8_errors)
+
+
 def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
-    """The uvicorn configuration for ``app`` under ``settings``."""
-    return uvicorn.Config(
+    """The uvicorn configuration for ``app`` under ``settings``, uvicorn's log held to
+    the server's own concerns (:func:`quiet_peer_logs`) whoever runs it."""
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -95,3 +117,6 @@ def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         log_config=None,  # strangers.logs configured the handlers: one format for all
         server_header=False,
     )
+    # After the Config: building it sets uvicorn's loggers to ``log_level``.
+    quiet_peer_logs()
+    return config

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ..core.face_age import FaceAgeRules
 from ..core.limits import Limits
 from ..core.matching import MatchRules
+from ..moderation import settings as records_settings
 
 # Issue 9, rate limits block: what `limits.parse` takes ("10/minute", "5 per 15 minutes"),
 # at least one per period; and an origin as browsers send it (RFC 6454 §6.1).
@@ -30,27 +31,18 @@ ORIGIN_PATTERN = r"^https?://[^/?#\s]+$"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRANGERS_", extra="ignore")
 
-    env: Literal["development", "production"] = Field(
-        "development", description="`production` refuses unsafe defaults (a generated secret)."
-    )
+    # The records' own settings (moderation/settings.py): one definition for both.
+    env: records_settings.Environment = records_settings.ENV
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
-    data_dir: Path = Field(Path("data"), description="Where the generated secret and data live.")
+    data_dir: Path = records_settings.DATA_DIR
     secret_key: SecretStr | None = Field(
         None,
         description="Signs device tokens (≥ 32 characters). Generated into the data directory "
         "when unset, except in production.",
     )
-    database_url: str | None = Field(
-        None,
-        description="Records database (SQLAlchemy async URL), e.g. "
-        "`postgresql+asyncpg://user@host/db`. Unset: SQLite in the data directory.",
-    )
-    evidence_key: SecretStr | None = Field(
-        None,
-        description="Fernet key that encrypts evidence at rest. Generated into the data "
-        "directory when unset, except in production.",
-    )
+    database_url: str | None = records_settings.DATABASE_URL
+    evidence_key: SecretStr | None = records_settings.EVIDENCE_KEY
     ban_refresh_seconds: float = Field(
         2.0,
         gt=0,
@@ -133,7 +125,7 @@ class Settings(BaseSettings):
         description="Seconds a client has to send a request's line and headers, from the "
         "connection or the request's first byte, before it is answered 408 and closed.",
     )
-    # --- Admission by proof of work, idle sockets, abuse bans (issue 9, design §3) ------
+    # --- Admission by proof of work, idle sockets, abuse bans (issue 9, docs/design.md §3) ------
     # Owned by core/admission.py and gateway/chat_socket.py; the policy is explained there.
     pow_bits: int = Field(
         16,
@@ -373,7 +365,7 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None,
-        description="Redis for running several gateways (design §5), e.g. "
+        description="Redis for running several gateways (docs/design.md §5), e.g. "
         "`redis://127.0.0.1:6379/0`. Unset: one process, matching in memory.",
     )
     redis_namespace: str = Field(
@@ -439,24 +431,11 @@ class Settings(BaseSettings):
         return bool(self.turn_urls) and self.turn_secret is not None
 
     def records_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        from ..moderation.migrate import sqlite_url
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return sqlite_url(self.data_dir)
+        return records_settings.records_url(self)
 
     def evidence_secret(self) -> bytes:
-        """The evidence key: from settings, or generated once into the data directory
-        with mode 0600 (never in production, where it must be given)."""
-        if self.evidence_key is not None:
-            return self.evidence_key.get_secret_value().encode()
-        if self.env == "production":
-            raise ValueError("STRANGERS_EVIDENCE_KEY is required when STRANGERS_ENV=production")
-        from ..moderation.crypto import load_or_create_key
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return load_or_create_key(self.data_dir / "evidence.key")
+        """The evidence key (``moderation/settings.py``, ``evidence_secret``)."""
+        return records_settings.evidence_secret(self)
 
     def subkey(self, purpose: str) -> bytes:
         """A key for one purpose, derived from the server secret (HMAC-SHA256 as a

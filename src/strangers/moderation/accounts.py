@@ -1,6 +1,6 @@
 """Moderator console accounts: passwords, optional TOTP, lock-out, sessions, CSRF.
 
-Design §1 (Moderator): argon2id passwords, optional TOTP, roles ``moderator`` and
+docs/design.md §1 (Moderator): argon2id passwords, optional TOTP, roles ``moderator`` and
 ``admin``, CSRF-protected forms, every action in the audit log. The rules followed:
 
 - Passwords (OWASP ASVS 2.1.1, 2.1.2, 2.1.3; NIST SP 800-63B §5.1.1.2): 12 to 128
@@ -40,7 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, NamedTuple, TypeVar
+from typing import ClassVar, Final, NamedTuple, TypeVar
 
 import pyotp
 from argon2 import PasswordHasher, Type
@@ -48,6 +48,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from strangers.moderation.errors import ModerationError
 from strangers.moderation.records import RecordError, Records
 from strangers.moderation.tables import MODERATOR_NAME_MAX, ConsoleSession, Moderator
 
@@ -87,6 +88,28 @@ DUMMY_HASH: Final = (
     "$svK1enAyo74y0Sgk69P8hyvFu62qi+JBDGxprtGPtow"
 )
 
+
+@dataclass(frozen=True)
+class PasswordHashing:
+    """The argon2 parameters new password hashes get (``hasher``), and a hash made with
+    them of a string nobody kept (``dummy``): what an unknown name is verified against."""
+
+    hasher: PasswordHasher
+    dummy: str
+
+    @classmethod
+    def using(cls, hasher: PasswordHasher) -> PasswordHashing:
+        """``hasher``, with a dummy hash made now with its parameters."""
+        return cls(hasher, hasher.hash(secrets.token_urlsafe(32)))
+
+
+#: :data:`HASHER` and :data:`DUMMY_HASH`.
+PRODUCTION_HASHING: Final = PasswordHashing(HASHER, DUMMY_HASH)
+#: What an :class:`Accounts` made without ``hashing`` uses: the production parameters.
+#: Only the test suite replaces it (cheap parameters, ``tests/conftest.py``), because
+#: the console builds its ``Accounts`` per request.
+default_hashing: PasswordHashing = PRODUCTION_HASHING
+
 _REFUSALS: Final = {
     "bad_credentials": "the name or the password is wrong",
     "locked": "too many failed sign-ins: the account is locked for a while",
@@ -95,14 +118,17 @@ _REFUSALS: Final = {
 }
 
 
-class SignInRefused(Exception):
+class SignInRefused(ModerationError):
     """A refused sign-in. ``code``: ``bad_credentials`` (unknown name, wrong password or
     a disabled account, deliberately indistinguishable), ``locked``, ``totp_required``
     (the password was right; ask for the code) or ``bad_code``."""
 
+    code: str = "sign_in_refused"
+    codes: ClassVar[frozenset[str]] = frozenset(_REFUSALS)
+
     def __init__(self, code: str) -> None:
         super().__init__(_REFUSALS[code])
-        self.code = code
+        self._refine(code)
 
 
 @dataclass(frozen=True)
@@ -192,6 +218,7 @@ async def _hashing(work: Callable[..., _T], *args: str) -> _T:
 
 
 def _verify(stored: str, password: str) -> bool:
+    # The cost is the one written in ``stored``, whatever hasher verifies it.
     try:
         return HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -213,7 +240,8 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
 
 
 class Accounts:
-    """Console accounts and sessions on the records (``moderators``, ``console_sessions``)."""
+    """Console accounts and sessions on the records (``moderators``, ``console_sessions``);
+    passwords hashed with ``hashing`` (default :data:`default_hashing`)."""
 
     def __init__(
         self,
@@ -222,8 +250,10 @@ class Accounts:
         max_failures: int = MAX_FAILURES,
         lockout: timedelta = LOCKOUT,
         session_ttl: timedelta = SESSION_TTL,
+        hashing: PasswordHashing | None = None,
     ) -> None:
         self._records = records
+        self._argon2 = default_hashing if hashing is None else hashing
         self._max_failures = max_failures
         self._lockout = lockout
         self._session_ttl = session_ttl
@@ -241,7 +271,7 @@ class Accounts:
         check_name(name)
         check_role(role)
         check_password(password, name=name)
-        password_hash = await _hashing(HASHER.hash, _normalised(password))
+        password_hash = await _hashing(self._argon2.hasher.hash, _normalised(password))
         uri: str | None = None
         sealed: bytes | None = None
         if totp:
@@ -305,19 +335,19 @@ class Accounts:
         ):
             # No such name or password was ever accepted (NFKC may shorten a password,
             # hence the margin): refused without a query, after the same argon2 work.
-            await _hashing(_verify, DUMMY_HASH, password[:PASSWORD_MAX])
+            await _hashing(_verify, self._argon2.dummy, password[:PASSWORD_MAX])
             raise SignInRefused("bad_credentials")
         async with self._records.transaction() as session:
             account = await session.scalar(select(Moderator).where(Moderator.name == name))
         if account is None or account.disabled:
-            await _hashing(_verify, DUMMY_HASH, _normalised(password))
+            await _hashing(_verify, self._argon2.dummy, _normalised(password))
             if account is not None:
                 await self._refused(account.id, name, "disabled", now=now, failure=False)
             raise SignInRefused("bad_credentials")
         if account.locked_until is not None and account.locked_until > now:
             # The same argon2 work as any other refusal: a lock must not be told from an
             # unknown name by the time it takes (OWASP ASVS 5.0 V6.3.8).
-            await _hashing(_verify, DUMMY_HASH, _normalised(password))
+            await _hashing(_verify, self._argon2.dummy, _normalised(password))
             await self._refused(account.id, name, "locked", now=now, failure=False)
             raise SignInRefused("locked")
         stored = account.password_hash
@@ -337,9 +367,10 @@ class Accounts:
                 raise SignInRefused("bad_code")
         else:
             step = None
+        hasher = self._argon2.hasher
         rehashed = (
-            await _hashing(HASHER.hash, _normalised(password))
-            if HASHER.check_needs_rehash(stored)
+            await _hashing(hasher.hash, _normalised(password))
+            if hasher.check_needs_rehash(stored)
             else stored
         )
         token = secrets.token_urlsafe(32)

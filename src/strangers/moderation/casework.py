@@ -1,4 +1,4 @@
-"""Casework: what the moderator console reads and does (design §1, Moderator).
+"""Casework: what the moderator console reads and does (docs/design.md §1, Moderator).
 
 The queue of open cases, most severe first, then oldest; one case with its evidence
 decrypted (the transcript of both sides, the sampled frames, the automatic signals), the
@@ -54,7 +54,7 @@ from strangers.moderation.tables import (
 )
 from strangers.moderation.tables import Flag as FlagRow
 
-#: The ban lengths a moderator chooses from (design §1); None: for good.
+#: The ban lengths a moderator chooses from (docs/design.md §1); None: for good.
 BAN_DURATIONS: Final[dict[str, timedelta | None]] = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
@@ -452,7 +452,7 @@ async def _audit_entries(
 
 def _kept_until(case: Case, kept: Sequence[tuple[datetime, datetime]]) -> datetime | None:
     """When the first of the case's evidence may be purged: its ``retain_until``, or a
-    year from its creation once the case is escalated (REPORT Act), as ``Records.purge``
+    year from its creation once the case is escalated (REPORT Act), as ``Cases.purge``
     decides. None: no evidence left."""
     ends = [
         max(retain, created + timedelta(days=ESCALATED_EVIDENCE_DAYS)) if case.escalated else retain
@@ -532,7 +532,7 @@ def _signals_and_scores(detail: dict[str, Any]) -> tuple[list[tuple[str, float]]
 async def queue(records: Records, *, limit: int = 100) -> list[QueueItem]:
     """The cases waiting for a moderator, status "open" or "escalated" (an escalated
     case stays until it is dismissed or otherwise acted on), most severe first, then
-    oldest (design §1)."""
+    oldest (docs/design.md §1)."""
     limit = _check_limit(limit)
     async with records.transaction() as session:
         rows = await session.execute(
@@ -663,7 +663,7 @@ async def act(
       subject device is shown on its next visit (DSA art. 17).
     - ban: ``duration`` one of :data:`BAN_DURATIONS`; a device ban on the subject with
       the case's plain reason (:data:`BAN_REASONS`, DSA art. 17); status "actioned".
-    - escalate: ``Records.escalate`` (status "escalated", evidence kept a year, REPORT
+    - escalate: ``Cases.escalate`` (status "escalated", evidence kept a year, REPORT
       Act), sealing ``capture`` (the subject's raw address, while its session is live)
       into the evidence for a CyberTipline report (18 U.S.C. 2258A(b)).
     - note: ``text`` required (≤ 500 characters); status unchanged; not a measure, so
@@ -671,7 +671,7 @@ async def act(
 
     ``duration`` and ``text`` are ignored by the actions that take none. An unknown
     action or case, a bad duration or text: :class:`RecordError`, nothing written.
-    Escalation reads the case's subject first, then ``Records.escalate`` makes the
+    Escalation reads the case's subject first, then ``Cases.escalate`` makes the
     change in its own single transaction.
     """
     _check_now(now)
@@ -687,7 +687,7 @@ async def act(
 
     if action == "escalate":
         device, _ = await case_subject(records, number)
-        await records.escalate(number, actor=actor, now=now, capture=capture, device=device)
+        await records.cases.escalate(number, actor=actor, now=now, capture=capture, device=device)
         return ActionOutcome(ban=None, device=device, notice=None)
 
     async with records.transaction() as session:
@@ -725,7 +725,7 @@ async def act(
             until = None if length is None else now + length
             reason = ban_reason(about.reason)
             row.status = "actioned"
-            ban_id = await records.ban_in(
+            ban_id = await records.bans.add_in(
                 session,
                 device=device,
                 network=None,
@@ -801,7 +801,7 @@ async def decide_appeal(
 
     Refused with ``not_allowed`` when ``actor`` took any measure (an action other than
     a note) on the case: a complaint is not decided by the person whose decision it
-    contests (DSA art. 20(6), design §1). ``duplicate`` when already decided;
+    contests (DSA art. 20(6), docs/design.md §1). ``duplicate`` when already decided;
     ``unknown_case`` when there is no such appeal; ``invalid`` for a bad outcome.
     """
     _check_now(now)

@@ -1,9 +1,9 @@
-"""Reading an operator's known-abuse hash list (PDQ hashes) from text (design §6).
+"""Reading an operator's known-abuse hash list (PDQ hashes) from text (docs/design.md §6).
 
 A list is what a hash-sharing programme hands an operator: one PDQ hash a line, as 64
 hex digits (256 bits), optionally followed by a label (the programme's reference).
-This module only reads and checks the text; :meth:`Records.import_hashes
-<strangers.moderation.records.Records.import_hashes>` stores it, all or nothing, and the
+This module only reads and checks the text; :meth:`HashLists.add
+<strangers.moderation.records.hash_lists.HashLists.add>` stores it, all or nothing, and the
 gateway's matcher loads it from there. No image is ever involved: a hash cannot be turned
 back into the picture it came from.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from strangers.moderation.errors import ModerationError
 from strangers.moderation.tables import HASH_HEX_CHARS, HASH_LABEL_MAX
 
 _HEX_DIGITS: Final = frozenset("0123456789abcdef")
@@ -20,8 +21,10 @@ _HEX_DIGITS: Final = frozenset("0123456789abcdef")
 _SEPARATOR: Final = re.compile(r"[\s,]+")
 
 
-class HashListError(ValueError):
+class HashListError(ModerationError, ValueError):
     """A line of a hash list that cannot be read; ``line`` counts from 1."""
+
+    code: str = "hash_list"
 
     def __init__(self, line: int, detail: str) -> None:
         super().__init__(f"line {line}: {detail}")

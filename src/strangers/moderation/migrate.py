@@ -1,5 +1,8 @@
 """Schema migrations (Alembic), run from code: no ``alembic.ini`` needed.
 
+The scripts ship inside the package (``strangers/migrations/``), so ``strangers migrate``
+works from an installed wheel with nothing copied by hand.
+
 ``upgrade(url)`` brings the database at ``url`` to the newest revision. It takes the
 async URLs the service uses (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``) and
 runs Alembic on one connection of the async engine.
@@ -15,10 +18,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-import strangers
 from strangers.moderation.db import make_engine
 
-MIGRATIONS = Path(strangers.__file__).resolve().parents[2] / "migrations"
+#: The Alembic scripts (``env.py``, ``script.py.mako``, ``versions/``): package data of
+#: ``strangers.migrations``, so an installed wheel migrates like the source tree.
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def sqlite_url(data_dir: Path) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .migrate import upgrade
 from .records import RecordError, Records
+from .settings import RecordsSettings
 
 T = TypeVar("T")
 
@@ -28,10 +29,11 @@ def fail(message: str) -> typer.Exit:
 def with_records(work: Callable[[Records], Awaitable[T]], *, refused: str = "") -> T:
     """Run ``work`` on the records and return what it returns. A refusal of the records
     exits with its text and ``refused`` after it (say "; nothing imported"); a settings
-    or connection failure exits naming its class only (a URL may hold a password)."""
-    from ..gateway.settings import Settings
+    or connection failure exits naming its class only (a URL may hold a password). Only
+    the records' settings are read (``settings.py``), from the same variables as the
+    server's."""
 
-    async def run(settings: Settings) -> T:
+    async def run(settings: RecordsSettings) -> T:
         records = await Records.open(settings.records_url(), settings.evidence_secret())
         try:
             return await work(records)
@@ -39,7 +41,7 @@ def with_records(work: Callable[[Records], Awaitable[T]], *, refused: str = "") 
             await records.close()
 
     try:
-        settings = Settings()
+        settings = RecordsSettings()
         upgrade(settings.records_url())
         return asyncio.run(run(settings))
     except RecordError as exc:

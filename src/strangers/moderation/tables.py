@@ -1,6 +1,6 @@
 """The records schema, declared once for the code; ``migrations/`` creates it.
 
-Identifiers are opaque strings only: a device id and a keyed network hash (design §6).
+Identifiers are opaque strings only: a device id and a keyed network hash (docs/design.md §6).
 There is no address column anywhere. Times are timezone-aware UTC.
 
 Revisions: 0001 the reports, bans and appeals; 0002 automatic video flags
@@ -158,7 +158,7 @@ class Evidence(Base):
 
 
 class Flag(Base):
-    """An automatic video flag (design §6): what was found, on whom, seen by whose page.
+    """An automatic video flag (docs/design.md §6): what was found, on whom, seen by whose page.
 
     ``detail`` is JSON of the verdict (nudity classes, face, scores, hash label and
     distance), kept in the clear for the moderator's queue; the frames themselves are
@@ -268,7 +268,7 @@ class Audit(Base):
 
 
 class Moderator(Base):
-    """A console account (design §1). ``password_hash`` is an argon2id PHC string, never
+    """A console account (docs/design.md §1). ``password_hash`` is an argon2id PHC string, never
     anything weaker (OWASP ASVS 2.4.1); ``totp_secret`` is the Fernet-sealed base32 TOTP
     secret (RFC 6238) when the account has one. ``failed_logins`` and ``locked_until``
     carry the lock-out (ASVS 2.2.1)."""

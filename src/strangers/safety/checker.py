@@ -1,4 +1,4 @@
-"""The frame checks: one sampled JPEG in, one :class:`FrameVerdict` out (design §6, video).
+"""The frame checks: one sampled JPEG in, one :class:`FrameVerdict` out (docs/design.md §6, video).
 
 A :class:`FrameChecker` is blocking and is called from several worker threads at once
 (:class:`~strangers.safety.pool.CheckPool` runs it off the event loop); it must be
@@ -51,12 +51,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol, runtime_checkable
-
-import cv2
-import numpy as np
-import numpy.typing as npt
-import onnxruntime  # type: ignore[import-untyped,unused-ignore]
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 from strangers.core.frames import AgeEstimate, FrameVerdict, HashHit
 
@@ -64,6 +59,14 @@ from .age import AgeEstimator, FaceBox
 from .hashes import PDQ_MIN_QUALITY, HashList, pdq_hash
 from .jpeg import decode_jpeg
 from .plugins import resolve
+
+# OpenCV, numpy and onnxruntime are imported inside ModelFrameChecker, not here: the
+# gateway imports this module (the protocol, the thresholds, load_checker) and must not
+# pay for them, nor an operator's own checker load them, until the built-in one is built.
+if TYPE_CHECKING:
+    import cv2
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ NUDENET_LABELS: Final = (
     "FEMALE_BREAST_COVERED",
     "BUTTOCKS_COVERED",
 )
-#: The exposed-body classes that count as nudity (design §6). Exposed male chests,
+#: The exposed-body classes that count as nudity (docs/design.md §6). Exposed male chests,
 #: bellies, feet and armpits are ordinary on a video call and are not flagged.
 FLAGGED_CLASSES: Final = (
     "FEMALE_GENITALIA_EXPOSED",
@@ -199,6 +202,8 @@ def nudenet_model_path() -> Path:
 
 
 def _session(path: Path) -> Any:
+    import onnxruntime  # type: ignore[import-untyped,unused-ignore]
+
     options = onnxruntime.SessionOptions()
     # One thread per call: the pool's N workers then use N cores, with no pool of
     # ORT threads per session spinning against the others.
@@ -234,6 +239,9 @@ class ModelFrameChecker:
         haar_fallback: bool = True,
         age_estimator: AgeEstimator | None = None,
     ) -> None:
+        import cv2
+        import numpy as np
+
         self.nudity = nudity or NudityThresholds()
         self.age_estimator = age_estimator
         self.face_threshold = _threshold(face_threshold, "face_threshold")
@@ -259,6 +267,8 @@ class ModelFrameChecker:
             self._cascade()  # fail at start-up, not on the first faceless frame
 
     def _cascade(self) -> cv2.CascadeClassifier:
+        import cv2
+
         # detectMultiScale keeps scratch state in the classifier: one per thread.
         cascade: cv2.CascadeClassifier | None = getattr(self._local, "cascade", None)
         if cascade is None:
@@ -275,6 +285,9 @@ class ModelFrameChecker:
     def detect_boxes(self, image: npt.NDArray[np.uint8]) -> list[tuple[int, float, FaceBox]]:
         """NudeNet's detections on a BGR frame, as (class index, score, box in frame
         pixels as left, top, width, height), best first."""
+        import cv2
+        import numpy as np
+
         height, width = image.shape[:2]
         side = max(height, width)
         square = cv2.copyMakeBorder(
@@ -314,6 +327,9 @@ class ModelFrameChecker:
     def haar_face(self, image: npt.NDArray[np.uint8]) -> FaceBox | None:
         """The largest frontal face OpenCV's Haar cascade sees on a BGR frame, in frame
         pixels (left, top, width, height), or ``None``."""
+        import cv2
+        import numpy as np
+
         height, width = image.shape[:2]
         full_width = width
         if width > HAAR_WIDTH:

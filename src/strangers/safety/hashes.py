@@ -1,4 +1,4 @@
-"""PDQ hashes of frames and the operator's known-abuse hash lists (design §6, video).
+"""PDQ hashes of frames and the operator's known-abuse hash lists (docs/design.md §6, video).
 
 Hash matching of known CSAM is Ofcom's Illegal Content Codes measure ICU C5; PDQ is
 Meta's open perceptual hash, the format hash-sharing bodies exchange. A hash is 256
@@ -18,50 +18,70 @@ a reader sees the old list or the new one, never a mix.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-from typing import Any, Final
-
-import cv2  # type: ignore[import-untyped,unused-ignore]
-import numpy as np
-import numpy.typing as npt
-import pdqhash  # type: ignore[import-untyped,unused-ignore]
+from typing import TYPE_CHECKING, Any, Final
 
 from strangers.core.frames import PDQ_MATCH_DISTANCE, HashHit
 
 from .jpeg import decode_jpeg
 
+# numpy, OpenCV and pdqhash are imported where they are used, not here: the gateway
+# imports this module, and should not load them before a hash list or a frame needs them.
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
 HASH_BYTES: Final = 32
 PDQ_MIN_QUALITY: Final = 50
 
 _HEX = re.compile(r"[0-9a-f]{64}")
-#: Bits set in each byte value: popcount over XOR without a loop per entry.
-_POPCOUNT: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-_BYTE_LANES: Final = np.uint64(0x0101010101010101)
+
+
+@functools.cache
+def _popcount_table() -> npt.NDArray[np.uint8]:
+    """Bits set in each byte value: popcount over XOR without a loop per entry."""
+    import numpy as np
+
+    return np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def distances_by_table(matrix: npt.NDArray[np.uint8], probe: npt.NDArray[np.uint8]) -> Any:
     """Hamming distances of each row of ``matrix`` (N, 32) to ``probe`` (32,): XOR, the
     bits of each byte from a 256-entry table, then the 32 counts added as 8-byte lanes
     (each lane sums 4 counts of at most 8, so no lane overflows)."""
-    per_byte = np.take(_POPCOUNT, np.bitwise_xor(matrix, probe))
+    import numpy as np
+
+    per_byte = np.take(_popcount_table(), np.bitwise_xor(matrix, probe))
     lanes = per_byte.view(np.uint64).sum(axis=1, dtype=np.uint64)
-    return (lanes * _BYTE_LANES) >> np.uint64(56)
+    return (lanes * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
 def distances_by_popcount(matrix: npt.NDArray[np.uint8], probe: npt.NDArray[np.uint8]) -> Any:
     """The same with numpy 2's ``bitwise_count`` (a popcount per 64 bits): 10,000 entries
     in 0.2 ms instead of 0.57 ms, a million in 27 ms instead of 132 ms, on one core of
     the benchmark machine."""
+    import numpy as np
+
     xor = np.bitwise_xor(matrix.view(np.uint64), probe.view(np.uint64))
     return np.bitwise_count(xor).sum(axis=1, dtype=np.uint16)
 
 
-_distances = distances_by_popcount if hasattr(np, "bitwise_count") else distances_by_table
+def _distances(matrix: npt.NDArray[np.uint8], probe: npt.NDArray[np.uint8]) -> Any:
+    import numpy as np
+
+    if hasattr(np, "bitwise_count"):
+        return distances_by_popcount(matrix, probe)
+    return distances_by_table(matrix, probe)
 
 
 def pdq_hash(image_bgr: npt.NDArray[np.uint8]) -> tuple[bytes, int]:
     """The 32-byte PDQ hash of a BGR ``uint8`` picture, and its quality (0–100)."""
+    import cv2  # type: ignore[import-untyped,unused-ignore]
+    import numpy as np
+    import pdqhash  # type: ignore[import-untyped,unused-ignore]
+
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
     bits, quality = pdqhash.compute(rgb)
     packed = np.packbits(np.asarray(bits, dtype=np.uint8))
@@ -98,6 +118,8 @@ class HashList:
     """
 
     def __init__(self, entries: Iterable[tuple[str, str]] = ()) -> None:
+        import numpy as np
+
         self._state: tuple[npt.NDArray[np.uint8], tuple[str, ...]] = (
             np.zeros((0, HASH_BYTES), dtype=np.uint8),
             (),
@@ -106,6 +128,8 @@ class HashList:
 
     def replace(self, entries: Iterable[tuple[str, str]]) -> None:
         """Swap the whole list for ``entries`` of (hex hash, label), all or nothing."""
+        import numpy as np
+
         hashes: list[bytes] = []
         labels: list[str] = []
         for index, (hex_hash, label) in enumerate(entries):
@@ -134,6 +158,8 @@ class HashList:
         matrix, labels = self._state
         if not labels:
             return None
+        import numpy as np
+
         probe = np.frombuffer(hash32, dtype=np.uint8).copy()
         distances = _distances(matrix, probe)
         nearest = int(np.argmin(distances))

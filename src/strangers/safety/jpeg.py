@@ -1,7 +1,7 @@
 """Sampled frames arrive as JPEG bytes from a page; nothing about them is trusted.
 
 :func:`sniff_jpeg` is the gate on the event loop, before a frame is queued for checks
-(design §6, video; OWASP ASVS 5.0 V5.2.1 file size and V5.2.2 content checks): it walks
+(docs/design.md §6, video; OWASP ASVS 5.0 V5.2.1 file size and V5.2.2 content checks): it walks
 the JPEG's marker segments, skipping entropy-coded data with one C-speed search per
 scan, and touches no decoder. What a decode costs is bounded by the header alone
 (docs/performance.md, "Frame checks under attack"): libjpeg's work is about
@@ -33,15 +33,17 @@ worker thread. Both raise :class:`FrameRejected` and nothing else, on any bytes.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, get_args
 
-import cv2  # type: ignore[import-untyped,unused-ignore]
-import numpy as np
-import numpy.typing as npt
+from .errors import SafetyError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 MAX_FRAME_BYTES: Final = 65536
 MAX_FRAME_SIDE: Final = 1280
-#: A page samples 320 px wide (design §6), so even a 9:21 portrait camera is under
+#: A page samples 320 px wide (docs/design.md §6), so even a 9:21 portrait camera is under
 #: 320×750; this leaves room for 640×640 and stops a 1280×1280 frame, which costs a
 #: decoder sixteen times what a sampled frame does.
 MAX_FRAME_PIXELS: Final = 640 * 640
@@ -78,13 +80,16 @@ _DRI: Final = 0xDD
 _SCAN_END: Final = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
-class FrameRejected(Exception):
+class FrameRejected(SafetyError):
     """A frame refused before any check ran. ``code`` is stable (``not_jpeg``,
     ``too_large``, ``bad_size``); ``detail`` is a short sentence safe to show."""
 
+    code: str = "frame_rejected"
+    codes: ClassVar[frozenset[str]] = frozenset(get_args(RejectCode))
+
     def __init__(self, code: RejectCode, detail: str) -> None:
         super().__init__(detail)
-        self.code: RejectCode = code
+        self.code = code
         self.detail = detail
 
 
@@ -199,6 +204,10 @@ def decode_jpeg(
     EXIF orientation is ignored, so the array has the size the header declared. The
     gate runs first, so the decode's cost is bounded by ``max_pixels`` × ``max_scans``.
     """
+    # Imported here: the gate above runs on the event loop and needs neither.
+    import cv2  # type: ignore[import-untyped,unused-ignore]
+    import numpy as np
+
     width, height = sniff_jpeg(
         data, max_bytes=max_bytes, max_side=max_side, max_pixels=max_pixels, max_scans=max_scans
     )

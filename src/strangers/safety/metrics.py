@@ -1,4 +1,4 @@
-"""Prometheus metrics of the frame checks (design §6: what is shed is counted and shown).
+"""Prometheus metrics of the frame checks (docs/design.md §6: what is shed is counted and shown).
 
 Created once, at import, on prometheus_client's default registry. Labels:
 

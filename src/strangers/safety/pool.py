@@ -1,8 +1,8 @@
-"""Frame checks off the event loop, most urgent first, shedding under load (design §6).
+"""Frame checks off the event loop, most urgent first, shedding under load (docs/design.md §6).
 
 :class:`CheckPool` runs a :class:`~strangers.safety.checker.FrameChecker` in ``workers``
 threads, fed by as many asyncio worker tasks from a bounded priority queue. A lower
-``priority`` number is checked first; among equals, the older frame. Design §6: "under
+``priority`` number is checked first; among equals, the older frame. docs/design.md §6: "under
 load, first-frame checks and the teen pool come first; what is shed is counted and
 shown in metrics". The gateway passes 0 for a match's first frames in the teen pool,
 1 for other first frames, 2 for later teen-pool frames, 3 for the rest.
@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from .checker import CheckResult, FrameChecker
+from .errors import SafetyError
 from .hashes import PDQ_MIN_QUALITY
 from .jpeg import FrameRejected
 from .metrics import (
@@ -76,9 +77,11 @@ DEFAULT_SHARE_LIMITS: Final[Mapping[str, int]] = {"session": 2, "device": 4, "ne
 _CHECKER_STAGES: Final = frozenset(STAGES) - {"queue", "total"}
 
 
-class Shed(Exception):
+class Shed(SafetyError):
     """A frame dropped unchecked; ``reason`` is ``queue_full``, ``displaced``, ``closed``,
     ``stale`` or ``over_share``."""
+
+    code: str = "shed"
 
     def __init__(self, reason: ShedReason) -> None:
         super().__init__(f"frame check shed: {reason}")

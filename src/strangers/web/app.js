@@ -1,5 +1,5 @@
 // The chatter page: start screen, age question, chat over /v1/ws, video over WebRTC
-// with the stranger's video sampled for the server's safety checks (design §6).
+// with the stranger's video sampled for the server's safety checks (docs/design.md §6).
 // Protocol: src/strangers/core/messages.py. Every visible string comes from i18n/<lang>.json.
 
 const LANGUAGES = ["en", "fr"];
@@ -227,7 +227,7 @@ function storedRefusal() {
   }
 }
 
-// Ban notice (design §1): the reason as the server wrote it (text, never HTML), the case,
+// Ban notice (docs/design.md §1): the reason as the server wrote it (text, never HTML), the case,
 // when it ends, and an appeal form when there is a case to appeal.
 function showBanned(message) {
   ui.bannedReason.textContent = String(message.reason ?? "");
@@ -437,7 +437,7 @@ function chatLine(who, text) {
   append(line, who === "you");
 }
 
-// A stranger's line withheld by the safety checks (design §6, text): its place in the
+// A stranger's line withheld by the safety checks (docs/design.md §6, text): its place in the
 // conversation, with a placeholder instead of the text.
 function hiddenLine(why) {
   const line = document.createElement("p");
@@ -452,7 +452,7 @@ function hiddenLine(why) {
   append(line);
 }
 
-// Safety nudges (design §1): a short, calm notice about what the stranger wrote, once
+// Safety nudges (docs/design.md §1): a short, calm notice about what the stranger wrote, once
 // per kind per match, set apart from the conversation and announced politely.
 const NUDGES = [
   "contact",
@@ -1022,7 +1022,7 @@ function closePeer() {
 }
 
 // --- frame checks -------------------------------------------------------------------
-// Design §6: the viewer's page samples the stranger's incoming video (so a sender
+// docs/design.md §6: the viewer's page samples the stranger's incoming video (so a sender
 // cannot opt out) and its own camera, at match start (the first decoded frame), every
 // 2 s for the first 10 s of the match, then every 5 s, as 320-px-wide JPEGs posted to
 // /v1/frames with this side's frame token. The verdicts come back over the socket as
@@ -1332,7 +1332,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 // --- report -------------------------------------------------------------------------
-// Always one click from the chat (design §1). A modal <dialog>: the rest of the page is
+// Always one click from the chat (docs/design.md §1). A modal <dialog>: the rest of the page is
 // inert, Tab wraps inside it, Esc cancels it, and focus goes back to where it was.
 
 const reasonInputs = () => [...ui.reportForm.elements.reason];

@@ -1,4 +1,4 @@
-// The proof of work at hello (design §3; docs/protocol.md, "Admission"), off the page's
+// The proof of work at hello (docs/design.md §3; docs/protocol.md, "Admission"), off the page's
 // thread. Given {challenge, bits}, finds a decimal nonce such that SHA-256 of the UTF-8
 // bytes of `challenge + ":" + nonce` starts with at least `bits` zero bits (bits <= 32),
 // and answers {challenge, nonce}. Same rule as strangers.core.admission.solve.

@@ -1,4 +1,4 @@
-"""Age statements (design §6, text and age): the age a sender states about themselves."""
+"""Age statements (docs/design.md §6, text and age): the age a sender states about themselves."""
 
 from __future__ import annotations
 

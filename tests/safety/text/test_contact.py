@@ -1,4 +1,4 @@
-"""Contact details (design §6, text): in the teen pool they are always masked, so every
+"""Contact details (docs/design.md §6, text): in the teen pool they are always masked, so every
 disguise must be found, and ordinary numbers, dots and app talk must not be."""
 
 from __future__ import annotations

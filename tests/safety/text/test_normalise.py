@@ -1,4 +1,4 @@
-"""Normalisation (design §6, text): NFKC (UAX #15), look-alike letters (Unicode TR39),
+"""Normalisation (docs/design.md §6, text): NFKC (UAX #15), look-alike letters (Unicode TR39),
 leetspeak, spaced-out letters, invisible and bidirectional characters, numbers in words."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``scan`` is total (design §6 and the TextScanner contract): any ``str`` gives a
+"""``scan`` is total (docs/design.md §6 and the TextScanner contract): any ``str`` gives a
 TextScan, never an exception — lone surrogates, control, bidirectional and zero-width
 characters, very long lines. Adversarial lines must not backtrack catastrophically: they
 are scanned here (the benchmark measures speed; tests never assert on time)."""

@@ -1,4 +1,4 @@
-"""Grooming and solicitation signals (design §6, text; the kinds follow Ofcom's Illegal
+"""Grooming and solicitation signals (docs/design.md §6, text; the kinds follow Ofcom's Illegal
 Content Codes, ICU grooming measures): each kind fires on its phrasings, in English and
 French, and stays quiet on the ordinary chat that shares their words."""
 

@@ -1,7 +1,9 @@
-"""The moderator console at ``/mod`` (design §1, Moderator; issue 7).
+"""The moderator console at ``/mod`` (docs/design.md §1, Moderator; issue 7).
 
-``console_router(services)`` gives the routes; the gateway also serves ``STATIC_DIR``
-at ``/mod/static`` (the stylesheet and the script: the CSP allows nothing inline).
+``console_router(services, chat)`` gives the routes, over what the app gives it (the
+records, settings and limits; the running chat's :class:`~strangers.moderation.live.LiveChat`);
+the gateway also serves ``STATIC_DIR`` at ``/mod/static`` (the stylesheet and the
+script: the CSP allows nothing inline).
 """
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Blurred copies of evidence frames, made on the server (design §1: "the sampled frames
+"""Blurred copies of evidence frames, made on the server (docs/design.md §1: "the sampled frames
 ... blurred until clicked").
 
 The blur is done here, not with CSS, so the clear picture never reaches the browser
@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import cv2  # type: ignore[import-untyped,unused-ignore]
-import numpy as np
-
 from ...safety.jpeg import FrameRejected, decode_jpeg
 
 #: Pixels across the shrunk picture: 6 keeps the colours and loses every shape.
@@ -25,6 +22,11 @@ PLACEHOLDER_SIZE: Final = (240, 320)  # height, width: a frame the decoder refus
 def blurred_jpeg(jpeg: bytes) -> bytes:
     """A heavily blurred JPEG of ``jpeg``, the same size; a grey placeholder when the
     bytes do not decode. Blocking (OpenCV): call it from a worker thread."""
+    # Imported here: the console's routes import this module with the gateway, which
+    # loads OpenCV only when a frame is first decoded.
+    import cv2  # type: ignore[import-untyped,unused-ignore]
+    import numpy as np
+
     try:
         image = decode_jpeg(jpeg)
     except FrameRejected:

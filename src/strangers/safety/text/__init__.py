@@ -1,4 +1,4 @@
-"""The text signal engine (design §6, text): normalisation, contact details, age
+"""The text signal engine (docs/design.md §6, text): normalisation, contact details, age
 statements, grooming and solicitation signals and profanity for each chat line, as a
 :class:`~strangers.core.text.TextScanner`.
 

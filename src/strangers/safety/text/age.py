@@ -1,4 +1,4 @@
-"""Age statements: the age a sender states about themselves (design §6, text and age).
+"""Age statements: the age a sender states about themselves (docs/design.md §6, text and age).
 
 In the teen pool an adult age statement ends the match and opens a case; in the adult pool
 a minor's ends the match and sends the device back to the age question. So the rule must

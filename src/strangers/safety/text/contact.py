@@ -1,4 +1,4 @@
-"""Contact details: phone numbers, e-mail addresses, links and @handles (design §6, text).
+"""Contact details: phone numbers, e-mail addresses, links and @handles (docs/design.md §6, text).
 
 In the teen pool contact details and links are always masked, so this is the check that must
 not miss: a number spaced out, written in words or in look-alike letters is still a number,

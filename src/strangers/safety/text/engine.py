@@ -1,6 +1,6 @@
 """The signal engine: one chat line in, a :class:`~strangers.core.text.TextScan` out.
 
-Design §6 (text): before relay, every message passes the engine — normalisation, contact
+docs/design.md §6 (text): before relay, every message passes the engine — normalisation, contact
 details, age statements, grooming and solicitation signals, profanity — with a p99 under
 1 ms. :class:`SignalEngine` implements :class:`~strangers.core.text.TextScanner`: it is
 pure (no I/O, no clock: everything is loaded at construction) and total (``scan`` never

@@ -1,11 +1,11 @@
 """The data files of the text signal engine and the small phrase language they are written in.
 
-Every word list the engine uses lives in ``data/`` (design §6, text: EN and FR lists as data,
-not code): ``common.txt`` (apps, top-level domains, e-mail providers), one file per language
-(``en.txt``, ``fr.txt``: number words, slang, age-statement vocabulary, and the phrase
-patterns of each grooming and solicitation kind, after the signs listed in Ofcom's Illegal
-Content Codes, ICU grooming measures) and ``confusables.tsv`` (look-alike letters, Unicode
-TR39). The syntax of a phrase pattern is described at the top of ``en.txt``.
+Every word list the engine uses lives in ``data/`` (docs/design.md §6, text: EN and FR
+lists as data, not code): ``common.txt`` (apps, top-level domains, e-mail providers), one
+file per language (``en.txt``, ``fr.txt``: number words, slang, age-statement vocabulary,
+and the phrase patterns of each grooming and solicitation kind, after the signs listed in
+Ofcom's Illegal Content Codes, ICU grooming measures) and ``confusables.tsv`` (look-alike
+letters, Unicode TR39). The syntax of a phrase pattern is described at the top of ``en.txt``.
 
 A pattern compiles to a regular expression over the *words view* of a message (see
 :mod:`.normalise`): single spaces between tokens, a space before the first and after the

@@ -1,4 +1,4 @@
-"""Normalisation: the views of a chat line that the signal engine matches (design §6, text).
+"""Normalisation: the views of a chat line that the signal engine matches (docs/design.md §6, text).
 
 A line is never matched as typed: people who want to pass a phone number or a handle past
 a filter write it in look-alike letters, leetspeak, spaced out or in words. Every view is

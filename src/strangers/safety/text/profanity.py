@@ -5,7 +5,7 @@ tokens ``\\b\\w\\w+\\b`` of the lowercased text, English stop words out, raw cou
 idf, L2-normalised) into a ``CalibratedClassifierCV`` of five ``LinearSVC`` folds, each
 with a sigmoid calibration ``p = 1 / (1 + exp(a·f + b))`` of its decision ``f = w·x + c``,
 the five probabilities averaged. Called on one message it costs about 3.6 ms (the
-scikit-learn overhead, not the arithmetic), far over the engine's 1 ms budget (design §6).
+scikit-learn overhead, not the arithmetic), far over the engine's 1 ms budget (docs/design.md §6).
 
 :class:`ProfanityScorer` reads the vocabulary, the idf weights, the five weight vectors,
 intercepts and calibrations once, from the package's own fitted objects, and computes the

@@ -1,5 +1,5 @@
 """Automatic text flags: grooming signals that added up, adult age statements in the
-teen pool (design §6, text).
+teen pool (docs/design.md §6, text).
 
 Revision ID: 0003
 Revises: 0002

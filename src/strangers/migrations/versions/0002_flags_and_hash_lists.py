@@ -6,7 +6,7 @@ Create Date: 2025-03-01
 
 The evidence kind constraint is replaced (SQLite rebuilds the table: batch mode, see
 ``migrations/env.py``). A downgrade refuses to run while evidence of the new kinds
-exists: evidence has a retention duty (design §6; a year when escalated, REPORT Act),
+exists: evidence has a retention duty (docs/design.md §6; a year when escalated, REPORT Act),
 and silently deleting it to fit the old constraint would break it.
 """
 

@@ -1,6 +1,9 @@
-"""The load generator at tiny scale against the real server on loopback.
+"""The load generator (``bench/loadtest.py``) at tiny scale against the real server on
+loopback.
 
-Starts ``python -m strangers serve`` on a free 127.0.0.1 port, runs scenario C
+Serves the app in this process (``tests/inprocess.serving_in_thread``: the real app
+under the real uvicorn configuration, on a loop of its own) on a free 127.0.0.1 port,
+with the limits a load test needs (``LOAD_TEST_LIMITS``), runs scenario C
 with 20 chatters and scenario F (skip churn) with 20 chatters, and checks the
 invariants: everyone paired, no double or repeated pair, no lost round, round
 trips measured. Nothing here asserts on time.
@@ -12,7 +15,7 @@ partners on different URLs are two spellings of one server.
 
 Targets (issue 10): loopback, or the operator's own ``STRANGERS_PUBLIC_ORIGIN``
 (``https`` → ``wss``, ``http`` → ``ws``, same host and port); anything else is
-refused before any connection, ``strangers loadtest`` exiting 2. Those tests check
+refused before any connection, ``bench/loadtest.py`` exiting 2. Those tests check
 the rule and the refusal only: nothing is ever sent to a host off loopback.
 """
 
@@ -29,25 +32,22 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from strangers import loadtest
-
-from .servers import running_server
+from ..inprocess import serving_in_thread
+from . import BENCH, chatters, loadtest, targets
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(
-        tmp_path_factory.mktemp("strangers-data"), **loadtest.LOAD_TEST_LIMITS
-    ) as base:
-        yield base.replace("http://", "ws://") + "/v1/ws"
+    data = tmp_path_factory.mktemp("strangers-data")
+    with serving_in_thread(data, **loadtest.LOAD_TEST_LIMITS) as served:
+        yield served.ws
 
 
 @pytest.fixture(scope="module")
 def other_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(
-        tmp_path_factory.mktemp("strangers-data-other"), **loadtest.LOAD_TEST_LIMITS
-    ) as base:
-        yield base.replace("http://", "ws://") + "/v1/ws"
+    data = tmp_path_factory.mktemp("strangers-data-other")
+    with serving_in_thread(data, **loadtest.LOAD_TEST_LIMITS) as served:
+        yield served.ws
 
 
 def _by_name(url: str) -> str:
@@ -216,10 +216,11 @@ def no_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"network use for a refused target: {args!r}")
 
-    monkeypatch.setattr(loadtest.socket, "getaddrinfo", forbidden)
-    monkeypatch.setattr(loadtest.socket, "create_connection", forbidden)
+    monkeypatch.setattr(targets.socket, "getaddrinfo", forbidden)
+    monkeypatch.setattr(targets.socket, "create_connection", forbidden)
     monkeypatch.setattr(loadtest, "run", forbidden)
-    monkeypatch.setattr(loadtest, "_run_slice", forbidden)
+    monkeypatch.setattr(loadtest, "run_slice", forbidden)
+    monkeypatch.setattr(loadtest, "run_processes", forbidden)
 
 
 @pytest.mark.parametrize(
@@ -233,34 +234,32 @@ def no_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_the_command_exits_2_for_a_refused_target(
-    origin: str | None, url: str, monkeypatch: pytest.MonkeyPatch, no_connections: None
+    origin: str | None,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    no_connections: None,
 ) -> None:
-    from typer.testing import CliRunner
-
-    from strangers.cli import app
-
     if origin is None:
         monkeypatch.delenv("STRANGERS_PUBLIC_ORIGIN", raising=False)
     else:
         monkeypatch.setenv("STRANGERS_PUBLIC_ORIGIN", origin)
-    result = CliRunner().invoke(app, ["loadtest", "--url", url, "--scenario", "C"])
-    assert result.exit_code == 2, result.output
-    assert "refusing" in result.output
-    assert "STRANGERS_PUBLIC_ORIGIN=" in result.output
+    exit_code = loadtest.cli(["--url", url, "--scenario", "C"])
+    output = capsys.readouterr().out
+    assert exit_code == 2, output
+    assert "refusing" in output
+    assert "STRANGERS_PUBLIC_ORIGIN=" in output
 
 
 def test_the_command_exits_2_for_a_public_origin_setting_that_is_not_one(
-    monkeypatch: pytest.MonkeyPatch, no_connections: None
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_connections: None
 ) -> None:
-    from typer.testing import CliRunner
-
-    from strangers.cli import app
-
     monkeypatch.setenv("STRANGERS_PUBLIC_ORIGIN", "chat.example.org/v1")
     url = "wss://chat.example.org/v1/ws"
-    result = CliRunner().invoke(app, ["loadtest", "--url", url])
-    assert result.exit_code == 2, result.output
-    assert "public_origin" in result.output
+    exit_code = loadtest.cli(["--url", url])
+    output = capsys.readouterr().out
+    assert exit_code == 2, output
+    assert "public_origin" in output
 
 
 def test_scenarios_are_bounded() -> None:
@@ -277,9 +276,9 @@ def test_scenarios_are_bounded() -> None:
 def test_the_operator_command_runs_on_uvloop_and_exits_clean(
     server_url: str, tmp_path: Path
 ) -> None:
-    """`strangers loadtest` as an operator runs it: its own process, on uvloop."""
+    """`bench/loadtest.py` as an operator runs it: its own process, on uvloop."""
     out = tmp_path / "report.json"
-    command = [sys.executable, "-m", "strangers", "loadtest", "--url", server_url]
+    command = [sys.executable, str(BENCH / "loadtest.py"), "--url", server_url]
     command += ["--scenario", "F", "--scale", "0.01", "--json-out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -312,7 +311,7 @@ def test_refuses_a_list_with_one_url_off_loopback(
 async def test_chatter_i_connects_to_url_i_mod_n(server_url: str, other_server_url: str) -> None:
     urls = (server_url, other_server_url, _by_name(server_url))
     scenario = loadtest.scenario("C", 0.024, deadline=15.0)  # 24 chatters, 8 per URL
-    records = await loadtest._run_slice(  # the records themselves, to see who went where
+    records = await chatters.run_slice(  # the records themselves, to see who went where
         urls, scenario, range(scenario.chatters), time.monotonic() + 0.05, None
     )
     assert [rec.url for rec in records] == [urls[i % 3] for i in range(24)]

@@ -1,5 +1,5 @@
 """The moderator console: accounts, their sessions, actions on cases, notices for
-chatters, and an appeal's statement of reasons (design §1, Moderator).
+chatters, and an appeal's statement of reasons (docs/design.md §1, Moderator).
 
 Revision ID: 0004
 Revises: 0003

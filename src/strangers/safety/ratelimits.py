@@ -1,10 +1,15 @@
-"""Limits across sessions, per device and per network (design §3 limits; issue 9).
+"""Limits across sessions, per device and per network (docs/design.md §3 limits; issue 9).
 
 The core's token buckets limit one *session*; a bot opens many. These limits count
 what one **device** (its token) and one **network** (the keyed hash of its address,
-design §6) do across all their sessions and, with Redis, across every gateway, so that
+docs/design.md §6) do across all their sessions and, with Redis, across every gateway, so that
 a flood meets a clear refusal and persistent abuse a temporary ban (OWASP ASVS 5.0
 V2.4.1 anti-automation).
+
+This is the generic limiter, below the gateway and the moderation layer, which both
+count with it: the chat socket, the frame posts and the appeals (``gateway/``) and the
+console's sign-in (``moderation/console/signin.py``). What a refusal leads to (a
+``rate_limited`` answer, a ban for abuse) is the caller's.
 
 - Every action has a limit per device and a looser one per network: networks are
   shared (a school, an office, a carrier's NAT), and one pupil's flood must not lock
@@ -14,10 +19,11 @@ V2.4.1 anti-automation).
   key, and no burst at a window's edge as with fixed windows.
 - Every refusal also counts against an **abuse** limit per device and per network
   (``limit_abuse_*``). A refused caller whose *device* is past it is ``abusive``, and
-  the caller bans that device for a while (:func:`ban_for_abuse`). A network past it
-  makes a refusal abusive only when no device is known (a handshake before ``hello``, a
-  frame with a forged token), and then nothing is banned: a network-wide ban would hit
-  every innocent device behind it; the limits keep refusing it, which costs nothing.
+  the caller bans that device for a while (``ban_for_abuse`` in
+  ``gateway/enforcement.py``). A network past it makes a refusal abusive only when no
+  device is known (a handshake before ``hello``, a frame with a forged token), and then
+  nothing is banned: a network-wide ban would hit every innocent device behind it; the
+  limits keep refusing it, which costs nothing.
 - Where counters live: in this node's memory when ``redis_url`` is unset; in Redis
   (keys under ``<redis_namespace>:limits``, hash-tagged by ``limits`` so that a window's
   two counters share a Redis Cluster slot) when it is set, so a limit holds across
@@ -52,9 +58,8 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage, SlidingWindowCounterSupport, Storage
@@ -62,12 +67,6 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from prometheus_client import Counter
 
 from ..core.network import UNKNOWN_NETWORK
-from ..moderation.records import BanNotice
-from .enforcement import apply_ban
-
-if TYPE_CHECKING:
-    from .chat_socket import Services
-    from .settings import Settings
 
 log = logging.getLogger("strangers.ratelimits")
 
@@ -77,8 +76,6 @@ SHARED_RETRY_SECONDS: Final = 10.0
 REDIS_TIMEOUT_SECONDS: Final = 0.5
 #: Expired keys dropped at most per call, so that no single call pays for a big sweep.
 SWEEP_BATCH: Final = 256
-#: What a chatter banned by :func:`ban_for_abuse` is shown (at most 64 characters).
-ABUSE_BAN_REASON: Final = "Too many requests: automated or abusive use"
 
 REFUSED: Final = Counter(
     "strangers_rate_limited_total",
@@ -131,7 +128,19 @@ class Pair:
         return cls(parse(device), parse(network))
 
 
-def rules_from(settings: Settings) -> dict[Action, Pair]:
+class LimitSettings(Protocol):
+    """The settings the limits read (``strangers.gateway.settings.Settings``); besides
+    these, :func:`rules_from` reads ``limit_<action>_device`` (``_account`` for
+    ``SIGN_IN``) and ``limit_<action>_network`` for every :class:`Action`."""
+
+    rate_limit_keys: int
+    limit_abuse_device: str
+    limit_abuse_network: str
+    redis_url: str | None
+    redis_namespace: str
+
+
+def rules_from(settings: LimitSettings) -> dict[Action, Pair]:
     """The limits of every action, from the ``limit_*`` settings."""
     rules = {}
     for action in Action:
@@ -345,7 +354,7 @@ class RateLimits:
         self._shared_down_until = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RateLimits:
+    def from_settings(cls, settings: LimitSettings) -> RateLimits:
         local = LocalStorage(max_keys=settings.rate_limit_keys)
         abuse = Pair.parse(settings.limit_abuse_device, settings.limit_abuse_network)
         if not settings.redis_url:
@@ -467,35 +476,3 @@ async def _all(calls: Any, *, concurrently: bool) -> list[Any]:
     if not concurrently or len(pending) == 1:
         return [await call for call in pending]
     return list(await asyncio.gather(*pending))
-
-
-_banning: set[str] = set()  # devices whose ban is being stored, so it is stored once
-
-
-async def ban_for_abuse(services: Services, device: str | None) -> BanNotice | None:
-    """Ban ``device`` for ``abuse_ban_minutes`` (a refusal came back ``abusive``):
-    committed to the records first, then in force here and on every node, its sessions
-    told and closed (``gateway/enforcement.py``). Returns the notice, or None when
-    nothing was banned: no device, no records, a ban already in force or being stored,
-    or a records failure (logged; the refusals go on)."""
-    records = services.records
-    if device is None or records is None or device in _banning:
-        return None
-    now = datetime.now(UTC)
-    if services.bans.lookup(device, UNKNOWN_NETWORK, now) is not None:
-        return None
-    until = now + timedelta(minutes=services.settings.abuse_ban_minutes)
-    _banning.add(device)
-    try:
-        await records.add_ban(
-            device=device, network=None, reason=ABUSE_BAN_REASON, case=None, until=until, now=now
-        )
-    except Exception:
-        log.exception("a ban for abuse of the rate limits could not be stored")
-        return None
-    finally:
-        _banning.discard(device)
-    notice = BanNotice(ABUSE_BAN_REASON, None, until)
-    apply_ban(services, device, None, notice)
-    log.info("a device was banned for abuse of the rate limits until %s", until.isoformat())
-    return notice

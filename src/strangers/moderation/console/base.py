@@ -1,0 +1,281 @@
+"""What every page group of the console shares: the services it is given, a signed-in
+:class:`Visit`, the declaration of a :class:`Route`, and :class:`Pages`, the base of
+each group (rendering, the answers every page may give, reading a form).
+
+The console is given what it needs, never the gateway itself: :class:`ConsoleServices`
+(the records, the settings, the rate limits, the hash lists) and a
+:class:`~strangers.moderation.live.LiveChat` (what a decision does to the running
+chat). The gateway's ``Services`` and ``NodeLiveChat`` are both, and the app hands
+them over when it builds the console's router (``routes.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal, Protocol
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from ...safety.hashes import HashList
+from ...safety.ratelimits import RateLimits
+from ..accounts import ConsoleUser
+from ..cybertip import CybertipSettings
+from ..live import LiveChat
+from ..records import RecordError, Records
+from ..tables import NOTE_MAX, NOTICE_TEXT_MAX
+from .handles import Handles
+
+Kind = Literal["page", "download", "post"]
+Handler = Callable[["Visit"], Awaitable[Response]]
+OpenHandler = Callable[[Request], Awaitable[Response]]
+
+#: A form is a few short fields; a hash list upload may be large (one line a hash).
+FORM_MAX_BYTES: Final = 64 * 1024
+UPLOAD_MAX_BYTES: Final = 32 * 1024 * 1024
+FORM_MAX_FIELDS: Final = 16
+#: The longest warning, note and appeal statement: what a notice can carry.
+TEXT_MAX: Final = min(NOTICE_TEXT_MAX, NOTE_MAX)
+#: What a page says after a POST sent it back there with ``?done=<what>``.
+DONE: Final[dict[str, str]] = {
+    "dismiss": "The case is dismissed.",
+    "warn": "The warning is recorded; the chatter sees it on their next visit.",
+    "ban": "The device is banned; a live session was ended at once.",
+    "escalate": "The case is escalated: its evidence is kept a year for a report.",
+    "note": "The note is added.",
+    "decided": "The appeal is decided; the chatter is told on their next visit.",
+    "filed": "The report was sent to the CyberTipline.",
+}
+CSRF_FIELD: Final[dict[str, Any]] = {
+    "type": "string",
+    "description": "The session's CSRF token, from any of its pages' forms.",
+}
+
+
+class ConsoleSettings(CybertipSettings, Protocol):
+    """The settings the console reads: the CyberTipline's, and its own key."""
+
+    def subkey(self, purpose: str) -> bytes: ...
+
+
+class ConsoleServices(Protocol):
+    """What the console is given (the gateway's ``Services`` is this). ``records`` is
+    None until the app has opened them."""
+
+    @property
+    def records(self) -> Records | None: ...
+
+    @property
+    def settings(self) -> ConsoleSettings: ...
+
+    @property
+    def network_key(self) -> bytes: ...
+
+    @property
+    def rate_limits(self) -> RateLimits | None: ...
+
+    @property
+    def hashes(self) -> HashList: ...
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One signed-in request, its CSRF token already checked when it is a POST."""
+
+    request: Request
+    records: Records
+    user: ConsoleUser
+    token: str
+    handles: Handles
+    now: datetime
+    form: FormData
+
+    def field(self, name: str) -> str:
+        value = self.form.get(name)
+        return value if isinstance(value, str) else ""
+
+    def query(self, name: str) -> str:
+        return self.request.query_params.get(name, "")
+
+
+class Stop(Exception):
+    """A response decided deep inside a handler (a 404, a 413)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.response = response
+
+
+@dataclass(frozen=True)
+class Route:
+    """One console route: what the router registers and ``/openapi.json`` describes.
+    ``handler`` gets a :class:`Visit` once the guard let the request through
+    (``guard.py``); an :class:`OpenRoute` gets the bare request."""
+
+    method: str
+    path: str
+    summary: str
+    handler: Handler
+    kind: Kind = "page"
+    admin: bool = False
+    #: A multipart form with a file (the size cap of an upload).
+    upload: bool = False
+    #: A POST's form fields (all strings unless said).
+    form: Mapping[str, Any] = field(default_factory=dict)
+    #: A GET's optional query parameters.
+    query: tuple[str, ...] = ()
+    #: Answers beyond those of every route of its kind: status → description.
+    answers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpenRoute:
+    """A route without the guard: the sign-in form and its POST."""
+
+    method: str
+    path: str
+    summary: str
+    handler: OpenHandler
+    kind: Kind = "page"
+    form: Mapping[str, Any] = field(default_factory=dict)
+    answers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the page groups of one console share; built once by the router."""
+
+    services: ConsoleServices
+    chat: LiveChat
+    #: The console's key (handles, the sign-in form's tokens, account-name hashes).
+    key: bytes
+    templates: Jinja2Templates
+
+
+class Pages:
+    """The base of a page group: rendering, and the answers any page may give."""
+
+    def __init__(self, shared: Shared) -> None:
+        self.services = shared.services
+        self.chat = shared.chat
+        self.key = shared.key
+        self.templates = shared.templates
+
+    def routes(self) -> list[Route]:
+        """The group's routes behind the guard, in the order they are registered."""
+        return []
+
+    # Rendering
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        *,
+        status: int = 200,
+        user: ConsoleUser | None = None,
+        handles: Handles | None = None,
+        **context: Any,
+    ) -> Response:
+        context.setdefault("section", "")
+        context.setdefault("error", "")
+        context.setdefault("notice", "")
+        context.update(
+            user=user,
+            is_admin=user is not None and user.role == "admin",
+            case_url=(lambda number: f"/mod/cases/{handles.case(number)}") if handles else None,
+            appeal_url=(lambda ident: f"/mod/appeals/{handles.appeal(ident)}") if handles else None,
+        )
+        return self.templates.TemplateResponse(request, name, context, status_code=status)
+
+    def page(self, visit: Visit, name: str, *, status: int = 200, **context: Any) -> Response:
+        return self.render(
+            visit.request, name, status=status, user=visit.user, handles=visit.handles, **context
+        )
+
+    def message(
+        self, request: Request, status: int, title: str, text: str, user: ConsoleUser | None
+    ) -> Response:
+        return self.render(
+            request, "message.html", status=status, user=user, title=title, text=text
+        )
+
+    def not_found(self, request: Request, user: ConsoleUser | None) -> Response:
+        # One page for an unknown case, a bad handle and another session's handle.
+        return self.message(request, 404, "Not found", "There is nothing here.", user)
+
+    def record_error(
+        self, request: Request, exc: RecordError, user: ConsoleUser | None
+    ) -> Response:
+        if exc.code == "unknown_case":
+            return self.not_found(request, user)
+        if exc.code == "unavailable":
+            return self.message(
+                request,
+                503,
+                "Records unavailable",
+                "The records database cannot be reached; try again in a moment.",
+                user,
+            )
+        if exc.code == "undecryptable":
+            return self.message(
+                request,
+                500,
+                "Evidence unreadable",
+                "This evidence was sealed under another key and cannot be shown.",
+                user,
+            )
+        if exc.code == "not_allowed":
+            return self.message(request, 403, "Not allowed", exc.detail, user)
+        if exc.code == "duplicate":
+            return self.message(request, 409, "Already done", exc.detail, user)
+        return self.message(request, 400, "Refused", exc.detail, user)
+
+    # Reading a request
+
+    def open_records(self) -> Records:
+        """The records, or ``unavailable`` before the app has opened them."""
+        records = self.services.records
+        if records is None:
+            raise RecordError("unavailable", "the records are not open yet")
+        return records
+
+    async def read_form(
+        self, request: Request, user: ConsoleUser | None, *, upload: bool
+    ) -> FormData:
+        """The POST's form, within the size caps (411, 413 and 400 raise :class:`Stop`)."""
+        limit = UPLOAD_MAX_BYTES if upload else FORM_MAX_BYTES
+        length = request.headers.get("content-length", "")
+        if not length.isascii() or not length.isdigit():
+            raise Stop(self.message(request, 411, "Refused", "The form has no length.", user))
+        if int(length) > limit:
+            raise Stop(self.message(request, 413, "Too large", "The form is too large.", user))
+        try:
+            # One file allowed everywhere, so a stray file is not a reason to skip the
+            # CSRF check: the size cap above is what keeps uploads to the upload form.
+            return await request.form(
+                max_files=1,
+                max_fields=FORM_MAX_FIELDS,
+                max_part_size=FORM_MAX_BYTES,
+            )
+        except (MultiPartException, HTTPException):
+            raise Stop(
+                self.message(request, 400, "Refused", "The form could not be read.", user)
+            ) from None
+
+    def case_number(self, visit: Visit) -> str:
+        """The case the URL's handle names in this session (404 otherwise)."""
+        number = visit.handles.open_case(visit.request.path_params.get("handle", ""))
+        if number is None:
+            raise Stop(self.not_found(visit.request, visit.user))
+        return number
+
+
+def see_other(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
