@@ -32,8 +32,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy src/strangers
 
+# Two workers, whole modules to a worker, then the `serial` tests alone; both runs go to
+# the end, and the first failure decides the exit status (5: nothing collected).
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest -q
+	status=0; \
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not serial" || status=$$?; \
+	$(PY) -m pytest -q -p no:xdist -m serial || { [ $$status -ne 0 ] || status=$$?; }; \
+	exit $$status
 
 bench: $(STAMP)
 	$(PY) bench/matcher.py

@@ -27,6 +27,7 @@ import os
 import secrets
 from collections.abc import Iterator
 
+import hypothesis
 import pytest
 import redis
 from argon2 import PasswordHasher, Type
@@ -44,6 +45,16 @@ TEST_HASHING = accounts.PasswordHashing.using(
     PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, type=Type.ID)
 )
 accounts.default_hashing = TEST_HASHING
+
+# Property tests prove behaviour, never speed (speed is for bench/): no per-example
+# deadline and no "too slow" health check, which a loaded machine (two pytest workers on
+# two cores) would trip without anything being wrong.
+hypothesis.settings.register_profile(
+    "strangers",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("strangers")
 
 
 def _require_redis() -> None:

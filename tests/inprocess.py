@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -31,8 +32,6 @@ from strangers.gateway.app import create_app
 from strangers.gateway.serving import server_config
 from strangers.gateway.settings import Settings
 from strangers.moderation.migrate import upgrade
-
-from .servers import free_port
 
 
 @dataclass(frozen=True)
@@ -67,11 +66,22 @@ def _app(chosen: Settings) -> ASGIApp:
         return create_app(chosen)
 
 
-def _settings(data_dir: Path, settings: dict[str, object]) -> Settings:
-    port = free_port()
-    return Settings(  # type: ignore[arg-type]
-        **{"data_dir": data_dir, "host": "127.0.0.1", "port": port, **settings}
-    )
+def _listening(data_dir: Path, settings: dict[str, object]) -> tuple[Settings, socket.socket]:
+    """The settings and the listening socket of a server on a port of its own: the socket
+    is bound here and handed to uvicorn, so no other test (nor another pytest worker)
+    can take the port between choosing it and serving on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        chosen = Settings(  # type: ignore[arg-type]
+            **{"data_dir": data_dir, "host": "127.0.0.1", "port": port, **settings}
+        )
+    except BaseException:
+        sock.close()
+        raise
+    return chosen, sock
 
 
 @contextlib.asynccontextmanager
@@ -79,13 +89,17 @@ async def serving(data_dir: Path, **settings: object) -> AsyncIterator[Served]:
     """Serve the app on 127.0.0.1 with ``settings`` (``Settings`` field names; the
     environment's ``STRANGERS_*`` apply underneath, as in ``strangers serve``) and the
     records in ``data_dir`` unless ``database_url`` is given; stop it after."""
-    chosen = _settings(data_dir, settings)
+    chosen, sock = _listening(data_dir, settings)
     port = chosen.port
-    await asyncio.to_thread(upgrade, chosen.records_url())
-    config = server_config(_app(chosen), chosen)
+    try:
+        await asyncio.to_thread(upgrade, chosen.records_url())
+        config = server_config(_app(chosen), chosen)
+    except BaseException:
+        sock.close()
+        raise
     config.loop = "none"  # the test's loop
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
             if task.done():
@@ -102,21 +116,26 @@ async def serving(data_dir: Path, **settings: object) -> AsyncIterator[Served]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        sock.close()
 
 
 @contextlib.contextmanager
 def serving_in_thread(data_dir: Path, **settings: object) -> Iterator[Served]:
     """:func:`serving` on a loop of its own in a daemon thread; the same arguments."""
-    chosen = _settings(data_dir, settings)
-    upgrade(chosen.records_url())
-    config = server_config(_app(chosen), chosen)
+    chosen, sock = _listening(data_dir, settings)
+    try:
+        upgrade(chosen.records_url())
+        config = server_config(_app(chosen), chosen)
+    except BaseException:
+        sock.close()
+        raise
     config.loop = "none"
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            asyncio.run(server.serve())
+            asyncio.run(server.serve(sockets=[sock]))
         except BaseException as exc:  # reported to the test below
             failure.append(exc)
 
@@ -136,6 +155,7 @@ def serving_in_thread(data_dir: Path, **settings: object) -> Iterator[Served]:
         if thread.is_alive():
             server.force_exit = True
             thread.join(5)
+        sock.close()
 
 
 def app_for(settings: Settings) -> ASGIApp:

@@ -236,6 +236,7 @@ def _resumed_after(log: list[Seen], kill: float) -> float:
 
 
 @pytest.mark.process
+@pytest.mark.serial
 def test_killing_the_matchmakers_gateway_then_another(tmp_path: Path, namespace: str) -> None:
     """Separate processes: a gateway is killed with SIGKILL, as when a host dies (no
     goodbye to Redis, its sockets cut by the kernel), which a thread cannot undergo."""

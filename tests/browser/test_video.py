@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.process]
+pytestmark = [pytest.mark.browser, pytest.mark.process, pytest.mark.serial]
 HERE = Path(__file__).resolve().parent
 EN = json.loads((HERE.parents[1] / "src/strangers/web/i18n/en.json").read_text(encoding="utf-8"))
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from strangers.moderation.cybertip import documents
 from strangers.moderation.cybertip.model import (
@@ -60,13 +61,7 @@ async def build_package(
     if incident_type is not None and incident_type not in INCIDENT_TYPES:
         raise RecordError("invalid", "not an incident type of the CyberTipline")
     async with records.transaction() as session:
-        row = await session.scalar(select(Case).where(Case.number == case))
-        if row is None:
-            raise RecordError("unknown_case", "there is no such case")
-        if not row.escalated:
-            raise RecordError(
-                "not_allowed", "only an escalated case is reported to law enforcement"
-            )
+        row = await escalated_case(session, case)
         flag = await session.scalar(
             select(FlagRow).where(FlagRow.case_id == row.id).order_by(FlagRow.id).limit(1)
         )
@@ -127,6 +122,18 @@ async def build_package(
         report_xml=report_xml,
         built_at=now,
     )
+
+
+async def escalated_case(session: AsyncSession, case: str) -> Case:
+    """The case numbered ``case``, which must be escalated: only an escalated case is
+    reported to law enforcement (``not_allowed`` otherwise; ``unknown_case`` when there
+    is no such case)."""
+    row = await session.scalar(select(Case).where(Case.number == case))
+    if row is None:
+        raise RecordError("unknown_case", "there is no such case")
+    if not row.escalated:
+        raise RecordError("not_allowed", "only an escalated case is reported to law enforcement")
+    return row
 
 
 def _first_time(items: Sequence[Mapping[str, Any]], key: str) -> datetime | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from strangers.moderation.cybertip.building import escalated_case
 from strangers.moderation.cybertip.client import FiledReport
 from strangers.moderation.cybertip.package import ReportPackage
 from strangers.moderation.errors import RecordError
@@ -30,13 +31,7 @@ async def record_filing(
     if filed.case != case:
         raise RecordError("invalid", "this filing is of another case")
     async with records.transaction() as session:
-        row = await session.scalar(select(Case).where(Case.number == case))
-        if row is None:
-            raise RecordError("unknown_case", "there is no such case")
-        if not row.escalated:
-            raise RecordError(
-                "not_allowed", "only an escalated case is reported to law enforcement"
-            )
+        row = await escalated_case(session, case)
         if await _filing_detail(session, row.id) is not None:
             raise RecordError("duplicate", "this case was already reported")
         row.status = "actioned"
