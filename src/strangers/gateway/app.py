@@ -67,6 +67,7 @@ from .request_ids import RequestIds
 from .request_size import RequestSizeCap, too_large
 from .services import Services
 from .settings import Settings
+from .source import source_router
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 log = logging.getLogger("strangers.app")
@@ -389,6 +390,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     app.include_router(appeals_router(services))
     app.include_router(frames_router(services))
+    app.include_router(source_router())
     app.include_router(console_router(services, NodeLiveChat(services)))
     app.mount("/mod/static", StaticFiles(directory=CONSOLE_STATIC_DIR), name="console-static")
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
