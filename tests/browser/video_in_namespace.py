@@ -222,7 +222,26 @@ def connected(page: Page, *partners: Page, timeout: float = 30.0) -> dict[str, o
                     raise GatheringStuck(f"no candidate gathered: {detail}")
         time.sleep(0.1)
     others = [(other.evaluate(STATS), other.evaluate(DETAIL)) for other in partners]
-    raise AssertionError(f"no video: {stats} {page.evaluate(DETAIL)}; partners: {others}")
+    raise AssertionError(
+        f"no video: {stats} {page.evaluate(DETAIL)}; partners: {others}; "
+        f"the servers' frame checks: {checks_so_far()}"
+    )
+
+
+def checks_so_far() -> dict[str, list[str]]:
+    """Each server's counts of frame verdicts and face-age outcomes (its ``/metrics``),
+    so a match the checks ended says which check ended it."""
+    wanted = ("strangers_face_age_estimates_total{", "strangers_frames_checked_total{")
+    counts: dict[str, list[str]] = {}
+    for base in (SERVER_A, SERVER_B, SERVER_C, SERVER_D):
+        try:
+            with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError as exc:
+            counts[base] = [f"unreadable: {exc}"]
+            continue
+        counts[base] = [line for line in text.splitlines() if line.startswith(wanted)]
+    return counts
 
 
 def settle(page: Page, expression: str, timeout: float) -> bool:
