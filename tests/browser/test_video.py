@@ -183,6 +183,7 @@ def test_a_childs_face_in_the_adult_pool_sends_it_to_the_age_question(
     stranger sees the match end."""
     found = seen["child_face"]
     child, adult = found["pages"]
+    assert found["matched"] == [True, True], found
     assert found["refused"] and found["stranger_ended"], found
     assert child["screen"] == "refused", child
     (ended,) = events(adult, "ended")
@@ -195,6 +196,7 @@ def test_a_clearly_adult_face_in_the_teen_pool_is_sent_out_and_barred(
 ) -> None:
     found = seen["adult_face"]
     grown, teen = found["pages"]
+    assert found["matched"] == [True, True], found
     assert found["refused"] and found["stranger_ended"], found
     assert grown["screen"] == "refused", grown
     (ended,) = events(teen, "ended")

@@ -313,14 +313,18 @@ def faceless(face: Browser, scene: Browser, seen: dict[str, object]) -> None:
 
 
 REFUSED = "() => document.body.dataset.screen === 'refused'"
+MATCHED = "() => window.strangersVideo.timeline().some((e) => e.event === 'matched')"
 
 
 def child_face(face: Browser, marked: Browser, seen: dict[str, object]) -> None:
     """Adult pool: the marked camera's own frames are estimated 11, three in a row."""
     child = chatter(marked, SERVER_C)
     adult = chatter(face, SERVER_C)  # estimated 30: nothing happens to it
-    connected(adult, child)
     seen["child_face"] = {
+        # Matched, not connected: the own-camera checks end the match about 5 s in,
+        # which on a loaded machine can come before the relay connects; the age rule
+        # acts on the page's own frames, posted from the match's start either way.
+        "matched": [settle(child, MATCHED, 15), settle(adult, MATCHED, 15)],
         "refused": settle(child, REFUSED, 25),
         "stranger_ended": settle(adult, ENDED, 8),
         "pages": [child.evaluate(STATE), adult.evaluate(STATE)],
@@ -335,8 +339,8 @@ def adult_face(face: Browser, marked: Browser, seen: dict[str, object]) -> None:
     page would) and is refused by the server."""
     grown = chatter(marked, SERVER_D, year="2011")
     teen = chatter(face, SERVER_D, year="2011")  # estimated 15: nothing happens to it
-    connected(teen, grown)
     found: dict[str, object] = {
+        "matched": [settle(grown, MATCHED, 15), settle(teen, MATCHED, 15)],  # as child_face
         "refused": settle(grown, REFUSED, 25),
         "stranger_ended": settle(teen, ENDED, 8),
         "pages": [grown.evaluate(STATE), teen.evaluate(STATE)],
