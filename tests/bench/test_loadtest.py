@@ -345,9 +345,15 @@ async def test_partners_on_different_urls_keep_skip_churn_clean(server_url: str)
     the client learns a partner by match id only, never by its URL."""
     urls = [server_url, _by_name(server_url)]
     scenario = loadtest.scenario("F", 0.01, deadline=15.0)  # 20 chatters, 3 rounds each
-    report = await loadtest.run(urls, scenario)
-    _assert_clean(report, rounds=3)
-    assert report.chatters_per_url == {urls[0]: 10, urls[1]: 10}
+    # Who meets whom follows arrival order, and ``localhost`` may cost a failed ::1
+    # attempt first: a run can pair each name's chatters among themselves. Every run
+    # must be clean; up to three runs for one that pairs across the names.
+    for _ in range(3):
+        report = await loadtest.run(urls, scenario)
+        _assert_clean(report, rounds=3)
+        assert report.chatters_per_url == {urls[0]: 10, urls[1]: 10}
+        if report.cross_url_pairs > 0:
+            break
     assert report.cross_url_pairs > 0
     assert report.throughput["rounds_per_s"] is not None
 
