@@ -153,8 +153,9 @@ async def _pair_and_relay(holder: str, other: str) -> None:
 
 
 def _run_bots(urls: list[str], seconds: float, count: int, seed: int, events=()):
-    """Bots for ``seconds``; ``events`` are (at, callable) run in a thread at those
-    offsets (kills). Returns the bots, their log and the times the events ran."""
+    """Bots for ``seconds``; ``events`` are (at, callable) run in a thread from those
+    offsets (kills): each is given the bots' live log and returns when it acted.
+    Returns the bots, their log and the times the events acted."""
     bots, log = make_bots(urls, count, teen_share=0.35, seed=seed)
 
     async def main() -> list[float]:
@@ -164,8 +165,7 @@ def _run_bots(urls: list[str], seconds: float, count: int, seed: int, events=())
         happened = []
         for at, action in events:
             await asyncio.sleep(max(0.0, start + at - time.monotonic()))
-            happened.append(time.monotonic())
-            await asyncio.to_thread(action)
+            happened.append(await asyncio.to_thread(action, log))
         await asyncio.gather(*tasks)
         return happened
 
@@ -208,6 +208,16 @@ def _chats_open_at(log: list[Seen], moment: float) -> dict[str, list[Seen]]:
     return {m: sides for m, sides in open_.items() if len(sides) == 2 and m not in closed}
 
 
+def _open_across(log: list[Seen], moment: float, gateway: int) -> bool:
+    """Whether a chat is open at ``moment`` between a chatter on ``gateway`` and one on
+    another gateway."""
+    for sides in _chats_open_at(log, moment).values():
+        places = [s.gateway for s in sides]
+        if places.count(gateway) == 1:
+            return True
+    return False
+
+
 def _told_within(log: list[Seen], kill: float, dead: str, gateways: dict[str, int]) -> list[float]:
     """For each chat open at ``kill`` between a chatter on the dead gateway and one on
     another: how long until the survivor heard its match was over."""
@@ -244,12 +254,24 @@ def test_killing_the_matchmakers_gateway_then_another(tmp_path: Path, namespace:
         index = {g.name: i for i, g in enumerate(nodes.gateways)}
         killed: list[str] = []
 
-        def kill_holder() -> None:
-            gateway = nodes.by_node(lease_holder(nodes, namespace))
+        def kill_when_chatting_across(gateway, log: list[Seen]) -> float:
+            # The measure needs a chat open between this gateway and another at the
+            # kill; with the bots' random churn there may be none at a given instant,
+            # so wait (a few seconds at most) for one.
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline and not _open_across(
+                list(log), time.monotonic(), index[gateway.name]
+            ):
+                time.sleep(0.02)
             killed.append(gateway.name)
+            moment = time.monotonic()
             gateway.kill()
+            return moment
 
-        def kill_next_holder() -> None:
+        def kill_holder(log: list[Seen]) -> float:
+            return kill_when_chatting_across(nodes.by_node(lease_holder(nodes, namespace)), log)
+
+        def kill_next_holder(log: list[Seen]) -> float:
             # The lease moved to a survivor; wait for it, then kill that one too.
             deadline = time.monotonic() + 6
             while True:
@@ -257,8 +279,7 @@ def test_killing_the_matchmakers_gateway_then_another(tmp_path: Path, namespace:
                 if gateway.name not in killed or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
-            killed.append(gateway.name)
-            gateway.kill()
+            return kill_when_chatting_across(gateway, log)
 
         _bots, log, kills = _run_bots(
             [g.ws for g in nodes.gateways],
