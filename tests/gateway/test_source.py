@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from strangers.gateway.source import PACKAGE_DIR
+from strangers.gateway.source import PACKAGE_DIR, source_archive
 
 from ..inprocess import Served, serving_in_thread
 from .conftest import NO_MODELS
@@ -56,3 +56,17 @@ def test_the_start_screen_links_to_the_source(server: Served) -> None:
     root = Path(PACKAGE_DIR / "web" / "i18n")
     for catalogue in ("en.json", "fr.json"):
         assert '"source.link"' in (root / catalogue).read_text(encoding="utf-8")
+
+
+def test_a_data_directory_inside_the_package_never_leaves_in_the_archive(tmp_path: Path) -> None:
+    """An operator who put the data directory inside the package (its secret, evidence
+    key and records) does not hand it out with the source."""
+    package = tmp_path / "strangers"
+    (package / "data").mkdir(parents=True)
+    (package / "app.py").write_text("print('hi')\n")
+    (package / "data" / "server.secret").write_text("not for anyone\n")
+    archive = source_archive(package, private=package / "data")
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        names = tar.getnames()
+    assert "strangers/app.py" in names
+    assert not [name for name in names if "/data/" in name or name.endswith("secret")]

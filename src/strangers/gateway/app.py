@@ -390,7 +390,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     app.include_router(appeals_router(services))
     app.include_router(frames_router(services))
-    app.include_router(source_router())
+    app.include_router(source_router(settings.data_dir))
     app.include_router(console_router(services, NodeLiveChat(services)))
     app.mount("/mod/static", StaticFiles(directory=CONSOLE_STATIC_DIR), name="console-static")
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -9,7 +9,9 @@ the licence text beside them. The page links to it from the start screen.
 
 The archive is built once per process, on the first request, and is reproducible: its
 members are sorted and carry no times, owners or modes of the machine that built it.
-Bytecode caches are left out (they are derived, and they name paths of the host).
+Bytecode caches are left out (they are derived, and they name paths of the host), and so
+is the data directory should an operator have put it inside the package: it holds the
+server secret, the evidence key and the records, which must never leave the host.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _LEFT_OUT = {"__pycache__"}
 
 
-def source_archive(package_dir: Path = PACKAGE_DIR) -> bytes:
+def source_archive(package_dir: Path = PACKAGE_DIR, *, private: Path | None = None) -> bytes:
     """The tar.gz of the licence text (``LICENSE``, first, from the installed
     distribution's metadata when it carries one) and ``package_dir`` (as ``strangers/…``,
-    sorted)."""
+    sorted), nothing under ``private`` (the data directory) among them."""
+    private = private.resolve() if private is not None else None
     buffer = io.BytesIO()
     # mtime=0 in the gzip header too: the same files give the same bytes.
     with (
@@ -44,6 +47,8 @@ def source_archive(package_dir: Path = PACKAGE_DIR) -> bytes:
         for path in sorted(package_dir.rglob("*")):
             relative = path.relative_to(package_dir)
             if not path.is_file() or _LEFT_OUT & set(relative.parts) or path.suffix == ".pyc":
+                continue
+            if private is not None and path.resolve().is_relative_to(private):
                 continue
             _add(tar, f"strangers/{relative.as_posix()}", path.read_bytes())
     return buffer.getvalue()
@@ -72,8 +77,9 @@ def _licence_text() -> bytes | None:
     return beside.read_bytes() if beside.is_file() else None
 
 
-def source_router() -> APIRouter:
-    """``GET /source``, the archive built on the first request and kept."""
+def source_router(data_dir: Path) -> APIRouter:
+    """``GET /source``, the archive built on the first request and kept; nothing of
+    ``data_dir`` in it."""
     router = APIRouter()
     built: list[bytes] = []
     lock = asyncio.Lock()
@@ -87,7 +93,7 @@ def source_router() -> APIRouter:
     async def source() -> Response:
         async with lock:
             if not built:
-                built.append(await asyncio.to_thread(source_archive))
+                built.append(await asyncio.to_thread(source_archive, private=data_dir))
         return Response(
             built[0],
             media_type="application/gzip",
