@@ -1,8 +1,10 @@
 """The wheel is a complete install: built from the source tree and installed into a fresh
 virtualenv, run from a directory outside the repository with no ``PYTHONPATH``,
 ``strangers migrate`` creates a fresh SQLite database and ``strangers serve`` answers
-``/readyz`` with 200. Its file list has the Alembic scripts, ``py.typed``, the chatter
-page, the console's templates and static files, and no module the source tree lacks.
+``/readyz`` with 200 (migrating again in a child process of the installed interpreter).
+Its file list has the Alembic scripts, ``py.typed``, the chatter page, the console's
+templates and static files, the profanity model's numbers, and no module the source
+tree lacks.
 
 Marked ``process`` because the point is the installed console script in another
 interpreter: an in-process server would import ``strangers`` from ``src/`` (the editable
@@ -90,6 +92,8 @@ def test_the_wheel_ships_the_migrations_page_console_and_type_marker(wheel: Path
     assert "strangers/migrations/script.py.mako" in files
     assert any(name.startswith("strangers/migrations/versions/0001_") for name in files)
     assert "strangers/py.typed" in files
+    # The profanity model's numbers: the text engine reads them, not scikit-learn's pickles.
+    assert "strangers/safety/text/data/profanity.bin.gz" in files
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     # Every module of the source tree, and none it does not have (the load generator
     # left the package: no stale copy of it may ship).

@@ -11,13 +11,29 @@ with :data:`PROTOCOL_VERSION` and the ``proof`` of work for that challenge
 escape, whatever the bytes (OWASP ASVS 5.0 V1.5: input decoded against a
 strict schema, unknown fields refused). Server messages are encoded with
 :func:`encode`.
+
+The pydantic models are the schema; the hot frames take a faster road to the same
+result (issue 18). msgspec checks a ``message``, ``typing``, ``ping``, ``find``, ``skip``
+or ``stop`` frame against a mirror of its model (the same types, bounds, validators,
+unknown fields refused) and the model is then built without checking it twice; a frame
+the mirror does not vouch for, for whatever reason, goes to pydantic, which accepts it
+or says what is wrong exactly as before (``hello``, ``signal`` and ``report`` always
+do: for them a mirror costs more than it saves). So a mirror may refuse more than its
+model, never accept more, and never build another value
+(``tests/core/test_codec_agreement.py``, ``tests/adversarial/test_codec_paths.py``).
+The hot server messages are written by msgspec from the model's fields, byte for byte
+what pydantic writes.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, TypeVar, get_args
 
+import annotated_types
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -113,13 +129,19 @@ class Find(_Message):
     @field_validator("interests")
     @classmethod
     def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for raw in value:
-            tag = " ".join(raw.casefold().split())
-            if not 1 <= len(tag) <= MAX_INTEREST_CHARS:
-                raise ValueError(f"each interest is 1 to {MAX_INTEREST_CHARS} characters")
-            seen[tag] = None
-        return tuple(seen)
+        return _normalised_interests(value)
+
+
+def _normalised_interests(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Each interest case-folded, its whitespace runs made one space, duplicates dropped
+    (first kept); ``ValueError`` if one is empty or longer than ``MAX_INTEREST_CHARS``."""
+    seen: dict[str, None] = {}
+    for raw in value:
+        tag = " ".join(raw.casefold().split())
+        if not 1 <= len(tag) <= MAX_INTEREST_CHARS:
+            raise ValueError(f"each interest is 1 to {MAX_INTEREST_CHARS} characters")
+        seen[tag] = None
+    return tuple(seen)
 
 
 class Typing(_Message):
@@ -139,6 +161,9 @@ _UNDISPLAYABLE: Final = dict.fromkeys(
         *range(0x2066, 0x206A),
     ]
 )
+#: The same characters as a pattern: ``re.sub`` removes them several times faster than
+#: ``str.translate``, which looks every character of the line up in the dict.
+_UNDISPLAYABLE_PATTERN: Final = re.compile(f"[{''.join(map(chr, _UNDISPLAYABLE))}]")
 
 
 class SendText(_Message):
@@ -154,10 +179,16 @@ class SendText(_Message):
     @field_validator("text")
     @classmethod
     def _displayable(cls, text: str) -> str:
-        text = text.translate(_UNDISPLAYABLE)
-        if not text.strip():
-            raise ValueError("the message is empty")
-        return text
+        return _displayable_line(text)
+
+
+def _displayable_line(text: str) -> str:
+    """The line without its undisplayable characters (:class:`SendText`); ``ValueError``
+    if nothing but whitespace is left."""
+    text = _UNDISPLAYABLE_PATTERN.sub("", text)
+    if not text.strip():
+        raise ValueError("the message is empty")
+    return text
 
 
 class Skip(_Message):
@@ -506,8 +537,33 @@ _CLIENT: Final = TypeAdapter[ClientMessage](ClientMessage)
 _SERVER: Final = TypeAdapter[ServerMessage](Annotated[ServerMessage, Field(discriminator="type")])
 
 
+#: The server messages of every chat line and round trip (issue 18), with their fields
+#: in the model's order. Their values are strings, integers, booleans, string enums and
+#: tuples of strings, which msgspec writes exactly as pydantic does (no floats: the two
+#: write some of them differently).
+_HOT_FIELDS: Final[dict[type[_Message], tuple[str, ...]]] = {
+    model: tuple(model.model_fields)
+    for model in (Message, PartnerTyping, Matched, Waiting, Pong, Ended, PartnerLeft)
+}
+_JSON: Final = msgspec.json.Encoder()
+
+
 def encode(message: ServerMessage) -> str:
-    """The JSON text frame for a server message."""
+    """The JSON text frame for a server message: what
+    ``message.model_dump_json(exclude_none=True)`` writes, byte for byte (compact, fields
+    in the model's order, ``None`` left out, non-ASCII as UTF-8). The hot messages are
+    written by msgspec, the others by pydantic."""
+    names = _HOT_FIELDS.get(type(message))
+    if names is not None:
+        body: dict[str, Any] = {}
+        for name in names:
+            value = getattr(message, name)
+            if value is not None:
+                body[name] = value
+        try:
+            return _JSON.encode(body).decode()
+        except Exception:
+            pass  # pydantic below writes it, or raises as it always did (a lone surrogate)
     return message.model_dump_json(exclude_none=True)
 
 
@@ -525,34 +581,252 @@ def decode_server(frame: str | bytes) -> ServerMessage:
         raise Malformed() from None
 
 
+# --- the hot client frames through msgspec (issue 18; see the module's docstring) --------
+
+_M = TypeVar("_M", bound=_Message)
+
+
+def _meta(model: type[_Message], name: str) -> Meta:
+    """The msgspec bounds of a model's field, read from the model so that the mirror
+    cannot drift from it. A constraint with no translation here (a pattern, a multiple
+    of) raises at import: msgspec's patterns are not pydantic's (``re.search`` against
+    Rust's regex: ``$`` matches before a final newline in the one, not in the other)."""
+    bounds: dict[str, Any] = {}
+    for item in model.model_fields[name].metadata:
+        if isinstance(item, annotated_types.Ge):
+            bounds["ge"] = item.ge
+        elif isinstance(item, annotated_types.Le):
+            bounds["le"] = item.le
+        elif isinstance(item, annotated_types.MinLen):
+            bounds["min_length"] = item.min_length
+        elif isinstance(item, annotated_types.MaxLen):
+            bounds["max_length"] = item.max_length
+        else:
+            raise TypeError(f"{model.__name__}.{name}: no msgspec mirror for {item!r}")
+    return Meta(**bounds)
+
+
+class _Mirror(msgspec.Struct, forbid_unknown_fields=True, tag_field="type"):
+    """A client model's schema for msgspec: the model's fields but ``type`` (the tag) in
+    its order, with its types and bounds, strict (msgspec never coerces: no bool for an
+    int, no 1.0 for 1), unknown fields refused. A field with a default in the model is
+    ``UNSET`` here when absent, so that the model gets its own default and knows which
+    fields were given. ``__post_init__`` runs the model's validators (the same
+    functions); whatever it raises sends the frame to pydantic. ``model()`` builds the
+    model as pydantic would have built it from the same frame: the same values, defaults
+    and fields set."""
+
+
+class _FindMirror(_Mirror, tag="find"):
+    mode: Mode | UnsetType = UNSET
+    interests: Annotated[tuple[str, ...], _meta(Find, "interests")] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if isinstance(self.interests, tuple):
+            self.interests = _normalised_interests(self.interests)
+
+    def model(self) -> Find:
+        return _assemble(Find, self)
+
+
+class _TypingMirror(_Mirror, tag="typing"):
+    active: bool
+
+    def model(self) -> Typing:
+        return _TYPING[self.active]
+
+
+class _SendTextMirror(_Mirror, tag="message"):
+    text: Annotated[str, _meta(SendText, "text")]
+
+    def __post_init__(self) -> None:
+        self.text = _displayable_line(self.text)
+
+    def model(self) -> SendText:
+        return _built(SendText, {"type": "message", "text": self.text}, {"type", "text"})
+
+
+class _SkipMirror(_Mirror, tag="skip"):
+    def model(self) -> Skip:
+        return _SKIP
+
+
+class _StopMirror(_Mirror, tag="stop"):
+    def model(self) -> Stop:
+        return _STOP
+
+
+class _PingMirror(_Mirror, tag="ping"):
+    id: Annotated[int, _meta(Ping, "id")] | UnsetType | None = UNSET
+
+    def model(self) -> Ping:
+        if self.id is UNSET:
+            return _built(Ping, {"type": "ping", "id": None}, {"type"})
+        return _built(Ping, {"type": "ping", "id": self.id}, {"type", "id"})
+
+
+class _Unmirrored(msgspec.Struct, tag_field="type"):
+    """A client message that msgspec only recognises, skipping its fields unread:
+    pydantic decodes it. For these a mirror costs more than it saves (``bench/codec.py``:
+    building ``Hello`` and its ``Proof``, or ``Signal`` with its four optional fields, by
+    hand is slower than pydantic's validation), and going through msgspec's refusal
+    would cost more than this."""
+
+    def model(self) -> None:
+        return None
+
+
+class _HelloUnmirrored(_Unmirrored, tag="hello"):
+    pass
+
+
+class _ReportUnmirrored(_Unmirrored, tag="report"):
+    pass
+
+
+class _SignalUnmirrored(_Unmirrored, tag="signal"):
+    pass
+
+
+def _plan(mirror: type[_Mirror], model: type[_Message]) -> dict[str, Any]:
+    """The model's fields in its order, each with its default (``type``: the tag), after
+    checking that ``mirror`` has the model's other fields in the same order and the
+    model's ``type`` as its tag, and that a field it may leave ``UNSET`` has a default
+    in the model (a required field left out would build a broken model): ``TypeError``
+    at import when they have drifted apart."""
+    fields = msgspec.structs.fields(mirror)
+    names = [name for name in model.model_fields if name != "type"]
+    if [field.name for field in fields] != names or (
+        mirror.__struct_config__.tag != model.model_fields["type"].default
+    ):
+        raise TypeError(f"{mirror.__name__} does not mirror {model.__name__}")
+    for field in fields:
+        if not field.required and (
+            field.default is not UNSET or model.model_fields[field.name].is_required()
+        ):
+            raise TypeError(f"{mirror.__name__}.{field.name}: UNSET stands for the default")
+    return {name: field.default for name, field in model.model_fields.items()}
+
+
+#: What :func:`_assemble` needs of each mirrored model.
+_PLANS: Final[dict[type[_Message], dict[str, Any]]] = {
+    model: _plan(mirror, model)
+    for mirror, model in (
+        (_FindMirror, Find),
+        (_TypingMirror, Typing),
+        (_SendTextMirror, SendText),
+        (_SkipMirror, Skip),
+        (_StopMirror, Stop),
+        (_PingMirror, Ping),
+    )
+}
+_Mirrored = (
+    _FindMirror
+    | _TypingMirror
+    | _SendTextMirror
+    | _SkipMirror
+    | _StopMirror
+    | _PingMirror
+    | _HelloUnmirrored
+    | _ReportUnmirrored
+    | _SignalUnmirrored
+)
+_MIRRORED: Final = msgspec.json.Decoder(_Mirrored)
+
+# The slots of every model (pydantic's BaseModel), set through their descriptors.
+_new: Final = object.__new__
+_set_dict: Final = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set: Final = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra: Final = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private: Final = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _built(model: type[_M], values: dict[str, Any], given: set[str]) -> _M:
+    """The model with these values, unchecked: what ``model.model_construct`` builds
+    for a model without private attributes, extra fields or ``model_post_init`` (the
+    mirrored models have none; a test checks), several times faster."""
+    built: _M = _new(model)
+    _set_dict(built, values)
+    _set_fields_set(built, given)
+    _set_extra(built, None)
+    _set_private(built, None)
+    return built
+
+
+_as_dict: Final = msgspec.structs.asdict
+
+
+def _assemble(model: type[_M], mirror: _Mirror) -> _M:
+    """The model with the fields the frame gave, and its defaults for the others."""
+    given = {name: value for name, value in _as_dict(mirror).items() if value is not UNSET}
+    fields_set = set(given)
+    fields_set.add("type")
+    return _built(model, _PLANS[model] | given, fields_set)
+
+
+# The messages without a value of their own are built once: they are frozen, and equal
+# to any other built from the same frame.
+_TYPING: Final = {
+    active: _built(Typing, {"type": "typing", "active": active}, {"type", "active"})
+    for active in (False, True)
+}
+_SKIP: Final = _built(Skip, {"type": "skip"}, {"type"})
+_STOP: Final = _built(Stop, {"type": "stop"}, {"type"})
+
+
+def _mirrored(frame: str) -> ClientMessage | None:
+    """The message msgspec vouches for, or ``None``: the frame is not of a mirrored
+    type, breaks the schema, or msgspec failed on it in any way (a lone surrogate,
+    nesting deeper than its recursion limit): pydantic then decides."""
+    try:
+        mirror: _Mirrored = _MIRRORED.decode(frame)
+    except Exception:  # whatever it is, pydantic says what is wrong with the frame
+        return None
+    return mirror.model()
+
+
+def _validated(frame: str) -> ClientMessage:
+    """The message pydantic's strict models decode from the frame, or the
+    :class:`~strangers.core.errors.ProtocolError` that says what is wrong with it."""
+    try:
+        return _CLIENT.validate_json(frame)
+    except ValidationError as exc:
+        raise _protocol_error(exc) from None
+    except Exception:  # pragma: no cover - pydantic documents only ValidationError
+        raise Malformed() from None
+
+
 class Codec:
     """Decodes client frames under the limits it is built with.
 
     ``decode`` returns a typed message or raises a
     :class:`~strangers.core.errors.ProtocolError` subclass; no other exception
-    escapes, whatever the input (a property test feeds it arbitrary text).
+    escapes, whatever the input (a property test feeds it arbitrary text). With
+    ``fast`` (the default) the hot frames go through their msgspec mirrors first;
+    without, everything goes through pydantic, the reference that the fast road must
+    agree with (``tests/core/test_codec_agreement.py``, ``bench/codec.py``).
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, *, fast: bool = True) -> None:
         self.limits = limits or Limits()
+        self.fast = fast
 
     def decode(self, frame: str | bytes) -> ClientMessage:
-        if isinstance(frame, bytes | bytearray | memoryview):
+        if not isinstance(frame, str):
             raise Malformed("Only UTF-8 JSON text frames are accepted.")
         if len(frame) > self.limits.frame_chars:
             raise TooLarge(f"A frame may hold at most {self.limits.frame_chars} characters.")
-        try:
-            message = _CLIENT.validate_json(frame)
-        except ValidationError as exc:
-            raise _protocol_error(exc) from None
-        except Exception:  # pragma: no cover - pydantic documents only ValidationError
-            raise Malformed() from None
-        if isinstance(message, SendText) and len(message.text) > self.limits.message_chars:
+        message = _mirrored(frame) if self.fast else None
+        if message is None:
+            message = _validated(frame)
+        # type(), not isinstance(): decoding builds these classes and no subclass, and a
+        # pydantic model's isinstance() costs three times as much on every frame.
+        if type(message) is SendText and len(message.text) > self.limits.message_chars:
             raise TooLarge(
                 f"A message may hold at most {self.limits.message_chars} characters.",
                 field="text",
             )
-        if isinstance(message, Hello) and message.version != PROTOCOL_VERSION:
+        if type(message) is Hello and message.version != PROTOCOL_VERSION:
             raise UnsupportedVersion(f"This server speaks protocol version {PROTOCOL_VERSION}.")
         return message
 

@@ -54,7 +54,7 @@ class Session:
     frame_rate: RateLimit
     state: State = State.IDLE
     mode: Mode | None = None
-    interests: frozenset[str] = field(default_factory=frozenset)
+    interests: frozenset[str] = frozenset()  # one shared empty set, not one a session
     serial: int = 0
     #: When the current (or last) wait began, on the switchboard's clock.
     waiting_since: float = 0.0

@@ -45,6 +45,14 @@ console's sign-in (``moderation/console/signin.py``). What a refusal leads to (a
   ``MemoryStorage`` was measured and not used: after every hit it schedules a sweep of
   *all* its keys, which at 20,000 live keys made a hit cost ~70 µs instead of ~8 µs,
   on the path of every chat line.
+- **A local count is synchronous** (issue 18): :meth:`RateLimits.hit_local` counts in
+  :class:`LocalStorage` with plain calls (no coroutine, no ``limits`` limiter), the
+  keys' text around the identifier built once per limit, the identifiers' key parts
+  remembered (bounded, :data:`IDENTIFIER_CACHE`), and no sweep unless a key is due.
+  It gives the answers the ``limits`` sliding-window-counter strategy over
+  :class:`LocalStorage` gave, key for key (``tests/safety/test_ratelimits_local.py``
+  drives both; ``bench/ratelimits.py`` times both); ``hit`` uses it for every local
+  count, and the limiter only for Redis.
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Protocol
@@ -76,6 +84,9 @@ SHARED_RETRY_SECONDS: Final = 10.0
 REDIS_TIMEOUT_SECONDS: Final = 0.5
 #: Expired keys dropped at most per call, so that no single call pays for a big sweep.
 SWEEP_BATCH: Final = 256
+#: Identifiers whose key part (:func:`_identifier`) a :class:`RateLimits` remembers; past
+#: it the memo starts again empty. About two a live chatter (device and network).
+IDENTIFIER_CACHE: Final = 65_536
 
 REFUSED: Final = Counter(
     "strangers_rate_limited_total",
@@ -104,9 +115,12 @@ class Action(StrEnum):
     APPEAL = "appeal"
 
 
-for _action in Action:
-    for _abusive in ("false", "true"):
-        REFUSED.labels(action=_action.value, abusive=_abusive)
+#: The refusal counter of each (action, abusive), looked up once rather than per refusal.
+_REFUSED_BY: Final = {
+    (action, abusive): REFUSED.labels(action=action.value, abusive=str(abusive).lower())
+    for action in Action
+    for abusive in (False, True)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,30 +254,50 @@ class LocalStorage(Storage, SlidingWindowCounterSupport):
     def _previous_ttl(window: _Window, now: float) -> float:
         return window.expiry - (now % window.expiry) if window.previous else 0.0
 
-    async def acquire_sliding_window_entry(
-        self, key: str, limit: int, expiry: int, amount: int = 1
-    ) -> bool:
-        now = self.clock()
-        self._sweep(now)
+    def acquire(self, key: str, limit: int, expiry: int, now: float, amount: int = 1) -> bool:
+        """Count ``amount`` on ``key`` at ``now`` if the sliding window counter
+        (``limits``' strategy: the previous window's count weighted by the share of it
+        still inside the sliding window, plus the current count) stays within
+        ``limit``; False, counting nothing, if not. Synchronous: the one
+        implementation behind :meth:`acquire_sliding_window_entry` and
+        :meth:`RateLimits.hit_local`."""
+        due = self._due
+        if (due and due[0][0] <= now) or len(due) > 4 * self.max_keys:
+            self._sweep(now)  # only when a key is due: most calls have none
         if amount > limit:
             return False
-        existing = self._window(key, expiry, now, create=False)
-        if existing is not None:
-            weighted = existing.previous * self._previous_ttl(existing, now) / expiry
-            if math.floor(weighted + existing.current) + amount > limit:
+        window = self._windows.get(key)
+        if window is None:
+            window = self._window(key, expiry, now, create=True)
+            assert window is not None
+        else:
+            if window.index != int(now / expiry) or window.expiry != expiry:
+                self._window(key, expiry, now, create=False)  # rolls it forward, in place
+            if window.previous:
+                weighted = window.previous * (expiry - now % expiry) / expiry
+                if math.floor(weighted + window.current) + amount > limit:
+                    return False
+            elif window.current + amount > limit:
                 return False
-        window = existing or self._window(key, expiry, now, create=True)
-        assert window is not None
         window.current += amount
         return True
 
-    async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
-        now = self.clock()
+    def window_at(self, key: str, expiry: int, now: float) -> tuple[int, float, int, float]:
+        """``(previous count, previous TTL, current count, current TTL)`` of ``key`` at
+        ``now``, as ``limits``' storages report a sliding window (see :func:`wait_for`)."""
         window = self._window(key, expiry, now, create=False)
         if window is None:
             return 0, 0.0, 0, 0.0
         current_ttl = expiry - (now % expiry) + expiry  # as limits' storages count it
         return window.previous, self._previous_ttl(window, now), window.current, current_ttl
+
+    async def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        return self.acquire(key, limit, expiry, self.clock(), amount)
+
+    async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        return self.window_at(key, expiry, self.clock())
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
         self._windows.pop(key, None)
@@ -324,11 +358,32 @@ def _identifier(value: str) -> str:
     return "h:" + hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
+class _Counter:
+    """One limit of one action for one kind of caller (``d`` device, ``n`` network), ready
+    for a local count: a key is ``head + key part + tail``, the very text
+    ``item.key_for(action, kind, key part)`` gives (so a local key is the key the
+    ``limits`` limiter would use), with the text around the key part built once."""
+
+    __slots__ = ("amount", "expiry", "head", "item", "tail")
+
+    def __init__(self, item: RateLimitItem, action: str, kind: str) -> None:
+        self.item = item
+        self.amount = item.amount
+        self.expiry = item.get_expiry()
+        # NUL is never in a key part: _identifier hashes what is not printable.
+        self.head, _, self.tail = item.key_for(action, kind, "\0").partition("\0")
+
+
+Window = tuple[int, float, int, float]  # as LocalStorage.window_at and wait_for read it
+
+
 class RateLimits:
     """The per-device and per-network limits of every :class:`Action`.
 
     ``hit`` counts an action and answers ``None`` (allowed) or a :class:`Refusal`. It
-    never raises for a storage failure (see the module's docstring)."""
+    never raises for a storage failure (see the module's docstring). ``hit_local`` is
+    its synchronous path for the actions ``is_local`` says are counted in this node's
+    memory. ``rules`` and ``abuse`` are read once, when built."""
 
     def __init__(
         self,
@@ -346,12 +401,20 @@ class RateLimits:
         self.rules = dict(rules)
         self.abuse = abuse
         self.local = local if local is not None else LocalStorage()
-        self._local = SlidingWindowCounterRateLimiter(self.local)
         self.shared = shared
         self._shared = None if shared is None else SlidingWindowCounterRateLimiter(shared)
         self._on_close = on_close
         self._shared_retry = shared_retry
         self._shared_down_until = 0.0
+        self._counters = {
+            action: (
+                _Counter(pair.device, action.value, "d"),
+                _Counter(pair.network, action.value, "n"),
+            )
+            for action, pair in self.rules.items()
+        }
+        self._abuse = (_Counter(abuse.device, "abuse", "d"), _Counter(abuse.network, "abuse", "n"))
+        self._parts: dict[str, str] = {}  # identifier -> _identifier(identifier), bounded
 
     @classmethod
     def from_settings(cls, settings: LimitSettings) -> RateLimits:
@@ -383,14 +446,15 @@ class RateLimits:
             await self._on_close()
             self._on_close = None
 
-    def _limiter(self, action: Action) -> SlidingWindowCounterRateLimiter:
-        if (
+    def is_local(self, action: Action) -> bool:
+        """Whether :meth:`hit` would count ``action`` in this node's memory now: always
+        without Redis, always for MESSAGE, and while Redis is marked down after a
+        failure (see the module's docstring). Then :meth:`hit_local` answers the same."""
+        return (
             self._shared is None
             or action is Action.MESSAGE
             or time.monotonic() < self._shared_down_until
-        ):
-            return self._local
-        return self._shared
+        )
 
     def _fall_back(self, exc: Exception) -> None:
         STORAGE_FAILURES.inc()
@@ -403,76 +467,132 @@ class RateLimits:
             )
         self._shared_down_until = time.monotonic() + self._shared_retry
 
-    @staticmethod
-    def _keys(
-        pair: Pair, action: str, device: str | None, network: str
-    ) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
-        keys: list[tuple[RateLimitItem, tuple[str, ...]]] = []
-        if device:
-            keys.append((pair.device, (action, "d", _identifier(device))))
-        if network and network != UNKNOWN_NETWORK:
-            # Every peer whose address could not be read shares this one: not a network.
-            keys.append((pair.network, (action, "n", _identifier(network))))
-        return keys
+    def _part(self, identifier: str) -> str:
+        """:func:`_identifier`, remembered for short identifiers (a device's token id,
+        a network's hash: the same few strings on every chat line). Long ones are not
+        kept, so the memo holds at most :data:`IDENTIFIER_CACHE` strings of at most 64
+        characters; when full it starts again empty, which costs only recomputing."""
+        part = self._parts.get(identifier)
+        if part is None:
+            part = _identifier(identifier)
+            if len(identifier) <= 64:
+                if len(self._parts) >= IDENTIFIER_CACHE:
+                    self._parts.clear()
+                self._parts[identifier] = part
+        return part
+
+    def _count(self, counter: _Counter, identifier: str, now: float) -> str | None:
+        """Count one hit of ``identifier`` on ``counter`` in this node's memory: None
+        if it is within the limit, else the key that refused it."""
+        # The memo's hit inline: this runs twice for every chat line.
+        part = self._parts.get(identifier) or self._part(identifier)
+        key = counter.head + part + counter.tail
+        if self.local.acquire(key, counter.amount, counter.expiry, now):
+            return None
+        return key
 
     async def hit(self, action: Action, *, device: str | None, network: str) -> Refusal | None:
         """Count ``action`` by ``device`` (None: not known yet) from ``network``.
         ``None``: allowed. A refusal counts towards the abuse limits."""
-        limiter = self._limiter(action)
-        keys = self._keys(self.rules[action], action.value, device, network)
+        if self.is_local(action):
+            return self.hit_local(action, device=device, network=network)
+        try:
+            return await self._hit_shared(action, device, network)
+        except Exception as exc:
+            self._fall_back(exc)
+            return self.hit_local(action, device=device, network=network)
+
+    def hit_local(self, action: Action, *, device: str | None, network: str) -> Refusal | None:
+        """:meth:`hit` for an action counted in this node's memory (:meth:`is_local`),
+        synchronously: the same keys, sliding window counters, refusals, abuse counts
+        and ``strangers_rate_limited_total`` as ``limits``' sliding-window-counter
+        strategy over :class:`LocalStorage` (docs/design.md §3 limits; issue 18). All
+        the counters of one call are counted at one reading of the storage's clock.
+        Called for an action that is not local, it counts in memory all the same."""
+        device_counter, network_counter = self._counters[action]
+        now = self.local.clock()
+        refused_device = refused_network = None
+        if device:
+            refused_device = self._count(device_counter, device, now)
+        if network and network != UNKNOWN_NETWORK:
+            # Every peer whose address could not be read shares this one: not a network.
+            refused_network = self._count(network_counter, network, now)
+        if refused_device is None and refused_network is None:
+            return None
+        windows = [
+            (counter.item, self.local.window_at(key, counter.expiry, now))
+            for counter, key in (
+                (device_counter, refused_device),
+                (network_counter, refused_network),
+            )
+            if key is not None
+        ]
+        abuse_device, abuse_network = self._abuse
+        over_device = over_network = False
+        if device:
+            over_device = self._count(abuse_device, device, now) is not None
+        if network and network != UNKNOWN_NETWORK:
+            over_network = self._count(abuse_network, network, now) is not None
+        return _refusal(action, windows, device, over_device=over_device, over_network=over_network)
+
+    def _shared_keys(
+        self, pair: Pair, action: str, device: str | None, network: str
+    ) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
+        keys: list[tuple[RateLimitItem, tuple[str, ...]]] = []
+        if device:
+            keys.append((pair.device, (action, "d", self._part(device))))
+        if network and network != UNKNOWN_NETWORK:
+            keys.append((pair.network, (action, "n", self._part(network))))
+        return keys
+
+    async def _hit_shared(self, action: Action, device: str | None, network: str) -> Refusal | None:
+        """:meth:`hit` counted in Redis through ``limits``' limiter, each step's calls
+        concurrently (one round trip's wait for all); raises what the storage raises."""
+        limiter = self._shared
+        assert limiter is not None
+        keys = self._shared_keys(self.rules[action], action.value, device, network)
         if not keys:
             return None
-        try:
-            return await self._hit(limiter, action, keys, device, network)
-        except Exception as exc:
-            if limiter is self._local:
-                raise  # a bug, not an outage: the caller's own handler logs it
-            self._fall_back(exc)
-            return await self._hit(self._local, action, keys, device, network)
-
-    async def _hit(
-        self,
-        limiter: SlidingWindowCounterRateLimiter,
-        action: Action,
-        keys: list[tuple[RateLimitItem, tuple[str, ...]]],
-        device: str | None,
-        network: str,
-    ) -> Refusal | None:
-        shared = limiter is not self._local
-        allowed = await _all(
-            (limiter.hit(item, *parts) for item, parts in keys), concurrently=shared
-        )
+        allowed = await _gather(limiter.hit(item, *parts) for item, parts in keys)
         refused = [key for key, ok in zip(keys, allowed, strict=True) if not ok]
         if not refused:
             return None
-        storage: Any = limiter.storage  # a sliding window storage (both of them are)
-        waits = await _all(
-            (
-                storage.get_sliding_window(item.key_for(*parts), item.get_expiry())
-                for item, parts in refused
-            ),
-            concurrently=shared,
+        storage: Any = limiter.storage  # a sliding window storage
+        waits: list[Window] = await _gather(
+            storage.get_sliding_window(item.key_for(*parts), item.get_expiry())
+            for item, parts in refused
         )
-        retry_after = max(
-            wait_for(item, window) for (item, _), window in zip(refused, waits, strict=True)
-        )
-        if retry_after <= 0:  # a count that moved in between: one slot's time
-            retry_after = max(item.get_expiry() / item.amount for item, _ in refused)
-        abuse = self._keys(self.abuse, "abuse", device, network)
-        counted = await _all(
-            (limiter.hit(item, *parts) for item, parts in abuse), concurrently=shared
-        )
+        windows = [(item, window) for (item, _), window in zip(refused, waits, strict=True)]
+        abuse = self._shared_keys(self.abuse, "abuse", device, network)
+        counted = await _gather(limiter.hit(item, *parts) for item, parts in abuse)
         over = {parts[1] for (_, parts), ok in zip(abuse, counted, strict=True) if not ok}
-        abusive = "d" in over or (not device and "n" in over)
-        REFUSED.labels(action=action.value, abusive=str(abusive).lower()).inc()
-        return Refusal(action, round(max(retry_after, 0.001), 3), abusive)
+        return _refusal(action, windows, device, over_device="d" in over, over_network="n" in over)
 
 
-async def _all(calls: Any, *, concurrently: bool) -> list[Any]:
-    """Await each call: concurrently for Redis (one round trip's wait for all), one
-    after the other in memory (where nothing waits, and a task per call would cost
-    more than the call)."""
+def _refusal(
+    action: Action,
+    windows: list[tuple[RateLimitItem, Window]],
+    device: str | None,
+    *,
+    over_device: bool,
+    over_network: bool,
+) -> Refusal:
+    """The refusal of ``action`` by the limits whose windows are ``windows``: the wait
+    until the last of them lets one more through, and abusive when the device is past
+    its abuse limit, or when no device is known and the network is past its own (see
+    the module's docstring)."""
+    retry_after = max(wait_for(item, window) for item, window in windows)
+    if retry_after <= 0:  # a count that moved in between: one slot's time
+        retry_after = max(item.get_expiry() / item.amount for item, _ in windows)
+    abusive = over_device or (not device and over_network)
+    _REFUSED_BY[action, abusive].inc()
+    return Refusal(action, round(max(retry_after, 0.001), 3), abusive)
+
+
+async def _gather(calls: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Await calls to Redis concurrently: one round trip's wait for all (one call alone
+    is awaited directly, a task for it would cost more than it saves)."""
     pending = list(calls)
-    if not concurrently or len(pending) == 1:
-        return [await call for call in pending]
+    if len(pending) == 1:
+        return [await pending[0]]
     return list(await asyncio.gather(*pending))

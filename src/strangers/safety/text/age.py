@@ -33,6 +33,7 @@ _AFTER_TOKEN = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?|\d+|\S")
 # After the number: a decimal, a time, a score, a fraction, a height, a percentage.
 _NOT_AN_AGE_AFTER = re.compile(r"\s*(?:[:.,/h-]\s*\d|[%'\"°x*^]|\d)")
 _NOT_AN_AGE_BEFORE = re.compile(r"(?:\d\s*[:.,/'-]|[$£€#@+*^&])\s*$")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _LONE_WORD_BEFORE = re.compile(
     r"(?:^|[.!?;]\s*)(?:(?:hi|hey|hello|asl|salut|coucou)\W+)?([a-z]+)\s*[?:,/|-]+\s*$"
 )
@@ -44,6 +45,33 @@ _AGE_WORD = re.compile(
     r"(?:^|(?<=\s)|(?<=[^a-z]))(?:(\w+)\s+)?(?:my\s+age\s+is|my\s+age|mon\s+age\s+(?:est|cest)|"
     r"mon\s+age|age|aged|ages)\s*(?:is|est|cest)?\s*[:=-]?\s*$"
 )
+
+
+def _not_an_age_before(before: str) -> bool:
+    """``_NOT_AN_AGE_BEFORE.search(before)``, read from the end rather than searched for
+    from every position (issue 18): the match ends the text but for white space (``\\s``
+    is ``str.isspace``, ``\\d`` ``str.isdecimal``, as ``re`` reads them on ``str``)."""
+    stripped = before.rstrip()
+    if not stripped:
+        return False
+    last = stripped[-1]
+    if last in "$£€#@+*^&":
+        return True
+    if last in ":.,/'-":
+        rest = stripped[:-1].rstrip()
+        return bool(rest) and rest[-1].isdecimal()
+    return False
+
+
+def _glued_before(before: str) -> tuple[str, int] | None:
+    """``_GLUED_BEFORE.search(before)`` as (the letters, where they start): the run of
+    letters that ends the text, found by a strip rather than a search from every
+    position (issue 18). "$" also matches before a final line break: the search then."""
+    if before.endswith("\n"):
+        glued = _GLUED_BEFORE.search(before)
+        return None if glued is None else (glued[1], glued.start())
+    head = len(before.rstrip(_LETTERS))
+    return (before[head:], head) if head < len(before) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +103,9 @@ class AgeReader:
         self._age_word_blockers = frozenset(words("age_word_blockers"))
         self._duration_after = frozenset(words("age_duration"))
         self._french_have = frozenset({"jai", "g"})  # "j'ai 13 ans", SMS "g 13 ans"
+        # With a plain word or nothing after the number, a statement needs one of these
+        # among the words before it, or "age" (see _statement); "m" for "i m" → "im".
+        self._stating_words = self._self | self._sex | {"turned", "turning", "m"}
 
     def __call__(self, numeric: str) -> AgeStatement | None:
         for match in _CANDIDATE.finditer(numeric):
@@ -89,18 +120,31 @@ class AgeReader:
     def _statement(self, text: str, start: int, end: int, age: int) -> AgeStatement | None:
         before = text[max(0, start - 80) : start]
         after = text[end : end + 60]
-        if _NOT_AN_AGE_BEFORE.search(before) or _NOT_AN_AGE_AFTER.match(after):
+        if _NOT_AN_AGE_AFTER.match(after) or _not_an_age_before(before):
             return None
         follows = self._follows(after)
         if follows is None:
             return None
-        glued = _GLUED_BEFORE.search(before)
-        if glued:  # "f19" and "m19" are ages; "covid19", "ps5", "mp3" are not
-            if glued[1] not in self._sex:
+        glued = _glued_before(before)
+        if glued is not None:  # "f19" and "m19" are ages; "covid19", "ps5", "mp3" are not
+            word, glued_at = glued
+            if word not in self._sex:
                 return None
-            return (
-                AgeStatement(age, 0.8) if self._at_clause_start(before[: glued.start()]) else None
-            )
+            return AgeStatement(age, 0.8) if self._at_clause_start(before[:glued_at]) else None
+        if follows == "unit":
+            # "5 min", "14 cats": every rule below states an age only when no unit
+            # follows, so the clause is not read (issue 18: most numbers are not ages)
+            return None
+        if (
+            follows in ("word", "end")
+            and "age" not in before
+            and self._stating_words.isdisjoint(_BEFORE_WORD.findall(before))
+        ):
+            # Followed by a plain word or nothing, a number is an age only by a word
+            # before it: the lone word ("me? 15"), "age", the owner, "f"/"m", "turned",
+            # each a whole word of ``before`` (the clause is the end of it, cut after a
+            # punctuation mark or a conjunction). None here: not an age (issue 18).
+            return None
         clause = _CLAUSE_END.split(before)[-1]
         if not _BEFORE_WORD.search(clause):
             # "me? 15", "F, 16": a lone word, then a comma or a question mark
@@ -111,7 +155,7 @@ class AgeReader:
                 return AgeStatement(age, 0.8)
         if _ARTICLE_SELF.search(clause):  # "i'm a 14 year old", "je suis une fille de 12 ans"
             return AgeStatement(age, 0.9) if follows in ("suffix", "sex") else None
-        age_word = _AGE_WORD.search(clause)
+        age_word = _AGE_WORD.search(clause) if "age" in clause else None  # in each of its forms
         if age_word:  # "age 16", "my age is 16", "aged 16", but not "at age 6"
             if age_word[1] in self._age_word_blockers:
                 return None

@@ -50,6 +50,8 @@ _DATE = re.compile(
 _THOUSANDS = re.compile(r"^[0-9]{1,3}(?:[.' ][0-9]{3})+$")
 _LOCAL_GROUPING = re.compile(r"^[0-9]{3}[\s.-]+[0-9]{4}$")
 _REGIONS = ("US", "GB", "FR")
+#: What a name next to an app must hold to look like a handle (``_looks_like_handle``).
+_HANDLE_MARK = re.compile(r"[._#0-9]")
 
 
 def _is_counting(groups: list[str]) -> bool:
@@ -251,7 +253,9 @@ class ContactFinder:
         return best
 
     def handle(self, decoded: str, tokens: frozenset[str]) -> float:
-        if not self._app_words.isdisjoint(tokens):
+        # a line without a ".", "_", "#" or digit has no name that looks like a handle,
+        # so the app expressions are not searched ("whats up", "epic games": issue 18)
+        if not self._app_words.isdisjoint(tokens) and _HANDLE_MARK.search(decoded):
             for regex in (self._app_then_name, self._name_then_app):
                 for match in regex.finditer(decoded):
                     if self._looks_like_handle(match[1]):
@@ -266,6 +270,12 @@ class ContactFinder:
                 continue  # "sam @gmail.com": an address, found as such
             return 0.9
         return 0.0
+
+    @property
+    def app_words(self) -> frozenset[str]:
+        """The words of the app names: without one of them among a line's tokens and
+        without an "@", :meth:`handle` finds nothing."""
+        return self._app_words
 
     def _looks_like_handle(self, name: str) -> bool:
         """A user name as people make them: letters with a digit, "_", "." or "#"

@@ -22,6 +22,14 @@ How a line is read (see :mod:`.normalise` for the views):
 5. profanity, a weak signal (:mod:`.profanity`), reported at ``profanity_threshold``.
 
 One signal per kind, with the best score found; ``TextScan.age`` is set with ``AGE``.
+
+Cost per line (issue 18: the engine was 7-10% of the chat process's CPU). Most lines hold
+no signal, so every check is gated, and a gate may skip only work that could not have
+produced a signal: the phrase patterns are searched by the groups of the gate words the
+line holds (:class:`~.lexicon.PhraseRules`), the numeric view's passes and the age
+rules skip what their own patterns could not match, and the profanity model takes the
+tokens of the words view. ``tests/safety/text/test_reference.py`` checks the answers
+against the engine as it was before, line for line.
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ from strangers.core.text import GROOMING_KINDS, SignalKind, TextScan, TextSignal
 from .age import AgeReader
 from .contact import ContactFinder
 from .lexicon import Lexicon, PhraseRules
-from .normalise import LeetDecoder, NumberReader, WordViewer, fold, prepare
-from .profanity import ProfanityScorer
+from .normalise import LeetDecoder, NumberReader, WordViewer, WordViews, fold, prepare
+from .profanity import ProfanityScorer, tokens_of
 
 #: The phrase sections of the language files, by the kind they raise, in reporting order.
 _PHRASE_KINDS = (SignalKind.HANDLE, *GROOMING_KINDS)
@@ -88,10 +96,36 @@ class SignalEngine:
             )
             for kind in _PHRASE_KINDS
         )
+        # Every kind's pattern groups in one index: gate word → the groups it opens, each
+        # (the kind's position, its expression, whether the letters view is searched
+        # too). Kinds with an ungated pattern are always scored in full instead.
+        self._always = frozenset(
+            index for index, (_, rules) in enumerate(self._phrases) if rules.always
+        )
+        self._groups: list[tuple[int, re.Pattern[str], bool]] = []
+        groups_by_word: dict[str, list[int]] = {}
+        for index, (kind, rules) in enumerate(self._phrases):
+            if rules.always:
+                continue
+            for words, expression in rules.groups:
+                for word in words:
+                    groups_by_word.setdefault(word, []).append(len(self._groups))
+                self._groups.append((index, expression, kind in _LETTER_KINDS))
+        self._groups_by_word = {word: tuple(ids) for word, ids in groups_by_word.items()}
         providers = frozenset(lexicon.words("email_providers"))
         self._email_gate = _EMAIL_WORDS | providers
         self._tld_words = frozenset(lexicon.words("tlds")) | frozenset(lexicon.words("tlds_weak"))
-        self._profanity = ProfanityScorer.from_package() if profanity else None
+        self._profanity = ProfanityScorer.load() if profanity else None
+        # Every word a token gate of ``_scan`` looks for: one intersection per line, and the
+        # gates ask the (most often empty) result rather than the line's tokens.
+        self._gate_words = frozenset().union(
+            self._numbers.words,
+            self._email_gate,
+            _LINK_WORDS,
+            self._tld_words,
+            self._contact.app_words,
+            self._groups_by_word,
+        )
 
     def scan(self, text: str) -> TextScan:
         try:
@@ -109,13 +143,15 @@ class SignalEngine:
         decoded = self._decode(base)
         views = self._words(decoded)
         tokens = views.tokens
+        # each token gate below is a part of _gate_words: it meets tokens iff it meets hits
+        hits = self._gate_words.intersection(tokens)
 
         # contact details
         numeric: str | None = None
-        number_words = not self._numbers.words.isdisjoint(tokens)
+        number_words = bool(hits) and not self._numbers.words.isdisjoint(hits)
         if number_words or _DIGIT.search(base):
             numeric = self._numbers(base, words=number_words)
-            if sum(map(str.isdigit, numeric)) >= 7:
+            if _digits_in(numeric) >= 7:
                 score = self._contact.phone(numeric, tokens)
                 if score:
                     found[SignalKind.PHONE] = score
@@ -124,23 +160,27 @@ class SignalEngine:
             "@" in decoded
             or "(" in decoded
             or "[" in decoded
-            or not self._email_gate.isdisjoint(tokens)
+            or (hits and not self._email_gate.isdisjoint(hits))
         ):
             spelled = self._spelled(decoded)
             score = self._contact.email(spelled, decoded)
             if score:
                 found[SignalKind.EMAIL] = score
-        if "/" in decoded or _DOTTED.search(decoded) or not _LINK_WORDS.isdisjoint(tokens):
-            if spelled is None and (
-                not _LINK_WORDS.isdisjoint(tokens) or not self._tld_words.isdisjoint(tokens)
-            ):
+        link_words = bool(hits) and not _LINK_WORDS.isdisjoint(hits)
+        if (
+            "/" in decoded
+            or ("." in decoded and _DOTTED.search(decoded))  # both branches hold a "."
+            or link_words
+        ):
+            if spelled is None and (link_words or not self._tld_words.isdisjoint(hits)):
                 spelled = self._spelled(decoded)
             score = self._contact.link(*(v for v in (decoded, spelled) if v is not None))
             if score:
                 found[SignalKind.LINK] = score
-        score = self._contact.handle(decoded, tokens)
-        if score:
-            found[SignalKind.HANDLE] = score
+        if "@" in decoded or (hits and not self._contact.app_words.isdisjoint(hits)):
+            score = self._contact.handle(decoded, tokens)
+            if score:
+                found[SignalKind.HANDLE] = score
 
         # age statement
         if numeric is not None:
@@ -150,18 +190,23 @@ class SignalEngine:
                 age = statement.age
 
         # grooming, solicitation, handles with an app name
-        for kind, rules in self._phrases:
-            if not rules.always and rules.gate.isdisjoint(tokens):
-                continue
-            if views.letters is not None and kind in _LETTER_KINDS:
-                score = rules.score(views.words, views.letters)
-            else:
-                score = rules.score(views.words)
-            if score and score > found.get(kind, 0.0):
-                found[kind] = score
+        if hits or self._always:
+            for index in sorted(self._matching_kinds(hits, views) | self._always):
+                kind, rules = self._phrases[index]
+                matched: tuple[str, ...]
+                if views.letters is not None and kind in _LETTER_KINDS:
+                    matched = (views.words, views.letters)
+                else:
+                    matched = (views.words,)
+                # a gated kind is here only if one of its patterns matched: its best level
+                score = rules.score(*matched) if index in self._always else rules.best(*matched)
+                if score and score > found.get(kind, 0.0):
+                    found[kind] = score
 
         if self._profanity is not None and views.raw:
-            probability = self._profanity.at_least(views.raw, self.profanity_threshold)
+            probability = self._profanity.at_least_tokens(
+                _profanity_tokens(views, text.isascii()), self.profanity_threshold
+            )
             if probability is not None:
                 found[SignalKind.PROFANITY] = round(probability, 3)
 
@@ -173,5 +218,49 @@ class SignalEngine:
         )
         return TextScan(signals, age)
 
+    def _matching_kinds(self, hits: frozenset[str], views: WordViews) -> set[int]:
+        """The positions of the gated kinds with a pattern that matches the line: only the
+        groups of the gate words it holds (``hits``) are searched, each group once, and a
+        kind no more once one of its groups has matched."""
+        ids: set[int] = set()
+        groups_by_word = self._groups_by_word
+        for word in hits:
+            if word in groups_by_word:
+                ids.update(groups_by_word[word])
+        matched: set[int] = set()
+        words, letters = views.words, views.letters
+        for group in ids:
+            index, expression, with_letters = self._groups[group]
+            if index in matched:
+                continue
+            if expression.search(words) or (
+                with_letters and letters is not None and expression.search(letters)
+            ):
+                matched.add(index)
+        return matched
+
     def _spelled(self, decoded: str) -> str:
         return self._contact.spell_out(self._contact.collapse(decoded))
+
+
+def _digits_in(text: str) -> int:
+    """``sum(map(str.isdigit, text))``; on ASCII, where the digits are 0-9, by deleting
+    them in one ``bytes.translate`` rather than a call per character."""
+    if text.isascii():
+        return len(text) - len(text.encode("ascii").translate(None, b"0123456789"))
+    return sum(map(str.isdigit, text))
+
+
+def _profanity_tokens(views: WordViews, ascii_line: bool) -> list[str]:
+    """``tokens_of(views.raw)``, cheaper than its regular expression. In the raw view a
+    token is letters, digits and "_" unless it holds "@" or ":" (``WordViews``), so a
+    token the model counts — a run of two word characters or more — is a whole token
+    of two characters or more, in order. A line typed in ASCII stays in lower case
+    through every view (``fold`` lowers it, leetspeak decodes to lower case), so its
+    tokens need no lowering either."""
+    raw = views.raw
+    if "@" in raw or ":" in raw:
+        return tokens_of(raw)
+    if ascii_line:
+        return [token for token in views.raw_tokens if len(token) > 1]
+    return [token for token in raw.lower().split(" ") if len(token) > 1]

@@ -173,12 +173,15 @@ def compile_pattern(
     pattern: str,
     classes: Mapping[str, Sequence[str]],
     gate_weights: Mapping[str, int] | None = None,
+    *,
+    factored: bool = False,
 ) -> CompiledPattern:
     """One pattern line (without its score) → a regular expression over the words view.
 
     ``gate_weights`` say how poor a gate each common word is (``[gate_common]`` 10,
     ``[gate_frequent]`` 1 in ``common.txt``); the mandatory slot of least total weight
-    gates the pattern."""
+    gates the pattern. ``factored``: each slot's alternatives as a trie (:func:`_trie`),
+    which matches the same lines, only for a search that asks whether it matches."""
     weights = gate_weights or {}
     tokens = pattern.split()
     anchored = bool(tokens) and tokens[0] == "^"
@@ -209,7 +212,7 @@ def compile_pattern(
             else:
                 alternatives.append(alternative.replace("_", " "))
         alternatives = sorted(set(alternatives), key=lambda a: (-len(a), a))
-        body = "|".join(re.escape(a) for a in alternatives)
+        body = _trie(alternatives) if factored else "|".join(re.escape(a) for a in alternatives)
         piece = f"(?:{body}) "
         parts.append(f"(?:{piece})?" if optional else piece)
         if not optional:
@@ -220,22 +223,62 @@ def compile_pattern(
     return CompiledPattern("".join(parts), chosen)
 
 
+_Trie = dict[str, "_Trie"]  # a letter → what may follow it; "" → a word ends here
+
+
+def _trie(words: Iterable[str]) -> str:
+    """An expression matching exactly ``words``, their common beginnings shared
+    ("snap|snapchat|steam" → "s(?:nap(?:chat)?|team)"): the regular expression engine
+    tries a long alternation word by word at each position, a trie letter by letter.
+    Which word it tries first differs, not whether one matches (issue 18)."""
+    root: _Trie = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def emit(node: _Trie) -> str:
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(root)
+
+
 def _gate_word(alternative: str, weights: Mapping[str, int]) -> str:
     """The word of a (possibly multi-word) alternative least likely to be in every line."""
     words = alternative.split()
     return min(words, key=lambda word: (weights.get(word, 0), -len(word)))
 
 
+def _any_of(regexes: Sequence[str]) -> str:
+    """The alternation of ``regexes``; the space all but anchored patterns start with is
+    put first, once, which the regular expression engine then scans for quickly."""
+    if all(regex.startswith(" ") for regex in regexes):
+        return " (?:" + "|".join(f"(?:{regex[1:]})" for regex in regexes) + ")"
+    return "|".join(f"(?:{regex})" for regex in regexes)
+
+
 @dataclass(frozen=True)
 class PhraseRules:
     """The compiled patterns of one kind: expressions by score (highest first), the gate
-    words, and the vetoes that cancel a match ("send me a pic of your dog")."""
+    words, and the vetoes that cancel a match ("send me a pic of your dog").
+
+    ``groups`` hold the gated patterns again, grouped by their gate words, one
+    expression a group. A pattern can match only a line that holds one of its gate
+    words (see :func:`compile_pattern`: its gate slot consumes whole tokens), so a line
+    need be searched only with the groups of the gate words it holds — a few patterns
+    rather than all the kind's (issue 18)."""
 
     levels: tuple[tuple[float, re.Pattern[str]], ...]
     any_level: re.Pattern[str]  # every pattern at once: one search when nothing matches
     gate: frozenset[str]
     always: bool
     veto: re.Pattern[str] | None
+    groups: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = ()
 
     @classmethod
     def build(
@@ -246,6 +289,7 @@ class PhraseRules:
         gate_weights: Mapping[str, int] | None = None,
     ) -> PhraseRules:
         by_score: dict[float, list[str]] = {}
+        by_gate: dict[frozenset[str], list[str]] = {}
         gate: set[str] = set()
         always = False
         for score, pattern in patterns:
@@ -255,6 +299,8 @@ class PhraseRules:
                 always = True
             else:
                 gate.update(compiled.gate)
+                factored = compile_pattern(pattern, classes, gate_weights, factored=True)
+                by_gate.setdefault(compiled.gate, []).append(factored.regex)
         levels = tuple(
             (score, re.compile("|".join(f"(?:{r})" for r in regexes)))
             for score, regexes in sorted(by_score.items(), reverse=True)
@@ -263,7 +309,8 @@ class PhraseRules:
         any_level = re.compile("|".join(f"(?:{r})" for r in every) or r"(?!)")
         veto_regexes = [compile_pattern(v, classes).regex for v in vetoes]
         veto = re.compile("|".join(f"(?:{r})" for r in veto_regexes)) if veto_regexes else None
-        return cls(levels, any_level, frozenset(gate), always, veto)
+        groups = tuple((words, re.compile(_any_of(regexes))) for words, regexes in by_gate.items())
+        return cls(levels, any_level, frozenset(gate), always, veto, groups)
 
     def applies(self, tokens: frozenset[str] | set[str]) -> bool:
         return self.always or not self.gate.isdisjoint(tokens)
@@ -272,6 +319,11 @@ class PhraseRules:
         """The score of the best pattern matching any of ``views``, 0.0 for none."""
         if not any(self.any_level.search(view) for view in views):
             return 0.0
+        return self.best(*views)
+
+    def best(self, *views: str) -> float:
+        """:meth:`score` for a caller that knows a pattern matches one of ``views``
+        (it skips the search of every pattern at once)."""
         for score, regex in self.levels:
             for view in views:
                 if regex.search(view):

@@ -35,7 +35,7 @@ import functools
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .lexicon import read_confusables
@@ -87,14 +87,56 @@ def _fold_table() -> dict[int, str | None]:
     return table
 
 
+# ``str.translate`` looks every character of a line up in its table, a dict look-up each:
+# most lines that are not ASCII are ASCII with an emoji or an accent, which the tables
+# leave alone or only delete, and the searches below say so several times faster than a
+# translation (issue 18).
+
+
+def _char_class(codes: Iterable[int], negated: bool = False) -> str:
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    body = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in ranges)
+    return f"[^{body}]" if negated else f"[{body}]"
+
+
+@functools.cache
+def _drop_keys() -> re.Pattern[str]:
+    """A character the drop table changes (few ranges: a quick search)."""
+    return re.compile(_char_class(_drop_table()))
+
+
+#: Combining marks for accents (U+0300-U+036F, what NFD leaves of "é", "ç"), and what
+#: most lines hold besides: ASCII, arrows, symbols, dingbats, emoji.
+_ACCENTS = range(0x300, 0x370)
+_COMMON = (range(0x80), range(0x2190, 0x2C00), range(0x1F000, 0x1FB00))
+_ACCENT_MARKS = re.compile("[\u0300-\u036f]+")
+
+
+@functools.cache
+def _fold_plan() -> re.Pattern[str]:
+    """A character of the line for which the fold table must be used. Without one, every
+    character is one of ``_COMMON`` the table leaves alone or an accent it deletes, and
+    deleting the accents is the whole translation."""
+    table = _fold_table()
+    if any(table.get(code, "") is not None for code in _ACCENTS):
+        raise RuntimeError("the fold table no longer deletes every accent: update _ACCENTS")
+    plain = {code for block in _COMMON for code in block if code not in table}
+    return re.compile(_char_class(plain.union(_ACCENTS), negated=True))
+
+
 _APOSTROPHE_IN_WORD = re.compile(r"(?<=[a-z])'(?=[a-z])")
 
 
 def prepare() -> None:
     """Build the Unicode tables now (a walk over every code point, about a second) rather
     than on the first message that is not ASCII."""
-    _drop_table()
-    _fold_table()
+    _drop_keys()
+    _fold_plan()
 
 
 def fold(text: str) -> str:
@@ -102,9 +144,13 @@ def fold(text: str) -> str:
     if text.isascii():
         folded = (text if text.isprintable() else text.translate(_ASCII_TABLE)).lower()
     else:
-        folded = text.translate(_drop_table())
+        folded = text.translate(_drop_table()) if _drop_keys().search(text) else text
         folded = unicodedata.normalize("NFKC", folded).casefold()
-        folded = unicodedata.normalize("NFD", folded).translate(_fold_table())
+        folded = unicodedata.normalize("NFD", folded)
+        if _fold_plan().search(folded):
+            folded = folded.translate(_fold_table())
+        else:
+            folded = _ACCENT_MARKS.sub("", folded)
     if "'" in folded:
         folded = _APOSTROPHE_IN_WORD.sub("", folded)
     return folded
@@ -121,7 +167,19 @@ _LEET_TOKEN = re.compile(
     rf"(?<![{_LEET_CLASS}])[{_LEET_CLASS}]*(?:[a-z][{_LEET_ONLY}]|[{_LEET_ONLY}][a-z])"
     rf"[{_LEET_CLASS}]*"
 )
-_LEET_PAIR = re.compile(rf"[a-z][{_LEET_ONLY}]|[{_LEET_ONLY}][a-z]")
+# A letter next to a digit or symbol: the gate of the pass above. Written to start with the
+# symbol's class, which the regular expression engine scans for quickly, rather than as
+# "[a-z][0-9…]|[0-9…][a-z]", which tries both branches at every position: it matches the
+# same lines, the same letter on either side of the same symbol.
+_LEET_PAIR = re.compile(rf"[{_LEET_ONLY}](?:(?<=[a-z][{_LEET_ONLY}])|(?=[a-z]))")
+# A pair that is not a word and the symbols that end its token ("nice!!", "what?!" hold
+# "e!" but read as typed): a digit next to a letter, a symbol before a letter, or symbols
+# after a letter followed by a letter or digit. Without one, every token the pass finds
+# is letters then symbols, which ``_token`` gives back as it is, and the pass is skipped.
+_LEET_SYMBOL = f"[{re.escape(_LEET_SYMBOLS)}]"
+_LEET_CHANGE = re.compile(
+    rf"[{_LEET_ONLY}](?:(?=[a-z])|(?<=[a-z][0-9])|(?<=[a-z]{_LEET_SYMBOL}){_LEET_SYMBOL}*[a-z0-9])"
+)
 _LEET_MAP = str.maketrans(
     {
         "0": "o",
@@ -153,6 +211,8 @@ class LeetDecoder:
 
     def __call__(self, base: str) -> str:
         if _LEET_PAIR.search(base) is None:  # most lines: no letter next to a digit or symbol
+            return base
+        if _LEET_CHANGE.search(base) is None:
             return base
         return _LEET_TOKEN.sub(self._token, base)
 
@@ -192,21 +252,46 @@ _PUNCTUATION_TABLE = {
     if not (chr(code).isascii() and (chr(code).isalnum() or chr(code) in "_@ :"))
 } | {ord("?"): " ? ", ord("."): " . ", ord("!"): " . ", ord(";"): " . ", ord(","): " . "}
 _PUNCTUATION_TABLE |= {ord("¿"): " ? ", ord("…"): " . "}
+
+
+def _punctuation_bytes() -> bytes:
+    """``_PUNCTUATION_TABLE`` on ASCII as a ``bytes.translate`` table, one byte for one:
+    the sentence ends map to a bare "." or "?", which the caller then pads with spaces.
+    ``str.translate`` with strings for values looks each character up in a dict, about
+    six times slower on a chat line (issue 18)."""
+    table = bytearray(range(256))
+    for code, replacement in _PUNCTUATION_TABLE.items():
+        if code < 128:
+            if replacement.strip() not in ("", ".", "?"):
+                raise RuntimeError("the punctuation table changed shape: update this copy")
+            table[code] = ord(replacement.strip() or " ")
+    return bytes(table)
+
+
+_PUNCTUATION_BYTES = _punctuation_bytes()
 _SQUEEZE = re.compile(r"([a-z])\1{2,}")
 _REPEATED = re.compile(r"([a-z])\1\1")
 _SPACED_LETTERS = re.compile(r"(?<![^ ])(?:[a-z0-9] ){2,}[a-z0-9](?![^ ])")
+# What any match of _SPACED_LETTERS holds (its first two letters, between spaces), as a
+# search that starts on a literal space: three times cheaper, and most lines fail it.
+_TWO_SINGLES = re.compile(r" [a-z0-9] [a-z0-9] ")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+# building the views a tenth of the cost of a benign line (issue 18). Read-only by use.
+@dataclass(slots=True)
 class WordViews:
-    """``raw``: tokens before slang, for the profanity model; ``words``: the view phrase
-    patterns match, padded with spaces; ``letters``: ``words`` with spaced-out letters
-    joined, or ``None`` when there were none; ``tokens``: every token of both."""
+    """``raw``: tokens before slang, for the profanity model (ASCII: letters, digits,
+    "_", "@", ":", and "?" and "." as tokens of their own, single spaces between);
+    ``words``: the view phrase patterns match, padded with spaces; ``letters``:
+    ``words`` with spaced-out letters joined, or ``None`` when there were none;
+    ``tokens``: every token of both; ``raw_tokens``: the tokens of ``raw``, in order."""
 
     raw: str
     words: str
     letters: str | None
     tokens: frozenset[str]
+    raw_tokens: Sequence[str] = ()
 
 
 class WordViewer:
@@ -218,6 +303,31 @@ class WordViewer:
 
     def __call__(self, decoded: str) -> WordViews:
         text = decoded
+        # Most lines are ASCII letters, digits and spaces: no "@", dot, comma or separator
+        # for the passes below, and the table keeps every one of their characters, so
+        # the passes are skipped (issue 18).
+        if not (text.isascii() and text.replace(" ", "").isalnum()):
+            text = self._punctuation(text)
+        if _REPEATED.search(text):
+            text = _SQUEEZE.sub(r"\1", text)
+        raw_tokens = text.split()
+        raw = " ".join(raw_tokens)
+        padded = f" {raw} "
+        if self._slang_words.isdisjoint(raw_tokens):
+            words = padded
+            tokens = frozenset(raw_tokens)
+        else:
+            words = self._expand(raw_tokens)
+            tokens = frozenset(words.split())
+        letters = None
+        if _TWO_SINGLES.search(padded) and _SPACED_LETTERS.search(padded):
+            joined = _SPACED_LETTERS.sub(lambda m: m[0].replace(" ", ""), padded)
+            letters = self._expand(joined.split())
+            tokens = tokens.union(letters.split())
+        return WordViews(raw, words, letters, tokens, raw_tokens)
+
+    def _punctuation(self, text: str) -> str:
+        """Reads "@" inside words, dots and commas inside words, separators, then the table."""
         if "@" in text:
             text = _AT_INSIDE.sub("a", text)
             text = _AT_LEADING.sub(self._leading_at, text)
@@ -225,26 +335,19 @@ class WordViewer:
             text = _INNER_DOT.sub(" ", text)
         if not _SEPARATOR_CHARS.isdisjoint(text) or " -" in text:
             text = _SEPARATOR.sub(" : ", text)
-        text = text.translate(_PUNCTUATION_TABLE)
         if not text.isascii():
+            if "¿" in text or "…" in text:
+                text = text.translate(_PUNCTUATION_TABLE)
+                return text if text.isascii() else _NON_ASCII.sub(" ", text)
+            # The table keeps every other character that is not ASCII, and each run of
+            # them then becomes a space: the same done first, so the rest is ASCII.
             text = _NON_ASCII.sub(" ", text)
-        if _REPEATED.search(text):
-            text = _SQUEEZE.sub(r"\1", text)
-        raw_tokens = text.split()
-        raw = " ".join(raw_tokens)
-        if self._slang_words.isdisjoint(raw_tokens):
-            words = f" {raw} "
-            tokens = set(raw_tokens)
-        else:
-            words = self._expand(raw_tokens)
-            tokens = set(words.split())
-        letters = None
-        padded = f" {raw} "
-        if _SPACED_LETTERS.search(padded):
-            joined = _SPACED_LETTERS.sub(lambda m: m[0].replace(" ", ""), padded)
-            letters = self._expand(joined.split())
-            tokens.update(letters.split())
-        return WordViews(raw, words, letters, frozenset(tokens))
+        text = text.encode("ascii").translate(_PUNCTUATION_BYTES).decode("ascii")
+        if "." in text:
+            text = text.replace(".", " . ")
+        if "?" in text:
+            text = text.replace("?", " ? ")
+        return text
 
     def _expand(self, tokens: list[str]) -> str:
         slang = self._slang
@@ -264,7 +367,15 @@ _DIGIT_LOOKALIKES = str.maketrans(
 )
 _OH_BEFORE = re.compile(r"(?<![a-z])oh?(?![a-z])(?=[\s,.-]{0,3}\d)")
 _OH_AFTER = re.compile(r"(?<=\d)([\s,.-]{0,3})oh?(?![a-z])")
-_ANY_DIGIT = re.compile(r"[0-9]")
+# An "o" or "oh" standing alone: every match of the two above holds one (the "o" after a
+# digit or one of [\s,.-] is after a non-letter), so without it both are skipped. Starts
+# on the literal "o", which the regular expression engine scans for quickly.
+_OH_ALONE = re.compile(r"o(?<![a-z]o)h?(?![a-z])")
+_LETTER_RUN = re.compile(r"[a-z]+")
+# A digit next to a look-alike letter. A number of digits only reads as itself, and one
+# that holds a look-alike holds one next to a digit: without such a pair the pass that
+# reads them is skipped (issue 18).
+_LOOKALIKE_BY_DIGIT = re.compile(r"[0-9](?:(?<=[oilszb|][0-9])|(?=[oilszb|]))")
 _GLUED_NUMBER_WORD = re.compile(r"[a-z][0-9]|[0-9][a-z]")  # "six1seven"
 _REPEAT = re.compile(r"(?<![a-z])(double|triple)[\s-]+(\d)")
 _JOIN = r"[\s-]+"
@@ -298,19 +409,33 @@ class NumberReader:
         self.words = frozenset(
             part for word in numbers for part in word.split() if part not in ("et",)
         )
+        # Every match of the pattern starts, after a non-letter, with one of these and a
+        # non-letter right after it (a joiner, a non-letter of the word, or the end with
+        # (?![a-z])): a whole run of letters of the text. No such run, no match, and the
+        # pass is skipped (issue 18). ``None`` (always run) if a word does not start
+        # with a letter, which that reasoning needs.
+        starts = [_LETTER_RUN.match(word) for word in [*numbers, "dix"]]
+        self._first_words: frozenset[str] | None = (
+            frozenset(start[0] for start in starts if start is not None) if all(starts) else None
+        )
 
     def __call__(self, base: str, words: bool = True) -> str:
         """``words=False`` when the caller knows the line has no number word (saves the
         pass that reads them)."""
-        text = _DIGITISH.sub(_digits_of, base) if _ANY_DIGIT.search(base) else base
-        if words or _GLUED_NUMBER_WORD.search(base):
+        text = _DIGITISH.sub(_digits_of, base) if _LOOKALIKE_BY_DIGIT.search(base) else base
+        if words or (_GLUED_NUMBER_WORD.search(base) and self._may_hold_words(text)):
             text = self._pattern.sub(self._number, text)
-        if "o" in text:
+        if "o" in text and _OH_ALONE.search(text):
             text = _OH_BEFORE.sub("0", text)
             text = _OH_AFTER.sub(r"\g<1>0", text)
         if "double" in text or "triple" in text:
             text = _REPEAT.sub(_repeat, text)
         return text
+
+    def _may_hold_words(self, text: str) -> bool:
+        """Whether the pattern of number words can match ``text`` (see ``_first_words``)."""
+        first = self._first_words
+        return first is None or not first.isdisjoint(_LETTER_RUN.findall(text))
 
     def _number(self, match: re.Match[str]) -> str:
         parts = re.split(r"[\s-]+", match[0])

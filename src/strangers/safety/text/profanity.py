@@ -8,9 +8,14 @@ the five probabilities averaged. Called on one message it costs about 3.6 ms (th
 scikit-learn overhead, not the arithmetic), far over the engine's 1 ms budget (docs/design.md §6).
 
 :class:`ProfanityScorer` reads the vocabulary, the idf weights, the five weight vectors,
-intercepts and calibrations once, from the package's own fitted objects, and computes the
-same probability with a dictionary look-up per token and five dot products over the few
-tokens of a line. The test suite checks it agrees with ``predict_prob``.
+intercepts and calibrations once, from ``data/profanity.bin.gz`` — those numbers, which
+:mod:`.export_profanity` takes from the package's fitted objects at build time (the
+layout is described there) — and computes the same probability with a dictionary
+look-up per token and five dot products over the few tokens of a line. The test suite
+checks it agrees with ``predict_prob`` and that the shipped file is what the exporter
+writes. Reading numbers, not the pickled objects, keeps scikit-learn, SciPy and joblib
+(about 70 MB) out of the chat process (issue 18), and keeping them in flat arrays of
+doubles, not a float object each, keeps the scorer itself near 3 MB.
 
 :meth:`ProfanityScorer.at_least` answers the engine's question — is the probability at
 least the threshold? — and skips the arithmetic for most lines: each fold's decision is
@@ -24,15 +29,23 @@ grooming detector, and the policy treats it as a weak signal.
 
 from __future__ import annotations
 
+import gzip
 import itertools
+import json
 import math
 import operator
 import re
-from collections.abc import Mapping, Sequence
+import sys
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 # scikit-learn's default token pattern, as the package's vectorizer uses it
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+#: The numbers' file in ``data/``, and the first line it must start with.
+DATA_FILE = "profanity.bin.gz"
+MAGIC = b"strangers-profanity 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,59 +60,85 @@ class ProfanityScorer:
 
     def __init__(
         self,
-        vocabulary: Mapping[str, int],
+        vocabulary: Sequence[str],
         idf: Sequence[float],
         weights: Sequence[Sequence[float]],
         folds: Sequence[_Fold],
     ) -> None:
+        """``vocabulary[i]`` is the token of column ``i``, ``idf[i]`` its weight and
+        ``weights[k][i]`` its weight in fold ``k``; :class:`ValueError` if they disagree."""
         if len(weights) != len(folds) or not folds:
             raise ValueError("one weight vector per calibrated fold")
-        # token → (idf, idf·w₁, …, idf·wₖ): one look-up per token at scan time
-        self._token_weights: dict[str, tuple[float, tuple[float, ...]]] = {
-            token: (idf[index], tuple(idf[index] * fold[index] for fold in weights))
-            for token, index in vocabulary.items()
-        }
+        if any(len(vector) != len(vocabulary) for vector in (idf, *weights)):
+            raise ValueError("one idf and one weight per fold for each token")
         self._folds = tuple(folds)
-        # token → the largest squared positive weight over the folds, for the bound
-        self._bound_weights: dict[str, float] = {
-            token: max(max(fold[index], 0.0) for fold in weights) ** 2
-            for token, index in vocabulary.items()
-        }
+        self._width = len(folds) + 1
+        # token → its column; column i of the table is idf, idf·w₁, …, idf·wₖ, so a
+        # token costs one look-up at scan time and 8 bytes a number at rest
+        self._columns: dict[str, int] = {}
+        self._table = array("d")
+        # token → the largest squared positive weight over the folds, for the bound;
+        # tokens with none (nearly half) are left out: they add nothing to it
+        self._bound_weights: dict[str, float] = {}
+        for column, token in enumerate(vocabulary):
+            if not isinstance(token, str) or token in self._columns:
+                raise ValueError(f"vocabulary column {column}: not a new token")
+            self._columns[token] = column
+            self._table.append(idf[column])
+            self._table.extend(idf[column] * fold[column] for fold in weights)
+            bound = max(max(fold[column], 0.0) for fold in weights) ** 2
+            if bound > 0.0:
+                self._bound_weights[token] = bound
         self._bound_cache: dict[float, float] = {}
 
     @classmethod
-    def from_package(cls) -> ProfanityScorer:
-        """Read the fitted model that ``alt-profanity-check`` ships (imports scikit-learn,
-        about a second, once)."""
-        from profanity_check import profanity_check as package  # type: ignore[import-untyped]
+    def load(cls) -> ProfanityScorer:
+        """The scorer of the shipped model, ``data/profanity.bin.gz`` (about 0.1 s)."""
+        packed = resources.files(__package__).joinpath("data", DATA_FILE).read_bytes()
+        return cls.decode(gzip.decompress(packed))
 
-        vectorizer = package.vectorizer
-        model = package.model
-        if vectorizer.get_params()["ngram_range"] != (1, 1) or not vectorizer.use_idf:
-            raise RuntimeError("alt-profanity-check's vectorizer changed shape: check the scorer")
-        if vectorizer.norm != "l2" or vectorizer.sublinear_tf or vectorizer.binary:
-            raise RuntimeError("alt-profanity-check's vectorizer changed shape: check the scorer")
-        weights: list[list[float]] = []
-        folds: list[_Fold] = []
-        for calibrated in model.calibrated_classifiers_:
-            if calibrated.method != "sigmoid" or len(calibrated.calibrators) != 1:
-                raise RuntimeError("alt-profanity-check's calibration changed: check the scorer")
-            estimator = calibrated.estimator
-            calibrator = calibrated.calibrators[0]
-            weights.append([float(w) for w in estimator.coef_[0]])
-            folds.append(
-                _Fold(
-                    float(estimator.intercept_[0]),
-                    float(calibrator.a_),
-                    float(calibrator.b_),
-                )
-            )
-        vocabulary = {str(token): int(index) for token, index in vectorizer.vocabulary_.items()}
-        return cls(vocabulary, [float(v) for v in vectorizer.idf_], weights, folds)
+    @classmethod
+    def decode(cls, data: bytes) -> ProfanityScorer:
+        """The scorer of ``data``, laid out as :func:`.export_profanity.encode` writes
+        it; :class:`ValueError` if it is not."""
+        first = data.find(b"\n")
+        second = data.find(b"\n", first + 1)
+        if data[:first] != MAGIC or second < 0:
+            raise ValueError("not a profanity model of this format")
+        numbers = memoryview(data)[second + 1 :]  # no copy of the bulk of it
+        try:
+            header = json.loads(data[first + 1 : second])
+            vocabulary = header["vocabulary"]
+            folds = [
+                _Fold(float(fold["intercept"]), *map(float, fold["calibration"]))
+                for fold in header["folds"]
+            ]
+            columns = len(vocabulary)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed profanity model header ({type(exc).__name__})") from None
+        if not isinstance(vocabulary, list) or not columns or not folds:
+            raise ValueError("malformed profanity model: no token or no fold")
+        values = array("d")
+        if len(numbers) != values.itemsize * columns * (len(folds) + 1):
+            raise ValueError("malformed profanity model: one idf and one weight a fold a token")
+        values.frombytes(numbers)
+        if sys.byteorder != "little":
+            values.byteswap()  # written little-endian
+        if not all(map(math.isfinite, values)):
+            raise ValueError("malformed profanity model: a number is not finite")
+        idf = values[:columns]
+        weights = [
+            values[start : start + columns] for start in range(columns, len(values), columns)
+        ]
+        return cls(vocabulary, idf, weights, folds)
 
     def at_least(self, text: str, threshold: float) -> float | None:
         """The probability if it is at least ``threshold``, else ``None``."""
-        tokens = _TOKEN.findall(text.lower())
+        return self.at_least_tokens(tokens_of(text), threshold)
+
+    def at_least_tokens(self, tokens: list[str], threshold: float) -> float | None:
+        """:meth:`at_least` of a text whose :func:`tokens_of` are ``tokens``, for a caller
+        that has them at hand (the engine, issue 18)."""
         squared = sum(map(self._bound_weights.get, set(tokens), itertools.repeat(0.0)))
         if squared < self._least_squared_bound(threshold):
             return None
@@ -127,18 +166,22 @@ class ProfanityScorer:
         return least
 
     def probability(self, text: str) -> float:
-        return self._probability(_TOKEN.findall(text.lower()))
+        return self._probability(tokens_of(text))
 
     def _probability(self, tokens: list[str]) -> float:
-        counts: dict[str, int] = {}
-        token_weights = self._token_weights
+        counts: dict[int, int] = {}
+        columns = self._columns
         for token in tokens:
-            if token in token_weights:
-                counts[token] = counts.get(token, 0) + 1
+            column = columns.get(token)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
         sums: list[float] = [0.0] * len(self._folds)
         norm_squared = 0.0
-        for token, count in counts.items():
-            idf, weighted = token_weights[token]
+        table, width = self._table, self._width
+        for column, count in counts.items():
+            start = column * width
+            idf = table[start]
+            weighted: Sequence[float] = table[start + 1 : start + width]
             norm_squared += (count * idf) ** 2
             if count != 1:
                 weighted = tuple(map(operator.mul, weighted, itertools.repeat(count)))
@@ -148,6 +191,11 @@ class ProfanityScorer:
         for fold, dot in zip(self._folds, sums, strict=True):
             total += _sigmoid_of(fold, dot * scale + fold.intercept)
         return total / len(self._folds)
+
+
+def tokens_of(text: str) -> list[str]:
+    """The tokens the model counts, in order: its vectorizer's, on the lowercased text."""
+    return _TOKEN.findall(text.lower())
 
 
 def _sigmoid_of(fold: _Fold, decision: float) -> float:

@@ -1,0 +1,224 @@
+"""Age statements: the age a sender states about themselves (docs/design.md §6, text and age).
+
+In the teen pool an adult age statement ends the match and opens a case; in the adult pool
+a minor's ends the match and sends the device back to the age question. So the rule must
+catch the forms people use ("im 14", "i am fourteen", "14 f", "15yo", "16 years old",
+"age 16", "m 19", "asl? 15 f uk", "j'ai 13 ans", "jai 13ans") and must not take for a
+statement someone else's age ("my brother is 14"), a past one ("i was 14 when …"), or a
+number that is not an age ("14 minutes", "it's 14:30", "room 14", "i have 14 cats").
+
+It reads the *numeric* view (numbers in words already digits) around each number from 5 to
+99: the glued or following words (an age suffix "yo"/"years old"/"ans", a sex marker
+"f"/"m", a reply "wbu", a unit "minutes", a plural noun "cats") and, walking back through the
+clause, the first word that says whose number it is (``[age_self]``, ``[age_other]``,
+``[age_past]`` in the language files; ``[age_fillers]`` such as "only" or "just" are
+skipped, and any other word binds the number to itself: "grade 9", "level 14"). The word
+lists are data; this module holds only the reading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .lexicon import Lexicon
+
+_CANDIDATE = re.compile(r"(?<![0-9])([1-9][0-9]?)(?![0-9])")
+_CLAUSE_END = re.compile(r"[.!?;,()\n]|\b(?:and|but|et|mais|or|ou|so|then|puis)\b")
+_BEFORE_WORD = re.compile(r"[a-z0-9]+")
+_GLUED_BEFORE = re.compile(r"([a-z]+)$")
+_GLUED_AFTER = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?")
+_AFTER_TOKEN = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?|\d+|\S")
+# After the number: a decimal, a time, a score, a fraction, a height, a percentage.
+_NOT_AN_AGE_AFTER = re.compile(r"\s*(?:[:.,/h-]\s*\d|[%'\"°x*^]|\d)")
+_NOT_AN_AGE_BEFORE = re.compile(r"(?:\d\s*[:.,/'-]|[$£€#@+*^&])\s*$")
+_LONE_WORD_BEFORE = re.compile(
+    r"(?:^|[.!?;]\s*)(?:(?:hi|hey|hello|asl|salut|coucou)\W+)?([a-z]+)\s*[?:,/|-]+\s*$"
+)
+_ARTICLE_SELF = re.compile(
+    r"(?:\bi ?m|\bi am|\bje suis|\bjsuis|\bchuis|\bchui|\bjsui)\s+(?:a|an|un|une)\s+"
+    r"(?:[a-z]+\s+)?(?:de\s+)?$"
+)
+_AGE_WORD = re.compile(
+    r"(?:^|(?<=\s)|(?<=[^a-z]))(?:(\w+)\s+)?(?:my\s+age\s+is|my\s+age|mon\s+age\s+(?:est|cest)|"
+    r"mon\s+age|age|aged|ages)\s*(?:is|est|cest)?\s*[:=-]?\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgeStatement:
+    age: int
+    score: float
+
+
+def _phrases(entries: Iterable[str]) -> frozenset[str]:
+    return frozenset(entry.replace("/", "").replace(".", "") for entry in entries)
+
+
+class AgeReader:
+    def __init__(self, lexicon: Lexicon) -> None:
+        words = lexicon.words
+        self._self = frozenset(words("age_self"))
+        self._past = frozenset(words("age_past"))
+        self._other = frozenset(words("age_other")) - self._self
+        fillers: set[str] = set()
+        for entry in words("age_fillers"):
+            fillers.update(entry.split())
+        self._fillers = frozenset(fillers)
+        self._units = _phrases(words("age_units"))
+        self._plural_ok = frozenset(words("age_s_ok"))
+        self._suffix = _phrases(words("age_suffix"))
+        self._sex = frozenset(words("age_sex"))
+        self._reply = _phrases(words("age_reply"))
+        self._lead = _phrases(words("age_lead")) | {"asl", "asv"}
+        self._age_word_blockers = frozenset(words("age_word_blockers"))
+        self._duration_after = frozenset(words("age_duration"))
+        self._french_have = frozenset({"jai", "g"})  # "j'ai 13 ans", SMS "g 13 ans"
+
+    def __call__(self, numeric: str) -> AgeStatement | None:
+        for match in _CANDIDATE.finditer(numeric):
+            age = int(match[1])
+            if not 5 <= age <= 99:
+                continue
+            found = self._statement(numeric, match.start(), match.end(), age)
+            if found is not None:
+                return found
+        return None
+
+    def _statement(self, text: str, start: int, end: int, age: int) -> AgeStatement | None:
+        before = text[max(0, start - 80) : start]
+        after = text[end : end + 60]
+        if _NOT_AN_AGE_BEFORE.search(before) or _NOT_AN_AGE_AFTER.match(after):
+            return None
+        follows = self._follows(after)
+        if follows is None:
+            return None
+        glued = _GLUED_BEFORE.search(before)
+        if glued:  # "f19" and "m19" are ages; "covid19", "ps5", "mp3" are not
+            if glued[1] not in self._sex:
+                return None
+            return (
+                AgeStatement(age, 0.8) if self._at_clause_start(before[: glued.start()]) else None
+            )
+        clause = _CLAUSE_END.split(before)[-1]
+        if not _BEFORE_WORD.search(clause):
+            # "me? 15", "F, 16": a lone word, then a comma or a question mark
+            previous = _LONE_WORD_BEFORE.search(before)
+            if previous and previous[1] in self._sex and follows != "unit":
+                return AgeStatement(age, 0.8)
+            if previous and previous[1] in self._self and follows != "unit":
+                return AgeStatement(age, 0.8)
+        if _ARTICLE_SELF.search(clause):  # "i'm a 14 year old", "je suis une fille de 12 ans"
+            return AgeStatement(age, 0.9) if follows in ("suffix", "sex") else None
+        age_word = _AGE_WORD.search(clause)
+        if age_word:  # "age 16", "my age is 16", "aged 16", but not "at age 6"
+            if age_word[1] in self._age_word_blockers:
+                return None
+            return AgeStatement(age, 0.9) if follows != "unit" else None
+        words = _BEFORE_WORD.findall(clause)
+        if len(words) >= 2 and words[-1] == "m" and words[-2] in ("i", "1", "l"):
+            words[-2:] = ["im"]  # "i m 14", "1'm 14"
+        owner, marker, rest = self._owner(words)
+        if owner == "self":
+            if any(word in self._past for word in rest):
+                return None  # "when i'm 18", "if i was 14"
+            if marker in self._french_have and follows != "suffix":
+                return None  # "j'ai 14 chats", "j'ai eu 12 en français": French needs "ans"
+            return AgeStatement(age, 0.9) if follows != "unit" else None
+        if owner == "unknown" and words[-1] in self._sex:
+            if all(word in self._lead for word in words[:-1]) and follows != "unit":
+                return AgeStatement(age, 0.8)  # "m 19", "asl f 16"
+            return None
+        if owner is not None:
+            return None
+        if any(word in ("turned", "turning") for word in words) and follows != "unit":
+            return AgeStatement(age, 0.8)  # "just turned 13 today"
+        # Nothing before the number but greetings: "15 f uk", "14 wbu", "16 years old"
+        if follows in ("suffix", "sex", "reply"):
+            return AgeStatement(age, 0.8)
+        return None
+
+    def _owner(self, words: list[str]) -> tuple[str | None, str, list[str]]:
+        """Whose number: the first telling word walking back ("self", "other", "past") with
+        that word and the words before it, or ``None`` when the clause holds only greetings
+        (a bare "15 f"); any other word ties the number to itself ("unknown": "grade 9")."""
+        for index in range(len(words) - 1, -1, -1):
+            word = words[index]
+            if word in self._fillers:
+                continue
+            if word in self._self:
+                return "self", word, words[:index]
+            if word in self._past:
+                return "past", word, []
+            if word in self._other:
+                return "other", word, []
+            if word in self._lead:
+                continue
+            return "unknown", word, []
+        return None, "", []
+
+    def _at_clause_start(self, before: str) -> bool:
+        clause = _CLAUSE_END.split(before)[-1]
+        return all(word in self._lead for word in _BEFORE_WORD.findall(clause))
+
+    def _follows(self, after: str) -> str | None:
+        """What comes after the number: "suffix" (an age suffix: "yo", "years old", "ans"),
+        "sex" ("f", "m"), "reply" ("wbu"), "end", "word" (anything else), "unit" for a unit
+        after a self marker; ``None`` when the number is surely not an age."""
+        glued = _GLUED_AFTER.match(after)
+        rest = after
+        if glued:
+            word = glued[0].replace("/", "").replace(".", "")
+            rest = after[glued.end() :]
+            if word in self._suffix:
+                return self._after_suffix(rest)
+            if word in self._sex:
+                return "sex"
+            return None  # "14th", "5pm", "10k", "12a"
+        tokens = [t.replace("/", "").replace(".", "") or t for t in _AFTER_TOKEN.findall(rest)]
+        index = 0
+        while index < len(tokens) and tokens[index] in ("/", "|"):
+            index += 1  # "14/f", "16 / m"
+        if index > 0 and (index >= len(tokens) or not tokens[index].isalpha()):
+            return None
+        while index < len(tokens) and tokens[index] in (
+            ",",
+            "-",
+            "+",
+            "(",
+            ")",
+            ":",
+            ".",
+            "!",
+            "?",
+        ):
+            index += 1
+        if index >= len(tokens):
+            return "end"
+        first = tokens[index]
+        pair = " ".join(tokens[index : index + 2])
+        triple = " ".join(tokens[index : index + 3])
+        for phrase, width in ((triple, 3), (pair, 2), (first, 1)):
+            if phrase in self._suffix:
+                return self._after_suffix(" ".join(tokens[index + width :]))
+        if first in self._sex:
+            return "sex"
+        if pair in self._reply or first in self._reply:
+            return "reply"
+        if not first.isalpha():
+            return "end" if not first.isdigit() else None
+        if first in self._units or pair in self._units:
+            return "unit"
+        if len(first) >= 4 and first.endswith("s") and first not in self._plural_ok:
+            return "unit"  # a plural noun: "14 cats", "3 episodes"
+        return "word"
+
+    def _after_suffix(self, rest: str) -> str | None:
+        """ "suffix", or ``None`` when the suffix makes a duration ("16 years ago")."""
+        following = _AFTER_TOKEN.findall(rest)
+        if following[:2] == ["of", "age"]:
+            return "suffix"  # "15 years of age"
+        if following and following[0] in self._duration_after:
+            return None  # "16 years ago", "13 ans de mariage"
+        return "suffix"
