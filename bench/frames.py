@@ -2,8 +2,12 @@
 
 :class:`~strangers.safety.checker.ModelFrameChecker` (NudeNet on onnxruntime, the
 face check with its Haar fallback, PDQ against a hash list) behind
-:class:`~strangers.safety.pool.CheckPool` with ``--workers`` threads (2, on the 2 cores
+:class:`~strangers.safety.pool.CheckPool` with ``--workers`` workers (2, on the 2 cores
 of docs/design.md §7), fed by a closed loop of callers that keeps the queue from running dry.
+``--mode process`` (the default, as the gateway runs them since issue 18): the workers
+are check-worker processes (``safety/workers.py``), each with its own checker, and the
+hash list is sent to them as the gateway sends it; ``--mode thread``: threads of this
+process sharing one checker, as before.
 The frames are what the page sends: 320×240 JPEGs (quality 0.8) cut from benign
 pictures that ship with scikit-image — views of the astronaut portrait and the
 cameraman, where a face is visible, and faceless ones (a rocket on its pad, a coffee
@@ -12,8 +16,9 @@ varied in brightness so that no two frames are the same bytes. Faceless frames c
 more: NudeNet finds no face on them, so the Haar cascade runs as well.
 
 Printed: frames checked per second (target ≥ 60), p50/p99 of each stage the checker
-reports (decode, nudity, face, age, hash), of ``check`` (the whole call in its thread) and
-of ``total`` (the caller's wait: queue + check), the CPU this process used and the
+reports (decode, nudity, face, age, hash), of ``check`` (the whole call in its thread;
+with processes, the hand-off to a worker and back, the pipes included) and of ``total``
+(the caller's wait: queue + check), the CPU this process and its workers used and the
 CPU other processes on the shared machine used meanwhile. Like ``bench/chat.py`` it
 first waits for the machine to be quiet; a run during which other processes took more
 than ``--max-others`` of the cores (5%) is measured again, up to ``--attempts`` times,
@@ -26,8 +31,8 @@ are in flight (``--callers``). Half the frames stand for the poster's own camera
 which runs on those of them where a face is found (``--age-estimator builtin`` or
 ``off``): a page posts its partner's and its own video alternately.
 
-Run: ``.venv/bin/python bench/frames.py`` (``--seconds``, ``--frames``, ``--workers``,
-``--cv-threads``, ``--json``).
+Run: ``.venv/bin/python bench/frames.py`` (``--mode``, ``--seconds``, ``--frames``,
+``--workers``, ``--cv-threads`` (threads only), ``--json``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +64,7 @@ from strangers.safety.age import load_age_estimator
 from strangers.safety.checker import CheckResult, ModelFrameChecker
 from strangers.safety.hashes import HashList
 from strangers.safety.pool import CheckPool, Shed
+from strangers.safety.workers import ProcessBackend, WorkerSpec
 
 WIDTH, HEIGHT = 320, 240
 QUALITY = 80  # canvas.toDataURL("image/jpeg", 0.8), as the page samples
@@ -123,11 +130,48 @@ class TimedChecker:
         return result
 
 
+class TimedBackend(ProcessBackend):
+    """The check-worker processes, with each hand-off timed (sent to the answer read)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seconds: list[float] = []
+
+    async def run(self, slot: int, jpeg: bytes, estimate_age: bool) -> CheckResult:
+        started = time.perf_counter()
+        result = await super().run(slot, jpeg, estimate_age)
+        self.seconds.append(time.perf_counter() - started)
+        return result
+
+
+def _proc_status(pid: int | str, field: str) -> int:
+    """A ``kB`` figure of ``/proc/<pid>/status`` (0 when the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a running process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Measured:
     run: Run
     wall: float
     cpu: float
+    own_cpu: float  # this process alone: with workers, what the hand-offs cost it
     others: float  # CPU seconds of other processes on the machine meanwhile
     check_seconds: list[float]
 
@@ -183,25 +227,29 @@ async def drive(
     return run
 
 
-def peak_rss_kb() -> int:
-    """``VmHWM`` of this process: its peak resident memory, frames and lists included."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+def peak_rss_kb(pid: int | str = "self") -> int:
+    """``VmHWM`` of a process (this one by default): its peak resident memory, frames
+    and lists included."""
+    return _proc_status(pid, "VmHWM")
 
 
-def cpu_seconds() -> float:
+def cpu_seconds(workers: Sequence[int] = ()) -> float:
+    """CPU seconds of this process and of the check-worker processes ``workers``."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime
+    return own.ru_utime + own.ru_stime + sum(process_cpu_seconds(pid) for pid in workers)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measure this long")
     parser.add_argument("--frames", type=int, help="or stop after this many frames")
-    parser.add_argument("--workers", type=int, default=2, help="checker threads")
+    parser.add_argument(
+        "--mode",
+        choices=("process", "thread"),
+        default="process",
+        help="check-worker processes (the gateway's default) or threads of this process",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="check workers")
     parser.add_argument(
         "--callers", type=int, help="frames in flight (default: 3 per worker, queue never dry)"
     )
@@ -211,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cv-threads",
         type=int,
-        help="cv2.setNumThreads for the run (default: 1, as the checker sets it)",
+        help="cv2.setNumThreads for the run (default: 1, as the checker sets it; threads only)",
     )
     parser.add_argument("--hashes", type=int, default=10_000, help="entries in the hash list")
     parser.add_argument(
@@ -244,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--faceless is a share from 0 to 1")
     if not 0 <= args.own <= 1:
         parser.error("--own is a share from 0 to 1")
+    if args.cv_threads is not None and args.mode != "thread":
+        parser.error("--cv-threads applies to --mode thread (a worker sets its own)")
     console = Console()
 
     made = make_frames()
@@ -262,18 +312,25 @@ def main(argv: list[str] | None = None) -> int:
     hashes = HashList((rng.bytes(32).hex(), f"bench-{n}") for n in range(args.hashes))
 
     loaded = time.perf_counter()
-    estimator = load_age_estimator(args.age_estimator, instances=args.workers)
-    timed = TimedChecker(ModelFrameChecker(hashes=hashes, age_estimator=estimator))
-    load_s = time.perf_counter() - loaded
-    if args.cv_threads is not None:
-        cv2.setNumThreads(args.cv_threads)  # after the checker, which sets 1
+    timed: TimedChecker | TimedBackend
+    if args.mode == "thread":
+        estimator = load_age_estimator(args.age_estimator, instances=args.workers)
+        timed = TimedChecker(ModelFrameChecker(hashes=hashes, age_estimator=estimator))
+        load_s = time.perf_counter() - loaded
+        if args.cv_threads is not None:
+            cv2.setNumThreads(args.cv_threads)  # after the checker, which sets 1
+    else:
+        timed = TimedBackend(WorkerSpec(age_estimator=args.age_estimator), hashes=hashes)
+        load_s = 0.0  # measured once the workers answer, in the loop
     console.print(
         f"strangers frame-check benchmark on {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{args.workers} worker(s), OpenCV threads {cv2.getNumThreads()}"
+        f"{args.workers} worker(s), OpenCV threads "
+        f"{cv2.getNumThreads() if args.mode == 'thread' else '1 in each worker'}, mode {args.mode}"
     )
     pool = CheckPool(timed, workers=args.workers, capacity=64)
     callers = args.callers or 3 * args.workers
+    worker_pids: list[int] = []
 
     cores = os.cpu_count() or 1
 
@@ -282,15 +339,23 @@ def main(argv: list[str] | None = None) -> int:
             busy = await asyncio.to_thread(wait_for_quiet, console, args.quiet_wait)
             console.print(f"machine {100 * busy:.0f}% busy before the run")
         timed.seconds.clear()
-        cpu0, (busy0, _) = cpu_seconds(), machine_busy_seconds()
+        own0, cpu0, (busy0, _) = cpu_seconds(), cpu_seconds(worker_pids), machine_busy_seconds()
         wall0 = time.perf_counter()
         run = await drive(pool, frames, callers, wall0 + args.seconds, args.frames)
         wall = time.perf_counter() - wall0
-        cpu = cpu_seconds() - cpu0
+        cpu = cpu_seconds(worker_pids) - cpu0
+        own = cpu_seconds() - own0
         others = max(0.0, machine_busy_seconds()[0] - busy0 - cpu)
-        return Measured(run, wall, cpu, others, list(timed.seconds))
+        return Measured(run, wall, cpu, own, others, list(timed.seconds))
 
     async def warm_then_measure() -> Measured:
+        nonlocal load_s
+        pool.start()
+        if isinstance(timed, TimedBackend):
+            while not pool.ready:
+                await asyncio.sleep(0.01)
+            load_s = time.perf_counter() - loaded
+            worker_pids.extend(timed.pids())
         # Warm-up, not counted: the first runs of each thread pay for onnxruntime's
         # allocations and a cascade per thread.
         await drive(pool, frames, callers, time.perf_counter() + 2.0, 4 * callers)
@@ -306,16 +371,26 @@ def main(argv: list[str] | None = None) -> int:
                 best = measured
             if share <= args.max_others:
                 break
-        await pool.close()
         assert best is not None
         return best
 
-    measured = asyncio.run(warm_then_measure())
+    worker_peaks: list[int] = []
+
+    async def measure_and_close() -> Measured:
+        try:
+            return await warm_then_measure()
+        finally:
+            # Read before the workers exit with the pool.
+            worker_peaks.extend(peak_rss_kb(pid) for pid in worker_pids)
+            await pool.close()
+
+    measured = asyncio.run(measure_and_close())
     run, wall, cpu, others = measured.run, measured.wall, measured.cpu, measured.others
     disturbed = others / (cores * wall) > args.max_others
     checked = len(run.results)
     rate = checked / wall
     figures: dict[str, Any] = {
+        "mode": args.mode,
         "workers": args.workers,
         "callers": callers,
         "faceless_share": args.faceless,
@@ -331,9 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         "frames_per_s": round(rate, 1),
         "cpu_s": round(cpu, 2),
         "cpu_ms_per_frame": round(1000 * cpu / max(1, checked), 2),
+        "own_cpu_ms_per_frame": round(1000 * measured.own_cpu / max(1, checked), 2),
         "other_processes_cpu_s": round(others, 2),
         "disturbed": disturbed,
         "peak_rss_mb": round(peak_rss_kb() / 1024, 1),
+        "worker_peak_rss_mb": [round(kb / 1024, 1) for kb in worker_peaks],
         "stages_ms": {},
         "by_kind": {},
     }
@@ -359,9 +436,17 @@ def main(argv: list[str] | None = None) -> int:
         f"mean JPEG {figures['frame_bytes_mean']} B; models loaded in {load_s:.2f} s; "
         f"age estimates {figures['age_estimates']} ({args.age_estimator}, own share {args.own})"
     )
+    workers_rss = (
+        f", workers {' + '.join(str(mb) for mb in figures['worker_peak_rss_mb'])} MB"
+        if worker_peaks
+        else ""
+    )
     console.print(
-        f"CPU: this process {cpu:.2f} s ({figures['cpu_ms_per_frame']} ms per frame), "
-        f"other processes {others:.2f} s; peak RSS {figures['peak_rss_mb']} MB"
+        f"CPU: this process{' and its workers' if worker_peaks else ''} {cpu:.2f} s "
+        f"({figures['cpu_ms_per_frame']} ms per frame"
+        + (f", {figures['own_cpu_ms_per_frame']} ms in this process" if worker_peaks else "")
+        + "), "
+        f"other processes {others:.2f} s; peak RSS {figures['peak_rss_mb']} MB{workers_rss}"
         + (" [red](DISTURBED: not a clean measurement)[/red]" if disturbed else "")
     )
     console.print("stage      p50 ms   p99 ms   max ms")

@@ -47,6 +47,7 @@ async def srv(tmp_path) -> AsyncIterator[Served]:
         tmp_path,
         same_device_pairs=False,
         frame_checker="tests.adversarial.test_slow_jpeg:counting",
+        frame_check_mode="thread",  # the counting checker counts in this process's memory
         own_check_seconds=60.0,
     ) as served:
         yield served

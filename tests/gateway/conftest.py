@@ -5,7 +5,10 @@ import pytest
 from ..inprocess import serving
 
 #: The chat socket's tests send no frames: the scripted checker, and no models to load.
-NO_MODELS = {"frame_checker": "tests.checkers:scripted"}
+#: Where frames are not the point: the scripted checker, in threads (no check-worker
+#: processes to start and stop with every in-process server; the process pool has its
+#: own tests, tests/safety/test_workers.py and tests/gateway/test_frame_workers.py).
+NO_MODELS = {"frame_checker": "tests.checkers:scripted", "frame_check_mode": "thread"}
 
 
 @pytest.fixture

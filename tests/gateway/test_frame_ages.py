@@ -36,8 +36,12 @@ def recording(**_settings: Any) -> Recording:
 
 async def test_only_own_camera_frames_ask_for_an_age_estimate(tmp_path):
     ASKED.clear()
+    # Threads: the recording checker records in this process's memory.
     async with serving(
-        tmp_path, frame_checker="tests.gateway.test_frame_ages:recording", same_device_pairs=False
+        tmp_path,
+        frame_checker="tests.gateway.test_frame_ages:recording",
+        frame_check_mode="thread",
+        same_device_pairs=False,
     ) as srv:
         a, b, matched, _ = await video_pair(srv.ws)
         token = matched["frame_token"]

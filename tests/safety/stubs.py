@@ -3,6 +3,8 @@ the pool's tests drive (its check blocks until the test lets it go)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -70,3 +72,37 @@ class GatedChecker:
         finally:
             with self._lock:
                 self.running -= 1
+
+
+class Misbehaving:
+    """A checker for the check-worker tests (``safety/workers.py``), run by name in a
+    worker process; what it does depends on the frame's bytes: ``b"sleep:S"`` sleeps S
+    seconds, ``b"crash"`` dies as a segfault does (SIGSEGV), ``b"boom"`` raises,
+    ``b"nan"`` answers a score that is no number, ``b"odd"`` a face source no checker
+    has, ``b"reject"`` raises FrameRejected; anything else is clean, with the worker's
+    pid as the only stage's name (``pid:<n>``), so a test can tell the workers apart."""
+
+    def check(self, jpeg: bytes) -> CheckResult:
+        if jpeg.startswith(b"sleep:"):
+            time.sleep(float(jpeg[6:]))
+        elif jpeg == b"crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif jpeg == b"boom":
+            raise RuntimeError("the checker broke")
+        elif jpeg == b"nan":
+            return CheckResult(FrameVerdict(scores=(("FACE_FEMALE", float("nan")),)), {})
+        elif jpeg == b"odd":
+            return CheckResult(FrameVerdict(), {}, "elsewhere")  # type: ignore[arg-type]
+        elif jpeg == b"reject":
+            raise FrameRejected("not_jpeg", "The frame is not a JPEG image.")
+        return CheckResult(FrameVerdict(), {f"pid:{os.getpid()}": 0.0})
+
+
+def misbehaving(**_settings: object) -> Misbehaving:
+    return Misbehaving()
+
+
+def slow_to_load(**_settings: object) -> FixedChecker:
+    """A checker that takes 2 s to load, as the models do on a busy machine."""
+    time.sleep(2.0)
+    return FixedChecker()

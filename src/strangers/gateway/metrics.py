@@ -41,7 +41,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..brokers.redis import BrokerCounters
+from ..brokers.counters import BrokerCounters
 from ..core.messages import AgeBand, Mode
 from ..core.pools import Pool
 from ..core.session import Session, State

@@ -8,8 +8,10 @@ needs is usable:
   there; a report that cannot be stored is a report lost, docs/design.md §6);
 - ``redis`` (only when ``STRANGERS_REDIS_URL`` is set): Redis answers ``PING``
   (without it this gateway can pair no one with the other gateways, docs/design.md §5);
-- ``models``: the frame checker is loaded and its worker pool is running (video is
-  checked from the first frame, docs/design.md §6: no checks, no video).
+- ``models``: the frame checks' worker pool is running and its workers have loaded the
+  checker — every check-worker process once, and one at least now, while a dead one is
+  replaced (``safety/workers.py``) — (video is checked from the first frame,
+  docs/design.md §6: no checks, no video).
 
 Each check has its own time limit, and they run at once, so a probe answers within
 ``timeout`` seconds whatever hangs. The answer names which check failed, never why:
@@ -78,11 +80,7 @@ async def check_readiness(services: Services, timeout: float = PROBE_SECONDS) ->
     broker = services.node.broker
     redis = _probe("redis", broker.ping(timeout)) if services.settings.redis_url else _off()
     pool = services.frame_checks
-    models: Check = (
-        "ok"
-        if services.checker is not None and pool is not None and not pool.closed
-        else "unavailable"
-    )
+    models: Check = "ok" if pool is not None and pool.ready else "unavailable"
     database_state, redis_state = await asyncio.gather(database, redis)
     result = Readiness(database_state, redis_state, models)
     READY.set(1 if result.ready else 0)

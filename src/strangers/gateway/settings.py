@@ -291,7 +291,24 @@ class Settings(BaseSettings):
         "built-in frame checker.",
     )
     frame_workers: int = Field(
-        2, ge=1, le=64, description="Threads that check frames (about one per core)."
+        2,
+        ge=1,
+        le=64,
+        description="Check workers (processes, or threads in `thread` mode) that check "
+        "frames, about one per core.",
+    )
+    frame_check_mode: Literal["process", "thread"] = Field(
+        "process",
+        description="Where frame checks run: `process`, in `frame_workers` check-worker "
+        "processes, each loading the checker once (the chat process loads no model); or "
+        "`thread`, in threads of the chat process, for a checker that must share its "
+        "memory (a test's recording checker).",
+    )
+    frame_check_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a check-worker process may take over one frame before it is "
+        "killed and replaced; the frame counts as not checked (`process` mode).",
     )
     frame_queue: int = Field(
         32, ge=1, description="Frames waiting for a check before the least urgent are shed."

@@ -6,6 +6,11 @@ works from an installed wheel with nothing copied by hand.
 ``upgrade(url)`` brings the database at ``url`` to the newest revision. It takes the
 async URLs the service uses (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``) and
 runs Alembic on one connection of the async engine.
+
+Alembic is imported by these functions, not by this module: the serving process imports
+the records (and :func:`sqlite_url` through the settings) but never migrates in itself —
+``strangers serve`` runs ``strangers migrate`` in a child process — so Alembic and its
+DDL machinery stay out of the chat process's memory (issue 18: a small chat process).
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from strangers.moderation.db import make_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
 
 #: The Alembic scripts (``env.py``, ``script.py.mako``, ``versions/``): package data of
 #: ``strangers.migrations``, so an installed wheel migrates like the source tree.
@@ -31,6 +37,8 @@ def sqlite_url(data_dir: Path) -> str:
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
@@ -49,6 +57,8 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
 
 
 def _upgrade(connection: Connection, config: Config, revision: str) -> None:
+    from alembic import command
+
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 

@@ -28,11 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import Integer, Select, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
@@ -50,6 +48,10 @@ from strangers.moderation.tables import (
     Flag,
     Report,
 )
+
+if TYPE_CHECKING:
+    # Printing only: the gateway, which builds reports for the console, never loads rich.
+    from rich.table import Table
 
 #: The kinds of action that are measures taken on a case (a note records a thought).
 MEASURE_KINDS: Final = tuple(kind for kind in ACTION_KINDS if kind != "note")
@@ -291,6 +293,8 @@ def report_csv(report: TransparencyReport) -> str:
 
 def report_table(report: TransparencyReport) -> Table:
     """The report as a rich table for a terminal: one row a figure, grouped by section."""
+    from rich.table import Table
+
     table = Table(
         title="Transparency report (DSA arts. 15 and 24)",
         caption="The period includes its start and excludes its end.",
@@ -354,4 +358,6 @@ def transparency_command(
     elif output is ReportFormat.CSV:
         typer.echo(report_csv(report), nl=False)
     else:
+        from rich.console import Console
+
         Console().print(report_table(report))

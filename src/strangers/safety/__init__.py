@@ -5,8 +5,10 @@ event loop.
 - :mod:`.checker`: :class:`FrameChecker`, the built-in :class:`ModelFrameChecker`
   (NudeNet nudity, face presence, PDQ matching) and :func:`load_checker`;
 - :mod:`.hashes`: PDQ hashes and the operator's known-abuse :class:`HashList`;
-- :mod:`.pool`: :class:`CheckPool`, worker threads behind a bounded priority queue
+- :mod:`.pool`: :class:`CheckPool`, check workers behind a bounded priority queue
   that sheds the least urgent frames under load;
+- :mod:`.workers`: those workers as check-worker processes (the gateway's default), so
+  the chat process never loads the models (:mod:`.check_worker` is their main);
 - :mod:`.metrics`: the Prometheus metrics of all that.
 
 The names above are importable from this package; each submodule is imported on first

@@ -1,9 +1,12 @@
 """The frame checks: one sampled JPEG in, one :class:`FrameVerdict` out (docs/design.md §6, video).
 
-A :class:`FrameChecker` is blocking and is called from several worker threads at once
-(:class:`~strangers.safety.pool.CheckPool` runs it off the event loop); it must be
-thread-safe and raises only :class:`~strangers.safety.jpeg.FrameRejected`, for bytes
-that are not an acceptable frame.
+A :class:`FrameChecker` is blocking and raises only
+:class:`~strangers.safety.jpeg.FrameRejected`, for bytes that are not an acceptable
+frame. :class:`~strangers.safety.pool.CheckPool` runs it off the event loop: by default
+in check-worker processes, one copy of the checker in each, built there by name
+(``safety/workers.py``, :class:`~strangers.safety.workers.WorkerSpec`), so the chat
+process loads none of the libraries below; or, for a checker object handed to the pool
+(``frame_check_mode = thread``), in several threads at once, so it must be thread-safe.
 
 :class:`ModelFrameChecker` is the built-in one, all offline, nothing downloaded:
 
@@ -415,6 +418,15 @@ class ModelFrameChecker:
             age=age,
         )
         return CheckResult(verdict, stages, face_source, quality)
+
+
+def run_check(checker: FrameChecker, jpeg: bytes, *, estimate_age: bool = False) -> CheckResult:
+    """``checker.check(jpeg)``, asking for an age estimate only of a checker whose class
+    says ``estimates_age = True`` (see :class:`FrameChecker`): the one way the pool's
+    threads and the check workers call a checker."""
+    if estimate_age and getattr(checker, "estimates_age", False) is True:
+        return checker.check(jpeg, estimate_age=True)  # type: ignore[call-arg]
+    return checker.check(jpeg)
 
 
 def load_checker(

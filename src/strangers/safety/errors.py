@@ -12,9 +12,16 @@ Hierarchy, with each class's code and the finer codes its instances carry::
     │                    not_jpeg   the bytes are not a JPEG this server decodes
     │                    too_large  the JPEG is larger than a frame may be
     │                    bad_size   its width or height is out of bounds
-    └── Shed           shed: a frame dropped unchecked by the check pool (``pool.py``);
-                         why is its ``reason``: queue_full, displaced, closed, stale,
-                         over_share
+    ├── Shed           shed: a frame dropped unchecked by the check pool (``pool.py``);
+    │                    why is its ``reason``: queue_full, displaced, closed, stale,
+    │                    over_share
+    └── CheckerFault   checker_fault: a frame a check-worker process gave no verdict on,
+                         so not checked (``workers.py``)
+                         worker_died     the worker exited during the check
+                         worker_hung     no verdict within the check timeout (killed)
+                         bad_answer      its answer was not a verdict (killed)
+                         checker_raised  the checker raised (the worker goes on)
+                         not_loaded      a worker could not load the checker
 """
 
 from __future__ import annotations

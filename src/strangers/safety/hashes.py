@@ -12,15 +12,22 @@ uniform pictures) the hash says little about the picture and matches by chance, 
 the checker does not match such frames (Meta's PDQ notes recommend 50).
 
 :class:`HashList` is read by many worker threads while an operator's reload replaces
-it: :meth:`HashList.replace` builds the new arrays first and swaps one reference, so
-a reader sees the old list or the new one, never a mix.
+it: :meth:`HashList.replace` builds the new state first and swaps one reference, so
+a reader sees the old list or the new one, never a mix. It holds the hashes as bytes
+and builds the numpy matrix only when :meth:`HashList.match` first needs it: the
+gateway's chat process keeps the list and hands it to its check-worker processes
+(:meth:`HashList.packed`, :meth:`HashList.load_packed`; ``safety/workers.py``), which
+match, so the chat process never loads numpy. Each change of content gets a new
+``version`` (a reload of the same list keeps it), so a worker is sent the list again
+only when it changed.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from strangers.core.frames import PDQ_MATCH_DISTANCE, HashHit
@@ -109,6 +116,30 @@ def parse_hex(text: str) -> bytes:
     return bytes.fromhex(cleaned)
 
 
+class _Packed:
+    """One state of a list: the hashes end to end, their labels, its version, and the
+    matrix :meth:`HashList.match` scans, built on first use (two threads racing to build
+    it build the same one)."""
+
+    __slots__ = ("_matrix", "blob", "labels", "version")
+
+    def __init__(self, version: int, blob: bytes, labels: tuple[str, ...]) -> None:
+        self.version = version
+        self.blob = blob
+        self.labels = labels
+        self._matrix: npt.NDArray[np.uint8] | None = None
+
+    def matrix(self) -> npt.NDArray[np.uint8]:
+        matrix = self._matrix
+        if matrix is None:
+            import numpy as np
+
+            # A copy of its own: aligned, so that the 64-bit view above costs nothing.
+            matrix = np.frombuffer(self.blob, dtype=np.uint8).reshape(-1, HASH_BYTES).copy()
+            self._matrix = matrix
+        return matrix
+
+
 class HashList:
     """Known-abuse PDQ hashes with their labels; :meth:`match` finds the nearest.
 
@@ -118,18 +149,13 @@ class HashList:
     """
 
     def __init__(self, entries: Iterable[tuple[str, str]] = ()) -> None:
-        import numpy as np
-
-        self._state: tuple[npt.NDArray[np.uint8], tuple[str, ...]] = (
-            np.zeros((0, HASH_BYTES), dtype=np.uint8),
-            (),
-        )
+        # Unique versions, even for two reloads racing: a worker compares for equality.
+        self._versions = itertools.count(1)
+        self._state = _Packed(0, b"", ())
         self.replace(entries)
 
     def replace(self, entries: Iterable[tuple[str, str]]) -> None:
         """Swap the whole list for ``entries`` of (hex hash, label), all or nothing."""
-        import numpy as np
-
         hashes: list[bytes] = []
         labels: list[str] = []
         for index, (hex_hash, label) in enumerate(entries):
@@ -140,13 +166,34 @@ class HashList:
                     f"hash list entry {index} ({label!r}): {hex_hash!r} is not 64 hex digits"
                 ) from None
             labels.append(str(label))
-        # A copy of its own: aligned, so that the 64-bit view above costs nothing.
-        matrix = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(-1, HASH_BYTES).copy()
+        self._swap(b"".join(hashes), tuple(labels))
+
+    def load_packed(self, blob: bytes, labels: Sequence[str]) -> None:
+        """Swap the whole list for one :meth:`packed` gave: ``blob`` holds the 32-byte
+        hashes end to end, in the order of ``labels``."""
+        if len(blob) != HASH_BYTES * len(labels):
+            raise ValueError("a packed hash list holds 32 bytes per label")
+        self._swap(bytes(blob), tuple(str(label) for label in labels))
+
+    def packed(self) -> tuple[int, bytes, tuple[str, ...]]:
+        """The list as it is now: its version, the hashes end to end, their labels."""
+        state = self._state
+        return state.version, state.blob, state.labels
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the content does (and only then)."""
+        return self._state.version
+
+    def _swap(self, blob: bytes, labels: tuple[str, ...]) -> None:
+        current = self._state
+        if current.blob == blob and current.labels == labels:
+            return  # the same list reloaded: the workers need not be sent it again
         # One assignment: readers in other threads see the old state or the new one.
-        self._state = (matrix, tuple(labels))
+        self._state = _Packed(next(self._versions), blob, labels)
 
     def __len__(self) -> int:
-        return len(self._state[1])
+        return len(self._state.labels)
 
     def match(self, hash32: bytes) -> HashHit | None:
         """The nearest entry within :data:`PDQ_MATCH_DISTANCE` bits, or ``None``.
@@ -155,13 +202,14 @@ class HashList:
         """
         if len(hash32) != HASH_BYTES:
             raise ValueError("a PDQ hash is 32 bytes")
-        matrix, labels = self._state
+        state = self._state
+        labels = state.labels
         if not labels:
             return None
         import numpy as np
 
         probe = np.frombuffer(hash32, dtype=np.uint8).copy()
-        distances = _distances(matrix, probe)
+        distances = _distances(state.matrix(), probe)
         nearest = int(np.argmin(distances))
         distance = int(distances[nearest])
         if distance > PDQ_MATCH_DISTANCE:

@@ -1,7 +1,13 @@
 """Frame checks off the event loop, most urgent first, shedding under load (docs/design.md §6).
 
-:class:`CheckPool` runs a :class:`~strangers.safety.checker.FrameChecker` in ``workers``
-threads, fed by as many asyncio worker tasks from a bounded priority queue. A lower
+:class:`CheckPool` runs frame checks on ``workers`` workers, fed by as many asyncio
+worker tasks from a bounded priority queue. Where a check runs is its
+:class:`CheckBackend`: for a :class:`~strangers.safety.checker.FrameChecker` object,
+:class:`ThreadBackend`, ``workers`` threads of this process; the gateway's default is
+:class:`~strangers.safety.workers.ProcessBackend`, one check-worker process per worker
+task (``safety/workers.py``), so that the models never load into the chat process and
+a flood of video cannot hold its GIL. Everything below is the same for both: only the
+hand-off of one frame to a worker and the wait for its result differ. A lower
 ``priority`` number is checked first; among equals, the older frame. docs/design.md §6: "under
 load, first-frame checks and the teen pool come first; what is shed is counted and
 shown in metrics". The gateway passes 0 for a match's first frames in the teen pool,
@@ -34,24 +40,28 @@ only). Only a checker whose class says ``estimates_age = True`` gets the keyword
 operator's checker without it is called as before and its verdicts carry no age.
 
 What the checker raises reaches the caller as is: ``FrameRejected`` for bad bytes,
-anything else for a fault of the checker (the worker goes on with the next frame).
-Every outcome is counted in :mod:`strangers.safety.metrics`.
+anything else for a fault of the checker (the worker goes on with the next frame; a
+check-worker process that died or hung is a
+:class:`~strangers.safety.workers.CheckerFault`, and is replaced). The caller treats a
+fault as a frame not checked (fail closed: docs/safety.md). Every outcome is counted in
+:mod:`strangers.safety.metrics`.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import functools
 import heapq
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from .checker import CheckResult, FrameChecker
+from .checker import CheckResult, FrameChecker, run_check
 from .errors import SafetyError
 from .hashes import PDQ_MIN_QUALITY
 from .jpeg import FrameRejected
@@ -112,12 +122,64 @@ def _shed(job: _Job, reason: ShedReason) -> None:
         job.future.set_exception(Shed(reason))
 
 
+class CheckBackend(abc.ABC):
+    """Where a :class:`CheckPool`'s checks run. The pool's worker task number ``slot``
+    (0 to ``slots - 1``) hands its frames, one at a time, to :meth:`run` with its
+    ``slot``; a backend may keep one worker per slot."""
+
+    def start(self, slots: int) -> None:  # noqa: B027 - a backend may need no start
+        """Called once by :meth:`CheckPool.start`, in the running loop."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the workers can check frames now (``/readyz``'s ``models``)."""
+        return True
+
+    async def ready_for(self, slot: int) -> bool:
+        """Wait until ``slot`` can take a frame; ``False`` once the backend is draining
+        (the pool is closing). Called before the slot takes a frame from the queue, so a
+        worker that is still loading holds no frame another could check."""
+        return True
+
+    @abc.abstractmethod
+    async def run(self, slot: int, jpeg: bytes, estimate_age: bool) -> CheckResult:
+        """Check one frame on ``slot``'s worker, without blocking the loop; raises what
+        the checker raised (``FrameRejected`` for bad bytes), or a fault."""
+
+    def draining(self) -> None:  # noqa: B027 - a backend may have nothing to wake
+        """The pool is closing: wake :meth:`ready_for` waiters (checks running go on)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop the workers; called after the pool's last check ended."""
+
+
+class ThreadBackend(CheckBackend):
+    """``checker`` on the threads of this process: the pool for a checker object it is
+    handed (tests' scripted checkers, ``frame_check_mode = thread``). The checker must
+    be thread-safe (``safety/checker.py``)."""
+
+    def __init__(self, checker: FrameChecker, workers: int) -> None:
+        self.checker = checker
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="frame-check")
+
+    async def run(self, slot: int, jpeg: bytes, estimate_age: bool) -> CheckResult:
+        call = functools.partial(run_check, self.checker, jpeg, estimate_age=estimate_age)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def close(self) -> None:
+        # Nothing runs in the threads any more; don't block the loop on their exit.
+        self._executor.shutdown(wait=False)
+
+
 class CheckPool:
-    """A bounded priority queue of frames in front of ``workers`` checker threads."""
+    """A bounded priority queue of frames in front of ``workers`` check workers: threads
+    running ``checker`` when it is a :class:`FrameChecker`, or the workers of a
+    :class:`CheckBackend` (check-worker processes: ``safety/workers.py``)."""
 
     def __init__(
         self,
-        checker: FrameChecker,
+        checker: FrameChecker | CheckBackend,
         *,
         workers: int = 2,
         capacity: int = 32,
@@ -132,13 +194,16 @@ class CheckPool:
             raise ValueError("a check pool needs at least one worker")
         if capacity < 1:
             raise ValueError("a check pool's queue must hold at least one frame")
-        self.checker = checker
+        self.backend = (
+            checker if isinstance(checker, CheckBackend) else ThreadBackend(checker, workers)
+        )
+        #: The checker the threads run; ``None`` when a backend runs it elsewhere.
+        self.checker = None if isinstance(checker, CheckBackend) else checker
         self.workers = workers
         self.capacity = capacity
         self.max_wait = max_wait
         self.share_limits = dict(share_limits)
         self._held: Counter[tuple[str, str]] = Counter()
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="frame-check")
         self._queue: list[tuple[int, int, _Job]] = []
         self._seq = itertools.count()
         self._ready: asyncio.Condition | None = None
@@ -154,6 +219,12 @@ class CheckPool:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def ready(self) -> bool:
+        """Open, started, and its workers can check frames (check-worker processes: all
+        of them loaded the checker once, and one at least is loaded now)."""
+        return not self._closed and bool(self._tasks) and self.backend.ready
+
     def start(self) -> None:
         """Start the worker tasks in the running loop (:meth:`check` does it if needed)."""
         if self._tasks:
@@ -162,8 +233,9 @@ class CheckPool:
             raise Shed("closed")
         loop = asyncio.get_running_loop()
         self._ready = asyncio.Condition()
+        self.backend.start(self.workers)
         self._tasks = [
-            loop.create_task(self._work(), name=f"frame-check-{n}") for n in range(self.workers)
+            loop.create_task(self._work(n), name=f"frame-check-{n}") for n in range(self.workers)
         ]
 
     def held(self, kind: str, key: str) -> int:
@@ -260,10 +332,11 @@ class CheckPool:
                 FRAME_QUEUE_DEPTH.dec()
                 return
 
-    async def _work(self) -> None:
+    async def _work(self, slot: int) -> None:
         assert self._ready is not None
-        loop = asyncio.get_running_loop()
         while True:
+            if not await self.backend.ready_for(slot):
+                return
             async with self._ready:
                 while not self._queue and not self._closed:
                     await self._ready.wait()
@@ -278,7 +351,7 @@ class CheckPool:
             taken = time.perf_counter()
             FRAME_CHECK_SECONDS.labels(stage="queue").observe(taken - job.enqueued)
             try:
-                result = await loop.run_in_executor(self._executor, self._check_call(job))
+                result = await self.backend.run(slot, job.jpeg, job.estimate_age)
             except FrameRejected as exc:
                 self._finish(job, "rejected", exc)
             except Exception as exc:
@@ -293,11 +366,6 @@ class CheckPool:
                     FRAME_HASH_SKIPPED.inc()
                 self._finish(job, verdict_label(result.verdict), result)
 
-    def _check_call(self, job: _Job) -> Callable[[], CheckResult]:
-        if job.estimate_age and getattr(self.checker, "estimates_age", False) is True:
-            return functools.partial(self.checker.check, job.jpeg, estimate_age=True)  # type: ignore[call-arg]
-        return functools.partial(self.checker.check, job.jpeg)
-
     def _finish(self, job: _Job, label: str, outcome: CheckResult | Exception) -> None:
         self._release(job)
         FRAMES_CHECKED.labels(verdict=label).inc()
@@ -310,7 +378,8 @@ class CheckPool:
             job.future.set_result(outcome)
 
     async def close(self) -> None:
-        """Shed every waiting frame (``closed``), let running checks finish, stop."""
+        """Shed every waiting frame (``closed``), let running checks finish, stop the
+        workers (check-worker processes exit: none outlives the pool)."""
         if self._closed:
             return
         self._closed = True
@@ -319,10 +388,10 @@ class CheckPool:
         FRAME_QUEUE_DEPTH.dec(len(waiting))
         for job in waiting:
             _shed(job, "closed")
+        self.backend.draining()
         if self._ready is not None:
             async with self._ready:
                 self._ready.notify_all()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        # Nothing runs in the threads any more; don't block the loop on their exit.
-        self._executor.shutdown(wait=False)
+        await self.backend.close()

@@ -39,8 +39,8 @@ with the Lua scripts of :mod:`.scripts`), :mod:`.deliveries` (pub/sub), :mod:`.f
 (frame checks across gateways), :mod:`.counters`; :mod:`.broker` wires them together.
 """
 
+from ..counters import BrokerCounters
 from .broker import ALL_POOLS, RedisBroker
-from .counters import BrokerCounters
 from .link import RedisUnavailable
 
 __all__ = ["ALL_POOLS", "BrokerCounters", "RedisBroker", "RedisUnavailable"]

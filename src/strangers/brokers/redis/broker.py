@@ -20,10 +20,10 @@ from ...core.messages import AgeBand, Mode
 from ...core.pools import Pool
 from ...core.switchboard import PeerEvent
 from ..base import FrameHandler, PairSink, home_of
+from ..counters import BrokerCounters
 from ..keys import Keys
 from ..wire import Fact, dumps, event_to_wire, fact_to_wire
 from . import scripts
-from .counters import BrokerCounters
 from .deliveries import Deliveries
 from .frames import FrameCalls
 from .heartbeats import Heartbeats

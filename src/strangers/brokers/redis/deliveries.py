@@ -15,9 +15,9 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from ..base import PairSink, home_of
+from ..counters import BrokerCounters
 from ..keys import Keys
 from ..wire import WireError, event_from_wire, fact_from_wire, loads, pair_from_wire, pool_from_key
-from .counters import BrokerCounters
 from .frames import FrameCalls
 from .leases import Leases
 from .link import Link

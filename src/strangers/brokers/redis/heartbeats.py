@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 
 from ...core.matching import Matchmaker
 from ..base import PairSink, home_of
+from ..counters import BrokerCounters
 from ..keys import Keys
-from .counters import BrokerCounters
 from .link import Link
 from .waiting import Waiting
 

@@ -26,9 +26,9 @@ from redis.exceptions import RedisError
 from ...core.matching import Matchmaker, Pair
 from ...core.pools import Pool
 from ..base import home_of
+from ..counters import BrokerCounters
 from ..keys import Keys
 from ..wire import WireError, dumps, loads, pair_to_wire, ticket_from_wire
-from .counters import BrokerCounters
 from .heartbeats import Heartbeats
 from .link import Link
 

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..counters import BrokerCounters
 from ..errors import BrokerError
-from .counters import BrokerCounters
 
 log = logging.getLogger("strangers.redis")
 

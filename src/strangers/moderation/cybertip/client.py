@@ -9,16 +9,19 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from xml.parsers import expat
 
-import httpx
-
 from strangers.moderation.cybertip.model import CybertipSettings
 from strangers.moderation.cybertip.package import ReportPackage
 from strangers.moderation.errors import ModerationError
+
+if TYPE_CHECKING:
+    # Imported where a client is made: the chat process, which never files a report,
+    # does not carry an HTTP client it does not use (docs/performance.md, memory).
+    import httpx
 
 TEST_ENVIRONMENT: Final = "https://exttest.cybertip.org/ispws"
 PRODUCTION_ENVIRONMENT: Final = "https://report.cybertip.org/ispws"
@@ -141,6 +144,8 @@ class CyberTiplineClient:
             raise ValueError("the CyberTipline URL must be https:// (http:// on loopback only)")
         if not username or not password:
             raise ValueError("the CyberTipline needs a user name and a password")
+        import httpx
+
         self.base_url = base_url.rstrip("/")
         self._auth = httpx.BasicAuth(username, password)
         self._owns_http = http is None
@@ -267,6 +272,8 @@ class CyberTiplineClient:
 
     async def _call(self, endpoint: str, **request: Any) -> ET.Element:
         """POST to an endpoint; the answer's root, once its response code is 0."""
+        import httpx
+
         url = f"{self.base_url}/{endpoint}"
         try:
             async with self._http.stream(

@@ -1,0 +1,71 @@
+"""The gateway's frame checks in check-worker processes (issue 18, ``safety/workers.py``):
+they load while the server starts, ``/readyz`` says ``models: unavailable`` until every
+worker has loaded, and none outlives the app. Against the real server, in process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import httpx
+
+from ..frame_posts import post, video_pair
+from ..images import portrait
+from ..inprocess import serving
+
+WORKER_MODULE = "strangers.safety.check_worker"
+
+
+def check_workers() -> set[int]:
+    """The check-worker processes this (test) process started and that still run."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        state, parent = fields[0], int(fields[1])
+        if parent == os.getpid() and state != "Z" and WORKER_MODULE.encode() in command:
+            found.add(int(entry.name))
+    return found
+
+
+async def test_readyz_waits_for_every_check_worker_to_load(tmp_path):
+    # A checker that takes 2 s to load, as the models do on a busy machine.
+    async with (
+        serving(tmp_path, frame_checker="tests.safety.stubs:slow_to_load") as srv,
+        httpx.AsyncClient(base_url=srv.base) as client,
+    ):
+        first = await client.get("/readyz")
+        assert first.status_code == 503
+        assert first.json()["checks"] == {"database": "ok", "redis": "off", "models": "unavailable"}
+        deadline = time.monotonic() + 30
+        while (answer := await client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, answer.json()
+            await asyncio.sleep(0.1)
+        assert answer.json()["checks"]["models"] == "ok"
+
+
+async def test_no_check_worker_outlives_the_app(tmp_path):
+    before = check_workers()
+    async with serving(
+        tmp_path, frame_checker="tests.checkers:scripted", frame_workers=2, same_device_pairs=False
+    ) as srv:
+        a, b, ours, theirs = await video_pair(srv.ws)
+        async with httpx.AsyncClient(base_url=srv.base, timeout=30) as client:
+            # Frames are checked in the workers (posted while they load, they wait).
+            own = await post(client, theirs["frame_token"], portrait(), source="own")
+            assert own.status_code == 200, own.text
+            assert (await post(client, ours["frame_token"], portrait())).status_code == 200
+        assert (await a.expect("blur"))["on"] is False
+        workers = check_workers() - before
+        assert len(workers) == 2
+        await a.close()
+        await b.close()
+    assert not check_workers() & workers
