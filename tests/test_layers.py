@@ -40,6 +40,7 @@ LAYER_OF_TOP: Mapping[str, int] = {
     "migrations": 3,
     "gateway": 4,
     "cli": 5,
+    "supervisor": 5,
     "__main__": 5,
     "client": 5,
 }

@@ -5,6 +5,7 @@ benchmark, not part of the runtime package: ``bench/loadtest.py``.)"""
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -22,12 +23,27 @@ app = typer.Typer(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address (default STRANGERS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default STRANGERS_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Gateway processes on this host, sharing the port (one a core); more "
+            "than 1 needs STRANGERS_REDIS_URL (docs/deploy.md, 'One host, every core').",
+        ),
+    ] = 1,
+    reuse_port: Annotated[
+        bool, typer.Option(hidden=True, help="Listen with SO_REUSEPORT (a worker).")
+    ] = False,
+    migrate: Annotated[
+        bool, typer.Option(hidden=True, help="Migrate the records before serving.")
+    ] = True,
 ) -> None:
-    """Serve the page and the chat socket (one process, in-memory matching)."""
+    """Serve the page and the chat socket: one process with in-memory matching by
+    default, or --workers N gateways on Redis sharing the port."""
     import uvicorn
 
     from .gateway.app import create_app
-    from .gateway.serving import server_config
+    from .gateway.serving import listening_socket, server_config
     from .gateway.settings import Settings
     from .logs import configure as configure_logging
 
@@ -38,28 +54,89 @@ def serve(
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, settings.log_format)
-    raise_open_files_limit()
-    # The embedded default applies its own migrations; a deployment may run
-    # `strangers migrate` first, after which this finds nothing to do.
-    from .moderation.migrate import upgrade
+    if workers > 1 and not settings.redis_url:
+        logging.getLogger("strangers").error(
+            "--workers %d needs STRANGERS_REDIS_URL: in-memory matching cannot span "
+            "processes, and the pools must never mix",
+            workers,
+        )
+        raise typer.Exit(2)
+    if migrate:
+        # The embedded default applies its own migrations; a deployment may run
+        # `strangers migrate` first, after which this finds nothing to do.
+        migrate_in_child()
+    if workers > 1:
+        from .supervisor import Supervisor, worker_command
 
-    upgrade(settings.records_url())
+        base = settings.gateway_id or f"g{secrets.token_hex(4)}"
+        logging.getLogger("strangers").info(
+            "serving http://%s:%d with %d gateways (%s-1…%d)",
+            settings.host,
+            settings.port,
+            workers,
+            base,
+            workers,
+        )
+        command = worker_command(settings.host, settings.port)
+        raise typer.Exit(Supervisor(command, workers, base).run())
+    raise_open_files_limit()
     config = server_config(create_app(settings), settings)
+    sockets = [listening_socket(settings.host, settings.port)] if reuse_port else None
     logging.getLogger("strangers").info(
         "serving http://%s:%d (%s)", settings.host, settings.port, settings.env
     )
     settle_garbage_collector()
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def migrate_in_child() -> None:
+    """Run ``strangers migrate`` in a child process with this one's environment, before
+    serving; exit 1 if it fails.
+
+    A child, not a call: Alembic and its DDL machinery would stay in the chat process's
+    memory for its whole life after one upgrade (issue 18, a chat process of at most
+    120 MB). The child reads the same ``STRANGERS_*`` variables, so it migrates the
+    database this process serves (``serve``'s options are the host and port only), and
+    logs in the same format to the same stderr; its one line on stdout is dropped, so a
+    JSON log stays all JSON.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "strangers", "migrate"], stdout=subprocess.DEVNULL, check=False
+    )
+    if done.returncode != 0:
+        logging.getLogger("strangers").error(
+            "not serving: migrating the records failed (strangers migrate exited with %d)",
+            done.returncode,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
 def migrate() -> None:
     """Bring the records database (STRANGERS_DATABASE_URL, or SQLite in the data
     directory) to the newest schema."""
-    from .gateway.settings import Settings
-    from .moderation.migrate import upgrade
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
 
-    upgrade(Settings().records_url())
+    from .gateway.settings import Settings
+    from .logs import configure as configure_logging
+    from .moderation.migrate import upgrade
+    from .moderation.offline import fail
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        upgrade(settings.records_url())
+    except CommandError as exc:
+        # Alembic's own refusals (a database at a revision this version does not know)
+        # name revisions, never the URL.
+        raise fail(f"the records cannot be migrated: {exc}") from None
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        # The class only: a database URL may hold a password (moderation/offline.py).
+        raise fail(f"the records are unavailable ({type(exc).__name__})") from None
     typer.echo("records are at the newest schema")
 
 

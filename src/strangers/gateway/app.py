@@ -32,7 +32,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import __version__
 from ..brokers.base import Broker
 from ..brokers.memory import MemoryBroker
-from ..brokers.redis import RedisBroker
 from ..core.age import AgeGate, AgeLedger
 from ..core.bans import BanIndex
 from ..core.blocks import Blocklist
@@ -45,16 +44,17 @@ from ..moderation.console import STATIC_DIR as CONSOLE_STATIC_DIR
 from ..moderation.console import console_router
 from ..moderation.console.base import UPLOAD_MAX_BYTES
 from ..moderation.records import Records
-from ..safety.age import load_age_estimator
-from ..safety.checker import NudityThresholds, load_checker
+from ..safety.checker import FrameChecker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckPool
 from ..safety.ratelimits import RateLimits
 from ..safety.text import SignalEngine
+from ..safety.workers import ProcessBackend, WorkerSpec
 from . import ages
 from .addresses import Addresses
 from .appeals import appeals_router
-from .chat_socket import ChatSocket
+from .chat_opener import ChatOpener
+from .chat_socket import CHAT_PATH, AsgiWire, ChatSocket
 from .decisions import DecisionNotices
 from .enforcement import NodeLiveChat, apply_fact
 from .frames import ErrorBody, check_here, error_response, frames_router
@@ -99,6 +99,9 @@ def build_services(settings: Settings) -> Services:
     )
     broker: Broker
     if settings.redis_url:
+        # Only a gateway on Redis loads the client (memory of the chat process).
+        from ..brokers.redis import RedisBroker
+
         broker = RedisBroker(
             settings.redis_url,
             matchmaker,
@@ -134,28 +137,35 @@ def build_services(settings: Settings) -> Services:
 
 
 async def start_frame_checks(services: Services) -> CheckPool:
-    """Load the frame checker (the bundled models, or the operator's own) off the event
-    loop, and start its worker pool."""
+    """Start the frame checks' worker pool (docs/design.md §6; issue 18).
+
+    ``process`` mode (the default): ``frame_workers`` check-worker processes start and
+    load the checker (the bundled models, or the operator's own by name) in parallel
+    with the rest of the start; the pool is returned at once and ``/readyz`` says
+    ``models: unavailable`` until every worker has loaded (``safety/workers.py``). Frames
+    posted meanwhile wait in the queue. ``thread`` mode: the checker is loaded here, off
+    the event loop, into this process, and checks run on its threads."""
     settings = services.settings
-    # Only the built-in checker takes an estimator: don't load the models for nothing.
-    estimator = (
-        await asyncio.to_thread(
-            load_age_estimator, settings.age_estimator, instances=settings.frame_workers
-        )
-        if settings.frame_checker == "builtin"
-        else None
-    )
-    checker = await asyncio.to_thread(
-        load_checker,
-        settings.frame_checker,
-        age_estimator=estimator,
-        nudity=NudityThresholds(threshold=settings.nudity_threshold),
+    spec = WorkerSpec(
+        frame_checker=settings.frame_checker,
+        nudity_threshold=settings.nudity_threshold,
         face_threshold=settings.face_threshold,
-        hashes=services.hashes,
+        age_estimator=settings.age_estimator,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
     )
-    services.checker = checker
-    return CheckPool(
-        checker,
+    checks: FrameChecker | ProcessBackend
+    if settings.frame_check_mode == "thread":
+        checks = await asyncio.to_thread(
+            spec.build, services.hashes, instances=settings.frame_workers
+        )
+        services.checker = checks
+    else:
+        checks = ProcessBackend(
+            spec, hashes=services.hashes, check_timeout=settings.frame_check_timeout
+        )
+    pool = CheckPool(
+        checks,
         workers=settings.frame_workers,
         capacity=settings.frame_queue,
         share_limits={
@@ -164,9 +174,10 @@ async def start_frame_checks(services: Services) -> CheckPool:
             "network": settings.frame_share_network,
         },
     )
+    pool.start()
+    return pool
 
 
-CHAT_PATH = "/v1/ws"
 #: The codes of the errors Starlette itself raises (no route, no file, wrong method).
 HTTP_ERRORS: Final[dict[int, tuple[str, str]]] = {
     404: ("not_found", "There is nothing here."),
@@ -183,15 +194,18 @@ class Gateway:
         self.http = http
         self.services = services
         settings = services.settings
-        self._app = RequestIds(
-            OriginCheck(
-                self._route, public_origin=settings.public_origin, allowed=settings.allowed_origins
-            )
+        origins = OriginCheck(
+            self._route, public_origin=settings.public_origin, allowed=settings.allowed_origins
         )
+        self._app = RequestIds(origins)
+        #: What ``serving.py`` hands the chat path's upgrades to, under uvicorn.
+        self.chat_opener = ChatOpener(services, origins)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == CHAT_PATH:
-            await ChatSocket(scope, receive, send, self.services).run()
+            client = scope.get("client")
+            wire = AsgiWire(receive, send)
+            await ChatSocket(wire, client[0] if client else None, self.services).run()
         else:
             await self.http(scope, receive, send)
 
@@ -221,18 +235,38 @@ async def _housekeep(services: Services) -> None:
 
 
 READINESS_SECONDS = 15.0
+#: How often the watch looks at the check workers while they load (a look is a read of
+#: the pool's state, no probe): ``strangers_ready`` turns 1 when they have loaded.
+MODELS_POLL_SECONDS = 0.1
 
 
 async def _watch_readiness(services: Services) -> None:
-    """Keep ``strangers_ready`` current between probes, and log when it changes."""
+    """Keep ``strangers_ready`` current between probes, and log when it changes; the
+    first time the gateway becomes ready (its check workers loaded, issue 18) is a
+    start, logged as such."""
     last: Readiness | None = None
+    ever_ready = False
+    loop = asyncio.get_running_loop()
     while True:
         readiness = await check_readiness(services)
         if last is not None and readiness.ready != last.ready:
-            state = "ready" if readiness.ready else "not ready"
-            log.warning("the gateway is %s: %s", state, readiness.as_json()["checks"])
+            if readiness.ready and not ever_ready:
+                log.info("the gateway is ready: its check workers have loaded")
+            else:
+                state = "ready" if readiness.ready else "not ready"
+                log.warning("the gateway is %s: %s", state, readiness.as_json()["checks"])
+        ever_ready = ever_ready or readiness.ready
         last = readiness
-        await asyncio.sleep(READINESS_SECONDS)
+        if readiness.models != "unavailable":
+            await asyncio.sleep(READINESS_SECONDS)
+            continue
+        # Probe again as soon as the workers have loaded, not a whole period later.
+        next_probe = loop.time() + READINESS_SECONDS
+        while loop.time() < next_probe:
+            pool = services.frame_checks
+            if pool is not None and pool.ready:
+                break
+            await asyncio.sleep(MODELS_POLL_SECONDS)
 
 
 async def _refresh_bans(services: Services) -> None:
@@ -249,7 +283,9 @@ async def _refresh_bans(services: Services) -> None:
 
 
 async def _refresh_hashes(services: Services) -> None:
-    """Reload the known-abuse hash lists, so an import reaches every node."""
+    """Reload the known-abuse hash lists, so an import reaches every node. The check
+    workers get the list before their next frame, and only when it changed (its
+    version: ``safety/hashes.py``)."""
     assert services.records is not None
     while True:
         await asyncio.sleep(services.settings.hash_refresh_seconds)
@@ -276,7 +312,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         await ages.load(services)
         await asyncio.to_thread(services.hashes.replace, await records.hash_lists.entries())
         services.frame_checks = await start_frame_checks(services)
-        await services.node.start()
+        try:
+            await services.node.start()
+        except BaseException:
+            await services.frame_checks.close()  # no check worker outlives a failed start
+            raise
         NODES.nodes.append(services.node)
         tasks = [
             asyncio.create_task(_watch_readiness(services), name="readiness"),

@@ -38,10 +38,11 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any, Final, Protocol
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Send
 
 from ..core.admission import Challenge
 from ..core.age import Admitted
@@ -50,6 +51,7 @@ from ..core.errors import HelloRequired, InternalError, LimitExceeded, Strangers
 from ..core.limits import RateLimit
 from ..core.messages import (
     Banned,
+    ClientMessage,
     Error,
     Find,
     Hello,
@@ -74,10 +76,15 @@ from ..safety.ratelimits import Action, Refusal
 from . import ages, metrics
 from .decisions import DecisionNotices, as_message
 from .enforcement import ban_for_abuse, enforce_flag, file_report
-from .outbox import Outbox, Write
+from .errors import WireClosed
+from .node import Deferred
+from .outbox import Outbox
 from .services import Services
 
 log = logging.getLogger("strangers.socket")
+
+#: The chat socket's path (docs/protocol.md).
+CHAT_PATH: Final = "/v1/ws"
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
@@ -111,18 +118,67 @@ class _Closed(Exception):
     """The peer went away or was closed by us; nothing more to do."""
 
 
-class ChatSocket:
-    def __init__(self, scope: Scope, receive: Receive, send: Send, services: Services) -> None:
-        client = scope.get("client")
-        # The keyed hash is all that is kept of the address; the address itself is
-        # dropped here (docs/design.md §6).
-        self.network = network_hash(services.network_key, client[0] if client else None)
-        # ... except in memory, for this connection only: a critical or escalated case
-        # seals it into its evidence (gateway/addresses.py).
-        self._address = client[0] if client else None
-        self._connected_at = time.time()
+class Wire(Protocol):
+    """The connection under a chat socket: :class:`~strangers.gateway.wire.ChatWire` when
+    the gateway answered the handshake itself, :class:`AsgiWire` under any ASGI server.
+    ``receive``, ``send_text`` and ``close`` raise
+    :class:`~strangers.gateway.errors.WireClosed` once the connection is gone."""
+
+    async def accept(self) -> bool: ...
+
+    async def receive(self) -> str | bytes: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    def write_now(self, text: str) -> bool: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class AsgiWire:
+    """A chat socket's connection through the ASGI websocket interface."""
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
+
+    async def accept(self) -> bool:
+        if (await self._receive())["type"] != "websocket.connect":
+            return False
+        await self._send({"type": "websocket.accept"})
+        return True
+
+    async def receive(self) -> str | bytes:
+        message = await self._receive()
+        if message["type"] != "websocket.receive":
+            raise WireClosed(message.get("code"))
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        return bytes(message.get("bytes") or b"")
+
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    def write_now(self, text: str) -> bool:
+        return False  # an ASGI send is a coroutine: the outbox drives it
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+class ChatSocket:
+    def __init__(self, wire: Wire, client: str | None, services: Services) -> None:
+        # The keyed hash is all that is kept of the address; the address itself is
+        # dropped here (docs/design.md §6).
+        self.network = network_hash(services.network_key, client)
+        # ... except in memory, for this connection only: a critical or escalated case
+        # seals it into its evidence (gateway/addresses.py).
+        self._address = client
+        self._connected_at = time.time()
+        self.wire = wire
         self.services = services
         settings = services.settings
         now = time.monotonic()
@@ -137,13 +193,13 @@ class ChatSocket:
         self._last_frame = now
         self._idle_timer: asyncio.TimerHandle | None = None
         self._cancel = _canceller(asyncio.current_task())
-        self.send_text = _text_sender(send)
-        self.outbox = Outbox(self.send_text, settings.send_queue, self._cancel)
+        # The wire's bound method: the wire holds no reference back to this socket.
+        self.send_text = wire.send_text
+        self.outbox = Outbox(self.send_text, settings.send_queue, self._cancel, wire.write_now)
 
     async def run(self) -> None:
-        if (await self._receive())["type"] != "websocket.connect":
+        if not await self.wire.accept():
             return
-        await self._send({"type": "websocket.accept"})
         metrics.CONNECTIONS.inc()
         node = self.services.node
         try:
@@ -154,8 +210,9 @@ class ChatSocket:
                 return
             if not await self._admit(hello):
                 return
+            del hello  # held by this frame for the session's life otherwise: ~1.5 KiB
             await self._relay()
-        except _Closed:
+        except (_Closed, WireClosed):
             pass
         except asyncio.CancelledError:
             # A ban cancels this task through node.closers (the Kick effect); so do an
@@ -354,46 +411,95 @@ class ChatSocket:
             task.add_done_callback(_BACKGROUND.discard)
 
     async def _relay(self) -> None:
+        """Relay until the socket closes: each frame through :meth:`_step`, then what it
+        left to await, before the next frame is taken."""
         assert self.session is not None
-        node = self.services.node
-        codec = self.services.codec
-        limits = self.services.rate_limits
-        session = self.session
+        # The wire's own receive, not _next_frame: one coroutine less a frame; its
+        # WireClosed ends run() as _Closed does.
+        receive = self.wire.receive
         self._last_frame = time.monotonic()
         self._idle_timer = asyncio.get_running_loop().call_later(
             self.services.settings.idle_timeout, self._idle_check
         )
         while True:
             self._reading = True
-            frame = await self._next_frame()
+            frame = await receive()
             self._reading = False
-            now = self._last_frame = time.monotonic()
-            wait = self.frames.take(now)
-            try:
-                if wait:
-                    raise LimitExceeded(retry_after=round(wait, 3))
-                message = codec.decode(frame)
-                if limits is not None and type(message) in _LIMITED:
-                    refusal = await self._hit(_LIMITED[type(message)])
-                    if refusal is not None:
-                        await self._over_limit(refusal)
-                        continue  # banned: the Kick closes this socket
-                    now = time.monotonic()
-                effects = node.switchboard.receive(session, message, now)
-            except StrangersError as exc:
-                await self._refuse(exc)
-                continue
-            except Exception:
-                log.exception("fault while handling a client message")
-                await self._refuse(InternalError())
-                continue
-            for work in node.run(effects):
-                if isinstance(work, EnforceFlag):
-                    await enforce_flag(self.services, work.flag)
-                elif isinstance(work, Restage):
-                    await self._restage(work)
-                else:
-                    await self._file(work.filing)
+            rest = self._step(frame)
+            if rest is not None:
+                await rest
+
+    def _step(self, frame: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """Take one frame as far as it goes without awaiting: the frame budget, the
+        decoding, the node-local rate limits, the switchboard and its effects. Returns
+        what is left to await (None when nothing is), in the order it must happen."""
+        services = self.services
+        node = services.node
+        limits = services.rate_limits
+        now = self._last_frame = time.monotonic()
+        wait = self.frames.take(now)
+        try:
+            if wait:
+                raise LimitExceeded(retry_after=round(wait, 3))
+            message = services.codec.decode(frame)
+            action = _LIMITED.get(type(message)) if limits is not None else None
+            if action is not None:
+                assert limits is not None
+                if not limits.is_local(action):
+                    return self._step_shared(message, action)
+                # No store to wait for: counted in this turn, with no await.
+                refusal = limits.hit_local(action, device=self.device, network=self.network)
+                if refusal is not None:
+                    return self._limited(refusal)
+                now = time.monotonic()
+            assert self.session is not None
+            effects = node.switchboard.receive(self.session, message, now)
+        except StrangersError as exc:
+            return self._refuse(exc)
+        except Exception:
+            log.exception("fault while handling a client message")
+            return self._refuse(InternalError())
+        work = node.run(effects)
+        return self._deferred(work) if work else None
+
+    async def _step_shared(self, message: ClientMessage, action: Action) -> None:
+        """The rest of :meth:`_step` for an action counted in the shared store (Redis)."""
+        refusal = await self._hit(action)
+        if refusal is not None:
+            await self._limited(refusal)
+            return
+        node = self.services.node
+        assert self.session is not None
+        try:
+            effects = node.switchboard.receive(self.session, message, time.monotonic())
+        except StrangersError as exc:
+            await self._refuse(exc)
+            return
+        except Exception:
+            log.exception("fault while handling a client message")
+            await self._refuse(InternalError())
+            return
+        work = node.run(effects)
+        if work:
+            await self._deferred(work)
+
+    async def _limited(self, refusal: Refusal) -> None:
+        """A cross-session limit refused the frame: ``rate_limited`` to the peer, or a
+        ban for persistent abuse (then the Kick closes this socket)."""
+        try:
+            await self._over_limit(refusal)
+        except StrangersError as exc:
+            await self._refuse(exc)
+
+    async def _deferred(self, work: list[Deferred]) -> None:
+        """The I/O a frame's effects asked for, in order: flags, age restaging, reports."""
+        for item in work:
+            if isinstance(item, EnforceFlag):
+                await enforce_flag(self.services, item.flag)
+            elif isinstance(item, Restage):
+                await self._restage(item)
+            else:
+                await self._file(item.filing)
 
     def _idle_check(self) -> None:
         """Close the socket once it has sent nothing for ``idle_timeout`` seconds (the
@@ -516,16 +622,13 @@ class ChatSocket:
 
     async def close(self, code: int, reason: str) -> None:
         metrics.CLOSES.labels(code=str(code)).inc()
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        await self.wire.close(code, reason)
 
     async def _next_frame(self) -> str | bytes:
-        message = await self._receive()
-        if message["type"] != "websocket.receive":
-            raise _Closed()
-        text = message.get("text")
-        if text is not None:
-            return str(text)
-        return bytes(message.get("bytes") or b"")
+        try:
+            return await self.wire.receive()
+        except WireClosed:
+            raise _Closed() from None
 
     async def _refuse(self, exc: StrangersError) -> None:
         """Answer a refused frame; close the socket once the error budget is spent."""
@@ -543,15 +646,8 @@ class ChatSocket:
             await self.close(POLICY_VIOLATION, exc.code)
 
 
-# The outbox gets closures over the ASGI callables and the task, not bound methods,
-# so a socket and its outbox form no reference cycle for the collector to find.
-
-
-def _text_sender(send: Send) -> Write:
-    async def send_text(text: str) -> None:
-        await send({"type": "websocket.send", "text": text})
-
-    return send_text
+# The outbox gets a closure over the task, not a bound method of the socket, so a
+# socket and its outbox form no reference cycle for the collector to find.
 
 
 def _canceller(task: asyncio.Task[object] | None) -> Callable[[], None]:

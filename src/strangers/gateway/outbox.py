@@ -25,8 +25,19 @@ Write = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class Outbox:
-    def __init__(self, write: Write, limit: int, on_overflow: Callable[[], None]) -> None:
+    """``write_now``, when given, writes a frame without suspending and says whether it
+    did (``wire.ChatWire.write_now``: no coroutine at all on the common path); when it
+    cannot (the peer is slow, or the socket closing), ``write`` takes the frame as above."""
+
+    def __init__(
+        self,
+        write: Write,
+        limit: int,
+        on_overflow: Callable[[], None],
+        write_now: Callable[[str], bool] | None = None,
+    ) -> None:
         self._write = write
+        self._write_now = write_now
         self.limit = limit
         self._on_overflow = on_overflow
         self._frames: deque[str] = deque()
@@ -38,7 +49,9 @@ class Outbox:
         if self.overflowed or self.broken:
             return
         if self._task is None:
-            self._start(frame)
+            write_now = self._write_now
+            if write_now is None or not write_now(frame):
+                self._start(frame)
             return
         if len(self._frames) >= self.limit:
             self.overflowed = True

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import sys
+from typing import Any, Protocol, cast
 
+import httptools
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .handshake import TrustedProxies
 from .settings import Settings
 
 _REQUEST_TIMEOUT = (
@@ -32,12 +38,64 @@ _REQUEST_TIMEOUT = (
 )
 
 
+class ChatOpening(Protocol):
+    """Takes over a connection whose request asks to upgrade on ``path``
+    (``chat_opener.ChatOpener``)."""
+
+    path: str
+
+    def upgrade(
+        self,
+        scope: dict[str, Any],
+        transport: asyncio.Transport,
+        server_state: Any,
+        proxies: TrustedProxies | None,
+        pending: bytes = b"",
+    ) -> None: ...
+
+
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline for each request's line and headers
-    (module docstring); a connection past it is answered 408 and closed."""
+    (module docstring); a connection past it is answered 408 and closed. A websocket
+    upgrade on the chat path goes to ``chat`` (the gateway answers that handshake
+    itself, ``chat_opener.py``); any other upgrade to uvicorn's websocket protocol."""
 
     header_timeout: float = 10.0
+    chat: ChatOpening | None = None
+    proxies: TrustedProxies | None = None
+    _chunk: bytes = b""
     _head_deadline: asyncio.TimerHandle | None = None
+
+    def handle_websocket_upgrade(self) -> None:
+        chat = self.chat
+        # An upgrade's scope has no path yet (uvicorn leaves it to its websocket
+        # protocol); the raw target's path, not percent-decoded: any other spelling of
+        # the chat path goes the ASGI way, to the same chat socket.
+        if chat is None or httptools.parse_url(self.url).path != chat.path.encode():
+            super().handle_websocket_upgrade()
+            return
+        self.connections.discard(self)
+        chat.upgrade(
+            dict(self.scope), self.transport, self.server_state, self.proxies, self._after_upgrade()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self._chunk = data  # the bytes that may carry frames behind an upgrade request
+        try:
+            super().data_received(data)
+        finally:
+            self._chunk = b""
+
+    def _after_upgrade(self) -> bytes:
+        """What the peer sent behind its upgrade request in the same chunk (frames
+        pipelined with the handshake): httptools says where the request ended in the
+        ``HttpParserUpgrade`` it raised, which uvicorn is handling as this runs."""
+        raised = sys.exc_info()[1]
+        if isinstance(raised, httptools.HttpParserUpgrade) and raised.args:
+            offset = raised.args[0]
+            if isinstance(offset, int) and 0 <= offset <= len(self._chunk):
+                return self._chunk[offset:]
+        return b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -72,10 +130,19 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
-    """:class:`HeaderTimeoutProtocol` with a deadline of ``seconds`` (uvicorn makes one
-    protocol per connection from the class, with no room for an argument)."""
-    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
+def header_timeout_protocol(
+    seconds: float,
+    chat: ChatOpening | None = None,
+    proxies: TrustedProxies | None = None,
+) -> type[HeaderTimeoutProtocol]:
+    """:class:`HeaderTimeoutProtocol` with a deadline of ``seconds`` and the chat path's
+    opener (uvicorn makes one protocol per connection from the class, with no room for
+    an argument)."""
+    return type(
+        "HeaderTimeoutProtocol",
+        (HeaderTimeoutProtocol,),
+        {"header_timeout": seconds, "chat": chat, "proxies": proxies},
+    )
 
 
 def drop_peer_utf8_errors(record: logging.LogRecord) -> bool:
@@ -98,6 +165,23 @@ def quiet_peer_logs() -> None:
         logger.addFilter(drop_peer_utf8_errors)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``, so that several gateway
+    processes of one host share the port and the kernel spreads new connections over
+    them (``strangers serve --workers``); uvicorn starts listening on it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     """The uvicorn configuration for ``app`` under ``settings``, uvicorn's log held to
     the server's own concerns (:func:`quiet_peer_logs`) whoever runs it."""
@@ -106,16 +190,27 @@ def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=header_timeout_protocol(settings.header_timeout),
+        http=HeaderTimeoutProtocol,
         ws="websockets-sansio",
         ws_max_size=65536,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        ws_per_message_deflate=False,
         backlog=settings.backlog,
         access_log=False,
         log_level=settings.log_level,
         log_config=None,  # strangers.logs configured the handlers: one format for all
         server_header=False,
+    )
+    # The chat path's handshakes are answered by the app's opener, on the same trusted
+    # proxies as every other request (uvicorn's ``forwarded_allow_ips``).
+    proxies = (
+        ProxyHeadersMiddleware(cast(Any, app), config.forwarded_allow_ips).trusted_hosts
+        if config.proxy_headers
+        else None
+    )
+    config.http = header_timeout_protocol(
+        settings.header_timeout, getattr(app, "chat_opener", None), proxies
     )
     # After the Config: building it sets uvicorn's loggers to ``log_level``.
     quiet_peer_logs()
