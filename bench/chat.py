@@ -588,6 +588,18 @@ def _ms(stats: dict[str, Any]) -> str:
     return "—" if not stats.get("n") else f"{stats['p99_ms']:.1f}"
 
 
+def per_chatter_and_line(result: dict[str, Any]) -> str:
+    """The gateways' CPU (and Redis's, when used) per chatter in ms and per relayed chat
+    line in µs: each round trip is two lines (the ping and its echo). A whole-run figure
+    shared out, connections and pairing included, so "per line" is an upper bound."""
+    extra = result["extra"]
+    cpu = sum(g["cpu_s"] for g in extra["gateways"]) + (extra["redis_cpu_s"] or 0.0)
+    lines = 2 * (result["round_trip"].get("n") or 0)
+    chatters = result["chatters"] or 1
+    per_line = f"{1e6 * cpu / lines:.0f}" if lines else "—"
+    return f"{1e3 * cpu / chatters:.2f} / {per_line}"
+
+
 def summary(results: list[dict[str, Any]], console: Console) -> list[dict[str, Any]]:
     """Print every run in one table, then, per scenario and setup, the best
     throughput among the runs that sustained their rate (pairs/s for C and E,
@@ -605,6 +617,7 @@ def summary(results: list[dict[str, Any]], console: Console) -> list[dict[str, A
         "round trip p99 ms",
         "lost / double / repeat",
         "gateway CPU s",
+        "CPU ms / chatter, µs / line",
         "client / Redis CPU s",
         "sustained",
     ):
@@ -622,6 +635,7 @@ def summary(results: list[dict[str, Any]], console: Console) -> list[dict[str, A
             _ms(r["round_trip"]),
             f"{r['lost_rounds']} / {r['double_pairs']} / {r['repeat_pairs']}",
             " / ".join(f"{g['cpu_s']:.2f}" for g in extra["gateways"]),
+            per_chatter_and_line(r),
             f"{extra['client_cpu_s']:.2f} / "
             + ("—" if extra["redis_cpu_s"] is None else f"{extra['redis_cpu_s']:.2f}"),
             ("yes" if r["sustained"] else "no") + (" (busy)" if extra.get("machine_busy") else ""),
