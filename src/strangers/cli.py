@@ -1,6 +1,7 @@
-"""The ``strangers`` command: serve, migrate, purge, manage moderators and hash lists,
-print transparency figures, and generate the reference docs. (The load generator is a
-benchmark, not part of the runtime package: ``bench/loadtest.py``.)"""
+"""The ``strangers`` command: serve, run a check service, migrate, purge, manage
+moderators and hash lists, print transparency figures, and generate the reference docs.
+(The load generator is a benchmark, not part of the runtime package:
+``bench/loadtest.py``.)"""
 
 from __future__ import annotations
 
@@ -87,6 +88,85 @@ def serve(
     )
     settle_garbage_collector()
     uvicorn.Server(config).run(sockets=sockets)
+
+
+@app.command("check-service")
+def check_service(
+    host: Annotated[
+        str | None, typer.Option(help="Address (default STRANGERS_CHECK_SERVICE_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default STRANGERS_CHECK_SERVICE_PORT).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Check-worker processes at most (default STRANGERS_CHECK_SERVICE_WORKERS)."
+        ),
+    ] = None,
+) -> None:
+    """Check frames for gateways on other hosts (STRANGERS_FRAME_CHECK_MODE=remote): one
+    check-worker process per gateway connection, each proving
+    STRANGERS_CHECK_SERVICE_SECRET (docs/deploy.md, 'Check services on their own hosts')."""
+    import asyncio
+    import signal
+
+    from .gateway.settings import Settings
+    from .logs import configure as configure_logging
+    from .safety.check_service import CheckService, serve_forever
+    from .safety.remote import is_loopback
+    from .safety.workers import WorkerSpec
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["check_service_host"] = host
+    if port is not None:
+        overrides["check_service_port"] = port
+    if workers is not None:
+        overrides["check_service_workers"] = workers
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    logger = logging.getLogger("strangers")
+    listen = settings.check_service_host
+    if settings.check_service_secret is None:
+        if not is_loopback(listen):
+            logger.error(
+                "not serving: a check service on %s (not loopback) needs "
+                "STRANGERS_CHECK_SERVICE_SECRET",
+                listen,
+            )
+            raise typer.Exit(2)
+        # On loopback only: a secret of this run, which no gateway knows unless given it.
+        logger.warning(
+            "STRANGERS_CHECK_SERVICE_SECRET is unset: no gateway can prove it; set the "
+            "same secret here and in the gateways"
+        )
+        secret = secrets.token_hex(32).encode()
+    else:
+        secret = settings.check_secret()
+    service = CheckService(
+        WorkerSpec.from_settings(settings),
+        secret,
+        workers=settings.check_service_workers,
+        check_timeout=settings.frame_check_timeout,
+    )
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await serve_forever(service, listen, settings.check_service_port)
+
+    raise_open_files_limit()
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except OSError as exc:
+        logger.error(
+            "not serving: cannot listen on %s:%d (%s)", listen, settings.check_service_port, exc
+        )
+        raise typer.Exit(1) from None
 
 
 def migrate_in_child() -> None:

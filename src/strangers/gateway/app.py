@@ -46,8 +46,9 @@ from ..moderation.console.base import UPLOAD_MAX_BYTES
 from ..moderation.records import Records
 from ..safety.checker import FrameChecker
 from ..safety.hashes import HashList
-from ..safety.pool import CheckPool
+from ..safety.pool import CheckBackend, CheckPool
 from ..safety.ratelimits import RateLimits
+from ..safety.remote import RemoteBackend
 from ..safety.text import SignalEngine
 from ..safety.workers import ProcessBackend, WorkerSpec
 from . import ages
@@ -143,23 +144,26 @@ async def start_frame_checks(services: Services) -> CheckPool:
     load the checker (the bundled models, or the operator's own by name) in parallel
     with the rest of the start; the pool is returned at once and ``/readyz`` says
     ``models: unavailable`` until every worker has loaded (``safety/workers.py``). Frames
-    posted meanwhile wait in the queue. ``thread`` mode: the checker is loaded here, off
-    the event loop, into this process, and checks run on its threads."""
+    posted meanwhile wait in the queue. ``remote`` mode: ``frame_workers`` connections
+    to the check service at ``frame_check_service`` (``safety/remote.py``), made in the
+    same way; ready once one is up. ``thread`` mode: the checker is loaded here, off the
+    event loop, into this process, and checks run on its threads."""
     settings = services.settings
-    spec = WorkerSpec(
-        frame_checker=settings.frame_checker,
-        nudity_threshold=settings.nudity_threshold,
-        face_threshold=settings.face_threshold,
-        age_estimator=settings.age_estimator,
-        log_level=settings.log_level,
-        log_format=settings.log_format,
-    )
-    checks: FrameChecker | ProcessBackend
+    spec = WorkerSpec.from_settings(settings)
+    checks: FrameChecker | CheckBackend
     if settings.frame_check_mode == "thread":
-        checks = await asyncio.to_thread(
+        checker = await asyncio.to_thread(
             spec.build, services.hashes, instances=settings.frame_workers
         )
-        services.checker = checks
+        services.checker = checks = checker
+    elif settings.frame_check_mode == "remote":
+        assert settings.frame_check_service is not None  # Settings checks it
+        checks = RemoteBackend(
+            settings.frame_check_service,
+            settings.check_secret(),
+            hashes=services.hashes,
+            check_timeout=settings.frame_check_timeout,
+        )
     else:
         checks = ProcessBackend(
             spec, hashes=services.hashes, check_timeout=settings.frame_check_timeout

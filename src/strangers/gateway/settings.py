@@ -14,13 +14,14 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..core.face_age import FaceAgeRules
 from ..core.limits import Limits
 from ..core.matching import MatchRules
 from ..moderation import settings as records_settings
+from ..safety.remote import ServiceAddress, secret_key
 
 # Issue 9, rate limits block: what `limits.parse` takes ("10/minute", "5 per 15 minutes"),
 # at least one per period; and an origin as browsers send it (RFC 6454 §6.1).
@@ -297,18 +298,45 @@ class Settings(BaseSettings):
         description="Check workers (processes, or threads in `thread` mode) that check "
         "frames, about one per core.",
     )
-    frame_check_mode: Literal["process", "thread"] = Field(
+    frame_check_mode: Literal["process", "thread", "remote"] = Field(
         "process",
         description="Where frame checks run: `process`, in `frame_workers` check-worker "
-        "processes, each loading the checker once (the chat process loads no model); or "
-        "`thread`, in threads of the chat process, for a checker that must share its "
-        "memory (a test's recording checker).",
+        "processes, each loading the checker once (the chat process loads no model); "
+        "`remote`, in a check service on another host (`strangers check-service`, at "
+        "`frame_check_service`), over `frame_workers` connections; or `thread`, in "
+        "threads of the chat process, for a checker that must share its memory (a "
+        "test's recording checker).",
     )
     frame_check_timeout: float = Field(
         10.0,
         gt=0,
-        description="Seconds a check-worker process may take over one frame before it is "
-        "killed and replaced; the frame counts as not checked (`process` mode).",
+        description="Seconds a check worker (or a check service) may take over one frame "
+        "before it is killed and replaced (the connection dropped); the frame counts as "
+        "not checked.",
+    )
+    frame_check_service: str | None = Field(
+        None,
+        description="The check service of `remote` mode, `tcp://host:port` (docs/deploy.md, "
+        "'Check services on their own hosts').",
+    )
+    check_service_secret: SecretStr | None = Field(
+        None,
+        description="The secret (≥ 32 characters) a gateway and a check service prove to "
+        "each other; required in `remote` mode, and by a check service that listens on "
+        "an address other than loopback.",
+    )
+    check_service_host: str = Field(
+        "127.0.0.1", description="Address `strangers check-service` listens on."
+    )
+    check_service_port: int = Field(
+        8300, ge=1, le=65535, description="Port `strangers check-service` listens on."
+    )
+    check_service_workers: int = Field(
+        2,
+        ge=1,
+        le=256,
+        description="Check-worker processes a check service runs at most, one per gateway "
+        "connection: at least the sum of its gateways' `frame_workers`.",
     )
     frame_queue: int = Field(
         32, ge=1, description="Frames waiting for a check before the least urgent are shed."
@@ -406,6 +434,26 @@ class Settings(BaseSettings):
         description="Log lines as JSON (one object a line, with request and session ids), "
         "as text, or auto: text on a terminal, JSON otherwise.",
     )
+
+    @model_validator(mode="after")
+    def _remote_checks(self) -> Settings:
+        """``remote`` mode names its check service and has the secret to prove."""
+        if self.frame_check_mode == "remote":
+            if self.frame_check_service is None:
+                raise ValueError("frame_check_mode=remote needs STRANGERS_FRAME_CHECK_SERVICE")
+            if self.check_service_secret is None:
+                raise ValueError("frame_check_mode=remote needs STRANGERS_CHECK_SERVICE_SECRET")
+        if self.frame_check_service is not None:
+            ServiceAddress.parse(self.frame_check_service)
+        if self.check_service_secret is not None:
+            secret_key(self.check_service_secret.get_secret_value().encode())
+        return self
+
+    def check_secret(self) -> bytes:
+        """The check service's shared secret; ``ValueError`` when it is unset."""
+        if self.check_service_secret is None:
+            raise ValueError("STRANGERS_CHECK_SERVICE_SECRET is not set")
+        return self.check_service_secret.get_secret_value().encode()
 
     def face_age_rules(self) -> FaceAgeRules:
         """The challenge-age policy these settings describe (core/face_age.py)."""

@@ -9,6 +9,8 @@ event loop.
   that sheds the least urgent frames under load;
 - :mod:`.workers`: those workers as check-worker processes (the gateway's default), so
   the chat process never loads the models (:mod:`.check_worker` is their main);
+- :mod:`.remote` and :mod:`.check_service`: the same checks in a check service on
+  another host, over TCP, both sides proving a shared secret;
 - :mod:`.metrics`: the Prometheus metrics of all that.
 
 The names above are importable from this package; each submodule is imported on first

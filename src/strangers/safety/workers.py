@@ -18,6 +18,12 @@ changes (:class:`ProcessBackend`, its :class:`~strangers.safety.pool.CheckBacken
   the page treats as no check at all (fail closed, docs/safety.md) — and is replaced.
   Workers exit when the pool closes, and by themselves when the chat process is gone
   (their pipe closes, or their parent changes).
+- What a worker process and a connection to a check service on another host
+  (``safety/remote.py``) share: :class:`FramedPeer`, one peer that checks frames over a
+  framed channel (the messages, the bounds on an answer, the faults), and
+  :class:`SlotBackend`, one peer per pool task, replaced when it fails, opened again
+  after 1, 2, 4… 60 s while it cannot be. :class:`ProcessBackend` is the one whose
+  peers are worker processes.
 - The wire (:func:`pack`, :func:`result_to_wire`, :func:`result_from_wire`): a message
   is two big-endian 32-bit lengths, a JSON head and a raw body (the JPEG, or a hash
   list). JSON, not pickle: a worker decodes bytes from strangers, and one taken over
@@ -38,6 +44,7 @@ the worker with numpy. An operator's checker loaded by name still gets a ``HashL
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -49,7 +56,7 @@ import struct
 import sys
 from collections.abc import Awaitable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Final, Literal, TypeVar, get_args
+from typing import Any, ClassVar, Final, Generic, Literal, Protocol, TypeVar, get_args
 
 from strangers.core.frames import AgeEstimate, FrameVerdict, HashHit
 
@@ -63,6 +70,7 @@ from .pool import CheckBackend
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P", bound="FramedPeer")
 
 FaultCode = Literal["worker_died", "worker_hung", "bad_answer", "checker_raised", "not_loaded"]
 
@@ -102,6 +110,23 @@ class _Gone(Exception):
     """The worker was gone before it was handed the frame: not the frame's doing."""
 
 
+class SpecSettings(Protocol):
+    """The settings a :class:`WorkerSpec` is made from (``gateway/settings.py``)."""
+
+    @property
+    def frame_checker(self) -> str: ...
+    @property
+    def nudity_threshold(self) -> float: ...
+    @property
+    def face_threshold(self) -> float: ...
+    @property
+    def age_estimator(self) -> str: ...
+    @property
+    def log_level(self) -> str: ...
+    @property
+    def log_format(self) -> Literal["auto", "json", "text"]: ...
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """The checker a check worker builds: ``frame_checker`` (``builtin`` or
@@ -131,6 +156,19 @@ class WorkerSpec:
             nudity=NudityThresholds(threshold=self.nudity_threshold),
             face_threshold=self.face_threshold,
             hashes=hashes,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: SpecSettings) -> WorkerSpec:
+        """The spec of a gateway's (or a check service's) settings: both load the same
+        checker from the same ``STRANGERS_*`` variables."""
+        return cls(
+            frame_checker=settings.frame_checker,
+            nudity_threshold=settings.nudity_threshold,
+            face_threshold=settings.face_threshold,
+            age_estimator=settings.age_estimator,
+            log_level=settings.log_level,
+            log_format=settings.log_format,
         )
 
     @classmethod
@@ -245,15 +283,128 @@ def _rejected(head: Mapping[str, Any]) -> FrameRejected:
     return FrameRejected(code, detail[:MAX_DETAIL])
 
 
-class WorkerProcess:
+class FramedPeer:
+    """A peer that checks frames over a framed channel, one at a time, from the chat
+    process's side: a check-worker process over its pipes (:class:`WorkerProcess`), or
+    a connection to a check service over TCP (``safety/remote.py``). The messages, the
+    bounds on an answer and the faults are the same for both; ``name`` says which in
+    the faults' details and the logs."""
+
+    #: What the faults call this peer, and where the logs say it is.
+    name: str = "the check worker"
+    where: str = ""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        #: The version of the hash list this peer holds (0: empty, as it starts).
+        self.hash_version = 0
+
+    @property
+    def alive(self) -> bool:
+        return not self.writer.is_closing() and not self.reader.at_eof()
+
+    def gone(self) -> str:
+        """How the peer went away, for the log."""
+        return "was gone"
+
+    async def _send(self, message: bytes) -> None:
+        writer = self.writer
+        # A pipe or socket the loop already saw close drops what is written to it
+        # without a word, and a write that fails closes it without ``drain`` always
+        # saying so (asyncio reports the loss a few callbacks later): either way the
+        # peer was gone before it got the whole message, so the frame had no part in
+        # its end.
+        if not self.alive or writer.is_closing():
+            raise _Gone()
+        try:
+            writer.write(message)
+            await writer.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            raise _Gone() from exc
+        if writer.is_closing():
+            raise _Gone()
+
+    async def _receive(self) -> dict[str, Any]:
+        try:
+            head_bytes, body_bytes = LENGTHS.unpack(await self.reader.readexactly(LENGTHS.size))
+            if head_bytes > MAX_ANSWER_BYTES or body_bytes:
+                raise CheckerFault("bad_answer", f"{self.name}'s answer is out of bounds")
+            head = json.loads(await self.reader.readexactly(head_bytes))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            raise CheckerFault("worker_died", f"{self.name} was gone during the check") from None
+        except ValueError:  # JSON, or a head that is not UTF-8
+            raise CheckerFault("bad_answer", f"{self.name}'s answer is not JSON") from None
+        if not isinstance(head, dict):
+            raise CheckerFault("bad_answer", f"{self.name}'s answer is not an object")
+        return head
+
+    async def check(
+        self, jpeg: bytes, estimate_age: bool, hashes: tuple[int, bytes] | None = None
+    ) -> CheckResult:
+        """The verdict on one frame, after ``hashes`` (a list's version and its
+        ``hashes`` message) when given. Raises ``FrameRejected`` as the checker did,
+        ``CheckerFault`` for a fault, and ``_Gone`` when the peer was gone before it
+        got the frame."""
+        return answer_from_wire(await self.exchange(jpeg, estimate_age, hashes), self.name)
+
+    async def exchange(
+        self, jpeg: bytes, estimate_age: bool, hashes: tuple[int, bytes] | None = None
+    ) -> dict[str, Any]:
+        """:meth:`check`'s messages, and the head of the answer as it came (a JSON object
+        within :data:`MAX_ANSWER_BYTES`; not yet read as a verdict)."""
+        if hashes is not None:
+            version, message = hashes
+            await self._send(message)
+            self.hash_version = version
+        await self._send(pack({"op": "check", "estimate_age": bool(estimate_age)}, jpeg))
+        return await self._receive()
+
+    def kill(self) -> None:
+        """End the peer at once, without waiting for anything."""
+        self.writer.transport.abort()
+
+    async def reap(self) -> None:
+        """Wait until the peer is gone after :meth:`kill`."""
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """End the peer in order (it ends when it reads the end of its input)."""
+        try:
+            self.writer.close()
+            async with asyncio.timeout(grace):
+                await self.writer.wait_closed()
+        except (ConnectionError, RuntimeError, TimeoutError):
+            self.kill()
+
+
+def answer_from_wire(head: Mapping[str, Any], name: str = "the check worker") -> CheckResult:
+    """A ``check``'s answer: the verdict, or ``FrameRejected`` as the checker raised it,
+    or ``CheckerFault`` (``checker_raised``, ``bad_answer``)."""
+    op = head.get("op")
+    try:
+        if op == "result":
+            return result_from_wire(head.get("result"))
+        if op == "rejected":
+            raise _rejected(head)
+    except ValueError:
+        raise CheckerFault("bad_answer", f"{name}'s answer is not a verdict") from None
+    if op == "error":
+        kind, detail = str(head.get("type"))[:MAX_NAME], str(head.get("detail"))[:MAX_DETAIL]
+        raise CheckerFault("checker_raised", f"the frame checker raised {kind}: {detail}")
+    raise CheckerFault("bad_answer", f"{name}'s answer is not a verdict")
+
+
+class WorkerProcess(FramedPeer):
     """One check-worker process, from the chat process's side: :meth:`spawn`,
     :meth:`load`, then :meth:`check` one frame at a time (the pool's task for this
     worker never overlaps two), and :meth:`stop` or :meth:`kill`."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None and process.stdin is not None
+        super().__init__(process.stdout, process.stdin)
         self.process = process
-        #: The version of the hash list this worker holds (0: empty, as it starts).
-        self.hash_version = 0
+        self.name = f"check worker {process.pid}"
+        self.where = f"pid {process.pid}"
 
     @classmethod
     async def spawn(cls) -> WorkerProcess:
@@ -278,40 +429,8 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process.returncode is None
 
-    async def _send(self, message: bytes) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        # A pipe the loop already saw close drops what is written to it without a word,
-        # and a write that fails closes it without ``drain`` always saying so (asyncio
-        # reports the loss a few callbacks later): either way the worker was gone before
-        # it got the whole message, so the frame had no part in its end.
-        if not self.alive or stdin.is_closing():
-            raise _Gone()
-        try:
-            stdin.write(message)
-            await stdin.drain()
-        except (ConnectionError, RuntimeError) as exc:
-            raise _Gone() from exc
-        if stdin.is_closing():
-            raise _Gone()
-
-    async def _receive(self) -> dict[str, Any]:
-        stdout = self.process.stdout
-        assert stdout is not None
-        try:
-            head_bytes, body_bytes = LENGTHS.unpack(await stdout.readexactly(LENGTHS.size))
-            if head_bytes > MAX_ANSWER_BYTES or body_bytes:
-                raise CheckerFault("bad_answer", "a check worker's answer is out of bounds")
-            head = json.loads(await stdout.readexactly(head_bytes))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            raise CheckerFault(
-                "worker_died", f"check worker {self.pid} exited during the check"
-            ) from None
-        except ValueError:  # JSON, or a head that is not UTF-8
-            raise CheckerFault("bad_answer", "a check worker's answer is not JSON") from None
-        if not isinstance(head, dict):
-            raise CheckerFault("bad_answer", "a check worker's answer is not an object")
-        return head
+    def gone(self) -> str:
+        return f"exited (code {self.process.returncode})"
 
     async def load(self, spec: WorkerSpec) -> float:
         """Have the worker build the checker; the seconds it took, by its own clock.
@@ -325,44 +444,13 @@ class WorkerProcess:
             raise CheckerFault(
                 "not_loaded", f"check worker {self.pid} exited while loading (code {code})"
             ) from None
-        if head.get("op") == "ready":
-            return _number(head.get("seconds", 0.0))
-        detail = head.get("detail")
-        raise CheckerFault(
-            "not_loaded", str(detail)[:MAX_DETAIL] if detail else "the checker did not load"
-        )
+        return ready_from_wire(head)
 
     async def _exit_code(self) -> int | None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 return await self.process.wait()
         return None
-
-    async def check(
-        self, jpeg: bytes, estimate_age: bool, hashes: tuple[int, bytes] | None = None
-    ) -> CheckResult:
-        """The verdict on one frame, after ``hashes`` (a list's version and its
-        ``hashes`` message) when given. Raises ``FrameRejected`` as the checker did,
-        ``CheckerFault`` for a fault, and ``_Gone`` when the worker was gone before it
-        got the frame."""
-        if hashes is not None:
-            version, message = hashes
-            await self._send(message)
-            self.hash_version = version
-        await self._send(pack({"op": "check", "estimate_age": bool(estimate_age)}, jpeg))
-        head = await self._receive()
-        op = head.get("op")
-        try:
-            if op == "result":
-                return result_from_wire(head.get("result"))
-            if op == "rejected":
-                raise _rejected(head)
-        except ValueError:
-            raise CheckerFault("bad_answer", "a check worker's answer is not a verdict") from None
-        if op == "error":
-            kind, detail = str(head.get("type"))[:MAX_NAME], str(head.get("detail"))[:MAX_DETAIL]
-            raise CheckerFault("checker_raised", f"the frame checker raised {kind}: {detail}")
-        raise CheckerFault("bad_answer", "a check worker's answer is not a verdict")
 
     def kill(self) -> None:
         """SIGKILL, at once (the child watcher reaps it; :meth:`reap` waits for that)."""
@@ -384,10 +472,8 @@ class WorkerProcess:
     async def stop(self, grace: float = 2.0) -> None:
         """Close its pipe (it exits when it reads the end), then kill it past ``grace``
         seconds; returns once it is gone."""
-        stdin = self.process.stdin
-        if stdin is not None:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                stdin.close()
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self.writer.close()
         try:
             async with asyncio.timeout(grace):
                 await self.process.wait()
@@ -396,31 +482,49 @@ class WorkerProcess:
         await self.reap()
 
 
-class ProcessBackend(CheckBackend):
-    """The pool's checks in check-worker processes, one per pool task (see the module
-    docstring). ``hashes`` is the list the workers match against (kept current in
-    them); a check taking more than ``check_timeout`` seconds kills its worker; a worker
-    that cannot load is tried again after 1, 2, 4… up to 60 seconds, its error logged."""
+def ready_from_wire(head: Mapping[str, Any]) -> float:
+    """The seconds a ``ready`` answer says the load took; ``CheckerFault``
+    (``not_loaded``) for any other answer."""
+    if head.get("op") == "ready":
+        try:
+            return _number(head.get("seconds", 0.0))
+        except ValueError:
+            raise CheckerFault("not_loaded", "a ready answer without its seconds") from None
+    detail = head.get("detail")
+    raise CheckerFault(
+        "not_loaded", str(detail)[:MAX_DETAIL] if detail else "the checker did not load"
+    )
+
+
+class SlotBackend(CheckBackend, Generic[P]):
+    """The pool's checks on one :class:`FramedPeer` per pool task ("slot"), opened by
+    :meth:`_open` (a subclass: a worker process spawned and loaded, or a connection to a
+    check service made, proven and answered ``ready``). A peer that is gone, hangs past
+    ``check_timeout`` or answers what is not a verdict fails its frame as a
+    :class:`CheckerFault` (the frame is not checked: fail closed) and is replaced; a
+    peer that cannot be opened is tried again after 1, 2, 4… up to 60 seconds, its
+    error logged."""
+
+    #: What the logs call a slot's peer.
+    kind: ClassVar[str] = "check worker"
 
     def __init__(
         self,
-        spec: WorkerSpec,
         *,
         hashes: HashList | None = None,
         check_timeout: float = 10.0,
         load_timeout: float = 300.0,
     ) -> None:
         if check_timeout <= 0 or load_timeout <= 0:
-            raise ValueError("a check worker's timeouts must be positive")
-        self.spec = spec
+            raise ValueError(f"a {self.kind}'s timeouts must be positive")
         self.hashes = hashes
         self.check_timeout = check_timeout
         self.load_timeout = load_timeout
-        self._workers: list[WorkerProcess | None] = []
+        self._workers: list[P | None] = []
         self._loaded_once: list[bool] = []
         self._draining: asyncio.Event | None = None
         self._hash_message: tuple[int, bytes] = (0, b"")
-        #: Killed workers not yet reaped: :meth:`close` waits for them.
+        #: Killed peers not yet reaped: :meth:`close` waits for them.
         self._reaping: set[asyncio.Task[None]] = set()
 
     def start(self, slots: int) -> None:
@@ -430,18 +534,14 @@ class ProcessBackend(CheckBackend):
 
     @property
     def ready(self) -> bool:
-        """Every worker loaded the checker once, one at least is loaded now, and the
-        backend is not draining."""
+        """Every slot's peer was opened once, one at least is up now, and the backend is
+        not draining."""
         return (
             self._draining is not None
             and not self._draining.is_set()
             and all(self._loaded_once)
             and any(worker is not None and worker.alive for worker in self._workers)
         )
-
-    def pids(self) -> list[int]:
-        """The process ids of the workers running now (for tests and benchmarks)."""
-        return [w.pid for w in self._workers if w is not None and w.alive]
 
     async def ready_for(self, slot: int) -> bool:
         return await self._live(slot) is not None
@@ -463,9 +563,9 @@ class ProcessBackend(CheckBackend):
             return None
         return task.result()
 
-    async def _live(self, slot: int) -> WorkerProcess | None:
-        """``slot``'s loaded worker, started (again) when there is none or it died;
-        ``None`` once the backend drains."""
+    async def _live(self, slot: int) -> P | None:
+        """``slot``'s peer, opened (again) when there is none or it is gone; ``None``
+        once the backend drains."""
         assert self._draining is not None
         failures = 0
         while not self._draining.is_set():
@@ -473,15 +573,16 @@ class ProcessBackend(CheckBackend):
             if worker is not None:
                 if worker.alive:
                     return worker
-                self._discard(slot, f"exited (code {worker.process.returncode})")
+                self._discard(slot, worker.gone())
                 continue
             try:
-                worker = await self._until_draining(self._load(slot))
+                worker = await self._until_draining(self._open(slot))
             except CheckerFault as fault:
                 failures += 1
                 delay = min(60, 2 ** (failures - 1))
                 log.error(
-                    "check worker %d did not load the frame checker (%s); trying again in %d s",
+                    "%s %d did not load the frame checker (%s); trying again in %d s",
+                    self.kind,
                     slot,
                     fault.detail,
                     delay,
@@ -495,32 +596,13 @@ class ProcessBackend(CheckBackend):
             return worker
         return None
 
-    async def _load(self, slot: int) -> WorkerProcess:
-        try:
-            worker = await WorkerProcess.spawn()
-        except OSError as exc:
-            raise CheckerFault("not_loaded", f"could not start a check worker: {exc}") from None
-        try:
-            async with asyncio.timeout(self.load_timeout):
-                seconds = await worker.load(self.spec)
-        except TimeoutError:
-            self._kill(worker)
-            raise CheckerFault(
-                "not_loaded", f"no answer within {self.load_timeout:g} s of loading"
-            ) from None
-        except BaseException:
-            self._kill(worker)
-            raise
-        log.info(
-            "check worker %d (pid %d) loaded the %s frame checker in %.2f s",
-            slot,
-            worker.pid,
-            self.spec.frame_checker,
-            seconds,
-        )
-        return worker
+    @abc.abstractmethod
+    async def _open(self, slot: int) -> P:
+        """A new peer for ``slot``, ready for its first frame; ``CheckerFault``
+        (``not_loaded``) when there is none to be had now. On any failure, nothing it
+        started is left running."""
 
-    async def _hash_update(self, worker: WorkerProcess) -> tuple[int, bytes] | None:
+    async def _hash_update(self, worker: P) -> tuple[int, bytes] | None:
         """The ``hashes`` message ``worker`` needs before its next frame, if any: built
         once per version of the list, in a thread (a million labels take a while)."""
         hashes = self.hashes
@@ -532,7 +614,7 @@ class ProcessBackend(CheckBackend):
             self._hash_message = (version, message)
         return self._hash_message
 
-    def _kill(self, worker: WorkerProcess) -> None:
+    def _kill(self, worker: P) -> None:
         worker.kill()
         task = asyncio.ensure_future(worker.reap())
         self._reaping.add(task)
@@ -544,15 +626,15 @@ class ProcessBackend(CheckBackend):
             return
         self._workers[slot] = None
         self._kill(worker)
-        log.warning("check worker %d (pid %d) %s; starting another", slot, worker.pid, why)
+        log.warning("%s %d (%s) %s; starting another", self.kind, slot, worker.where, why)
 
     async def run(self, slot: int, jpeg: bytes, estimate_age: bool) -> CheckResult:
-        # Twice at most, and only when the worker was found gone before it was handed
-        # the frame (it died idle): a frame that kills its worker is never retried.
+        # Twice at most, and only when the peer was found gone before it was handed the
+        # frame (it died idle): a frame that kills its peer is never retried.
         for _ in range(2):
             worker = await self._live(slot)
             if worker is None:
-                raise CheckerFault("worker_died", "the check workers are stopping")
+                raise CheckerFault("worker_died", f"the {self.kind}s are stopping")
             try:
                 async with asyncio.timeout(self.check_timeout):
                     update = await self._hash_update(worker)
@@ -571,10 +653,10 @@ class ProcessBackend(CheckBackend):
             except FrameRejected:
                 raise
             except BaseException:
-                # Cancelled mid-exchange: its pipe may hold half an answer.
+                # Cancelled mid-exchange: its channel may hold half an answer.
                 self._discard(slot, "was interrupted during a check")
                 raise
-        raise CheckerFault("worker_died", "check workers keep exiting before a check")
+        raise CheckerFault("worker_died", f"{self.kind}s keep going away before a check")
 
     def draining(self) -> None:
         if self._draining is not None:
@@ -587,3 +669,61 @@ class ProcessBackend(CheckBackend):
         await asyncio.gather(
             *(worker.stop() for worker in workers), *self._reaping, return_exceptions=True
         )
+
+
+class ProcessBackend(SlotBackend[WorkerProcess]):
+    """The pool's checks in check-worker processes, one per pool task (see the module
+    docstring). ``hashes`` is the list the workers match against (kept current in
+    them); a check taking more than ``check_timeout`` seconds kills its worker; a worker
+    that cannot load is tried again after 1, 2, 4… up to 60 seconds, its error logged."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        *,
+        hashes: HashList | None = None,
+        check_timeout: float = 10.0,
+        load_timeout: float = 300.0,
+    ) -> None:
+        super().__init__(hashes=hashes, check_timeout=check_timeout, load_timeout=load_timeout)
+        self.spec = spec
+
+    def pids(self) -> list[int]:
+        """The process ids of the workers running now (for tests and benchmarks)."""
+        return [w.pid for w in self._workers if w is not None and w.alive]
+
+    async def _open(self, slot: int) -> WorkerProcess:
+        worker, seconds = await spawn_loaded(self.spec, self.load_timeout)
+        log.info(
+            "check worker %d (pid %d) loaded the %s frame checker in %.2f s",
+            slot,
+            worker.pid,
+            self.spec.frame_checker,
+            seconds,
+        )
+        return worker
+
+
+async def spawn_loaded(spec: WorkerSpec, load_timeout: float) -> tuple[WorkerProcess, float]:
+    """A check-worker process that has loaded ``spec``'s checker, and the seconds the
+    load took by its clock; ``CheckerFault``
+    (``not_loaded``) when it could not start or load within ``load_timeout`` seconds
+    (it is killed then)."""
+    try:
+        worker = await WorkerProcess.spawn()
+    except OSError as exc:
+        raise CheckerFault("not_loaded", f"could not start a check worker: {exc}") from None
+    try:
+        async with asyncio.timeout(load_timeout):
+            seconds = await worker.load(spec)
+    except TimeoutError:
+        worker.kill()
+        await worker.reap()
+        raise CheckerFault(
+            "not_loaded", f"no answer within {load_timeout:g} s of loading"
+        ) from None
+    except BaseException:
+        worker.kill()
+        await asyncio.shield(worker.reap())
+        raise
+    return worker, seconds
