@@ -15,13 +15,15 @@ Hierarchy, with each class's code and the finer codes its instances carry::
     ├── Shed           shed: a frame dropped unchecked by the check pool (``pool.py``);
     │                    why is its ``reason``: queue_full, displaced, closed, stale,
     │                    over_share
-    └── CheckerFault   checker_fault: a frame a check-worker process gave no verdict on,
-                         so not checked (``workers.py``)
-                         worker_died     the worker exited during the check
-                         worker_hung     no verdict within the check timeout (killed)
-                         bad_answer      its answer was not a verdict (killed)
-                         checker_raised  the checker raised (the worker goes on)
-                         not_loaded      a worker could not load the checker
+    ├── CheckerFault   checker_fault: a frame a check-worker process gave no verdict on,
+    │                    so not checked (``workers.py``)
+    │                    worker_died     the worker exited during the check
+    │                    worker_hung     no verdict within the check timeout (killed)
+    │                    bad_answer      its answer was not a verdict (killed)
+    │                    checker_raised  the checker raised (the worker goes on)
+    │                    not_loaded      a worker could not load the checker
+    └── NotProven      not_proven: a check service or a gateway did not prove the shared
+                         secret in the check service's handshake (``remote.py``)
 """
 
 from __future__ import annotations

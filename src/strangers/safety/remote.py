@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from .errors import SafetyError
 from .hashes import HashList
 from .workers import CheckerFault, FramedPeer, SlotBackend, ready_from_wire
 
@@ -66,8 +67,11 @@ HANDSHAKE_SECONDS: Final = 5.0
 MIN_SECRET_CHARS: Final = 32
 
 
-class NotProven(Exception):
-    """The peer did not prove it knows the shared secret."""
+class NotProven(SafetyError):
+    """The peer did not prove it knows the shared secret (the connection is closed
+    without an answer; never a peer's error: it is not a chatter's)."""
+
+    code = "not_proven"
 
 
 @dataclass(frozen=True)
