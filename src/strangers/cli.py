@@ -114,7 +114,7 @@ def check_service(
     from .gateway.settings import Settings
     from .logs import configure as configure_logging
     from .safety.check_service import CheckService, serve_forever
-    from .safety.remote import is_loopback
+    from .safety.remote import is_loopback, service_tls
     from .safety.workers import WorkerSpec
 
     overrides: dict[str, object] = {}
@@ -128,6 +128,21 @@ def check_service(
     configure_logging(settings.log_level, settings.log_format)
     logger = logging.getLogger("strangers")
     listen = settings.check_service_host
+    tls = None
+    if settings.check_service_cert is not None and settings.check_service_key is not None:
+        try:
+            tls = service_tls(settings.check_service_cert, settings.check_service_key)
+        except (OSError, ValueError) as exc:
+            logger.error("not serving: cannot load the TLS certificate and key (%s)", exc)
+            raise typer.Exit(2) from None
+    elif not is_loopback(listen) and not settings.check_service_plaintext:
+        logger.error(
+            "not serving: a check service on %s (not loopback) needs TLS "
+            "(STRANGERS_CHECK_SERVICE_CERT and STRANGERS_CHECK_SERVICE_KEY), or "
+            "STRANGERS_CHECK_SERVICE_PLAINTEXT=true on a private link",
+            listen,
+        )
+        raise typer.Exit(2)
     if settings.check_service_secret is None:
         if not is_loopback(listen):
             logger.error(
@@ -155,7 +170,7 @@ def check_service(
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        await serve_forever(service, listen, settings.check_service_port)
+        await serve_forever(service, listen, settings.check_service_port, tls)
 
     raise_open_files_limit()
     try:

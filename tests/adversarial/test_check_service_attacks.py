@@ -231,3 +231,26 @@ async def test_a_service_that_hangs_up_mid_answer_fails_the_frame_closed():
         with pytest.raises(CheckerFault) as fault:
             await pool.check(b"anything", priority=3)
         assert fault.value.code == "worker_died"
+
+
+async def test_a_client_that_will_not_speak_tls_reaches_neither_the_secret_nor_a_worker(
+    tmp_path,
+):
+    """On a TLS service, plain bytes (a frame, as a gateway would send it in the clear)
+    end in the TLS handshake: no greeting, no worker, and the service goes on serving a
+    gateway that speaks TLS and knows the secret."""
+    from ..safety.certificates import self_signed
+
+    certificate = self_signed(tmp_path)
+    async with service_of(tls=certificate) as (service, address):
+        host, port = address.removeprefix("tls://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(pack({"op": "check", "estimate_age": False}, b"\xff\xd8\xff" + bytes(500)))
+        await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read(4096)
+        assert GREETING not in answer
+        writer.close()
+        assert service.pids() == []
+        async with remote_pool(address, ca_file=str(certificate.cert)) as pool:
+            assert (await pool.check(b"clean", priority=3)).verdict.clean

@@ -26,10 +26,11 @@ from strangers.safety.check_service import CheckService
 from strangers.safety.hashes import HashList, pdq_hex
 from strangers.safety.jpeg import FrameRejected
 from strangers.safety.pool import CheckPool, Shed
-from strangers.safety.remote import RemoteBackend, ServiceAddress
+from strangers.safety.remote import RemoteBackend, ServiceAddress, service_tls
 from strangers.safety.workers import CheckerFault, WorkerSpec
 
 from ..servers import free_port
+from .certificates import Certificate, self_signed
 from .pictures import FACE_FRAMES
 from .test_workers import MISBEHAVING, gone, pid_of, until
 
@@ -40,15 +41,19 @@ WRONG = b"another secret, as long, that the service refuses"
 
 @contextlib.asynccontextmanager
 async def service_of(
-    spec: WorkerSpec = MISBEHAVING, workers: int = 2, **kw: object
+    spec: WorkerSpec = MISBEHAVING,
+    workers: int = 2,
+    tls: Certificate | None = None,
+    **kw: object,
 ) -> AsyncIterator[tuple[CheckService, str]]:
     """A check service in this process's loop (its workers are real processes), on a
-    free port of 127.0.0.1; its ``tcp://`` address."""
+    free port of 127.0.0.1; its ``tcp://`` address, or ``tls://`` with ``tls``."""
     service = CheckService(spec, SECRET, workers=workers, **kw)  # type: ignore[arg-type]
-    server = await service.start("127.0.0.1", 0)
+    context = service_tls(str(tls.cert), str(tls.key)) if tls is not None else None
+    server = await service.start("127.0.0.1", 0, context)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield service, f"tcp://127.0.0.1:{port}"
+        yield service, f"{'tls' if tls else 'tcp'}://127.0.0.1:{port}"
     finally:
         await service.close()
 
@@ -154,6 +159,33 @@ async def test_a_wrong_secret_is_refused_and_no_frame_is_answered(caplog):
         assert service.pids() == []
 
 
+async def test_a_frame_is_checked_over_tls_with_the_services_certificate_verified(tmp_path):
+    certificate = self_signed(tmp_path)
+    async with (
+        service_of(tls=certificate) as (service, address),
+        remote_pool(address, ca_file=str(certificate.cert)) as pool,
+    ):
+        assert address.startswith("tls://")
+        result = await pool.check(b"clean", priority=3)
+        assert result.verdict.clean and pid_of(result) in service.pids()
+
+
+async def test_a_service_whose_certificate_does_not_verify_gets_no_frame(tmp_path, caplog):
+    """A gateway that trusts another authority (a service impersonated on the path, or
+    a certificate the operator did not issue) never hands it a frame."""
+    served, trusted = self_signed(tmp_path / "served"), self_signed(tmp_path / "trusted")
+    async with (
+        service_of(tls=served) as (service, address),
+        remote_pool(address, ca_file=str(trusted.cert), max_wait=1.0) as pool,
+    ):
+        await until(lambda: "did not load the frame checker" in caplog.text)
+        assert "certificate verify failed" in caplog.text
+        assert not pool.ready and service.pids() == []
+        with pytest.raises(Shed):
+            await pool.check(b"clean", priority=0)
+        assert service.pids() == []
+
+
 async def test_a_service_beyond_its_workers_refuses_more_connections(caplog):
     async with service_of(workers=1) as (service, address), remote_pool(address, workers=2) as pool:
         await until(lambda: "already runs its 1 workers" in caplog.text and pool.ready)
@@ -182,11 +214,14 @@ async def test_a_gateway_waits_for_a_service_that_is_not_there_yet():
     [
         ({"frame_check_mode": "remote"}, "STRANGERS_FRAME_CHECK_SERVICE"),
         (
-            {"frame_check_mode": "remote", "frame_check_service": "tcp://10.0.0.5:8300"},
+            {"frame_check_mode": "remote", "frame_check_service": "tls://10.0.0.5:8300"},
             "STRANGERS_CHECK_SERVICE_SECRET",
         ),
         ({"frame_check_service": "http://10.0.0.5:8300"}, "tcp://host:port"),
         ({"frame_check_service": "tcp://10.0.0.5"}, "tcp://host:port"),
+        ({"frame_check_service": "tcp://10.0.0.5:8300"}, "unencrypted"),
+        ({"frame_check_service": "tcp://checks.internal:8300"}, "unencrypted"),
+        ({"check_service_cert": "/etc/ssl/check.pem"}, "go together"),
         ({"check_service_secret": "short"}, "at least 32 characters"),
     ],
 )
@@ -199,22 +234,44 @@ def test_a_service_address_reads_as_written():
     assert ServiceAddress.parse("tcp://checks.internal:8300") == ServiceAddress(
         "checks.internal", 8300
     )
+    assert ServiceAddress.parse("tls://checks.internal:8300") == ServiceAddress(
+        "checks.internal", 8300, tls=True
+    )
     assert str(ServiceAddress.parse("tcp://[fd00::5]:8300")) == "tcp://[fd00::5]:8300"
+    assert str(ServiceAddress.parse("tls://[fd00::5]:8300")) == "tls://[fd00::5]:8300"
     remote = Settings(
         frame_check_mode="remote",
-        frame_check_service="tcp://10.0.0.5:8300",
+        frame_check_service="tls://10.0.0.5:8300",
         check_service_secret=SECRET.decode(),  # type: ignore[arg-type]
     )
     assert remote.check_secret() == SECRET
 
 
-def service_command(port: int, *args: str, secret: bytes | None = SECRET) -> subprocess.Popen:
+def test_plain_tcp_is_for_this_host_or_a_link_the_operator_calls_private():
+    """Frames are chatters' video: they cross a network encrypted unless the operator
+    says, by name, that the link is private (a WireGuard tunnel)."""
+    assert not ServiceAddress.parse("tcp://127.0.0.1:8300").in_the_clear
+    assert not ServiceAddress.parse("tls://10.0.0.5:8300").in_the_clear
+    assert ServiceAddress.parse("tcp://10.0.0.5:8300").in_the_clear
+    private = Settings(
+        frame_check_mode="remote",
+        frame_check_service="tcp://10.0.0.5:8300",
+        check_service_plaintext=True,
+        check_service_secret=SECRET.decode(),  # type: ignore[arg-type]
+    )
+    assert private.frame_check_service == "tcp://10.0.0.5:8300"
+
+
+def service_command(
+    port: int, *args: str, secret: bytes | None = SECRET, **more: str
+) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGERS_")}
     env |= {
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
         "STRANGERS_FRAME_CHECKER": MISBEHAVING.frame_checker,
         "STRANGERS_LOG_FORMAT": "json",
     }
+    env |= {f"STRANGERS_{name.upper()}": value for name, value in more.items()}
     if secret is not None:
         env["STRANGERS_CHECK_SERVICE_SECRET"] = secret.decode()
     return subprocess.Popen(
@@ -266,10 +323,19 @@ async def test_a_killed_service_fails_frames_closed_and_checks_resume_when_it_is
 
 
 @pytest.mark.process
-def test_a_service_on_a_public_address_needs_the_secret():
-    """The command's own refusal, before it listens: it runs as operators run it, in an
-    interpreter of its own (it configures that process's logging)."""
-    with running(service_command(free_port(), "--host", "0.0.0.0", secret=None)) as service:
+def test_a_service_on_a_public_address_needs_tls_and_the_secret():
+    """The command's own refusals, before it listens: it runs as operators run it, in an
+    interpreter of its own (it configures that process's logging). Beyond loopback it
+    needs a certificate (or the operator's word that the link is private) and the
+    secret."""
+    with running(service_command(free_port(), "--host", "0.0.0.0")) as service:
+        assert service.wait(60) == 2
+        assert service.stderr is not None
+        assert b"needs TLS" in service.stderr.read()
+    public = service_command(
+        free_port(), "--host", "0.0.0.0", secret=None, check_service_plaintext="true"
+    )
+    with running(public) as service:
         assert service.wait(60) == 2
         assert service.stderr is not None
         assert b"needs STRANGERS_CHECK_SERVICE_SECRET" in service.stderr.read()

@@ -163,6 +163,7 @@ async def start_frame_checks(services: Services) -> CheckPool:
             settings.check_secret(),
             hashes=services.hashes,
             check_timeout=settings.frame_check_timeout,
+            ca_file=settings.check_service_ca,
         )
     else:
         checks = ProcessBackend(

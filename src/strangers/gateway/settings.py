@@ -316,8 +316,28 @@ class Settings(BaseSettings):
     )
     frame_check_service: str | None = Field(
         None,
-        description="The check service of `remote` mode, `tcp://host:port` (docs/deploy.md, "
-        "'Check services on their own hosts').",
+        description="The check service of `remote` mode: `tls://host:port` (TLS, its "
+        "certificate verified), or `tcp://host:port` on this host or, with "
+        "`check_service_plaintext`, on a private link (docs/deploy.md, 'Check services on "
+        "their own hosts').",
+    )
+    check_service_ca: str | None = Field(
+        None,
+        description="PEM file of the authorities a gateway trusts for a `tls://` check "
+        "service's certificate; unset: the system's.",
+    )
+    check_service_cert: str | None = Field(
+        None,
+        description="PEM certificate chain `strangers check-service` presents; with "
+        "`check_service_key` it listens with TLS.",
+    )
+    check_service_key: str | None = Field(
+        None, description="PEM private key of `check_service_cert`."
+    )
+    check_service_plaintext: bool = Field(
+        False,
+        description="Allow a check service link in plain TCP beyond this host (frames cross "
+        "the network unencrypted): only for a private link such as a WireGuard tunnel.",
     )
     check_service_secret: SecretStr | None = Field(
         None,
@@ -444,7 +464,17 @@ class Settings(BaseSettings):
             if self.check_service_secret is None:
                 raise ValueError("frame_check_mode=remote needs STRANGERS_CHECK_SERVICE_SECRET")
         if self.frame_check_service is not None:
-            ServiceAddress.parse(self.frame_check_service)
+            address = ServiceAddress.parse(self.frame_check_service)
+            if address.in_the_clear and not self.check_service_plaintext:
+                raise ValueError(
+                    "STRANGERS_FRAME_CHECK_SERVICE is plain TCP to another host: frames "
+                    "would cross the network unencrypted; use tls://, or set "
+                    "STRANGERS_CHECK_SERVICE_PLAINTEXT=true for a private link"
+                )
+        if (self.check_service_cert is None) != (self.check_service_key is None):
+            raise ValueError(
+                "STRANGERS_CHECK_SERVICE_CERT and STRANGERS_CHECK_SERVICE_KEY go together"
+            )
         if self.check_service_secret is not None:
             secret_key(self.check_service_secret.get_secret_value().encode())
         return self

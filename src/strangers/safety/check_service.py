@@ -2,7 +2,9 @@
 issue 18, docs/deploy.md "Check services on their own hosts").
 
 It listens on TCP (``check_service_host``, 127.0.0.1 by default, and
-``check_service_port``) for gateways in ``frame_check_mode = remote``
+``check_service_port``), with TLS when it has a certificate (``check_service_cert`` and
+``check_service_key``; ``remote.py`` says why a network link needs it), for gateways in
+``frame_check_mode = remote``
 (``safety/remote.py``), and checks their frames with the checker its own settings name,
 built exactly as a gateway's workers build it (:class:`~strangers.safety.workers.WorkerSpec`
 from the same ``STRANGERS_*`` variables).
@@ -39,10 +41,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from typing import Any, Final
 
 from .jpeg import MAX_FRAME_BYTES, FrameRejected
-from .remote import NotProven, keep_alive, secret_key, service_handshake
+from .remote import HANDSHAKE_SECONDS, NotProven, keep_alive, secret_key, service_handshake
 from .workers import (
     LENGTHS,
     MAX_DETAIL,
@@ -134,9 +137,20 @@ class CheckService:
         """The worker processes running now (for tests)."""
         return [worker.pid for worker in self._workers if worker.alive]
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
-        """Listen on ``host``:``port`` (0: any free port; ``sockets`` says which)."""
-        self._server = await asyncio.start_server(self._connection, host, port, backlog=64)
+    async def start(
+        self, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> asyncio.Server:
+        """Listen on ``host``:``port`` (0: any free port; ``sockets`` says which), with
+        TLS when ``tls`` is given (``remote.service_tls``): a client that does not
+        complete the TLS handshake within its timeout never reaches the secret's."""
+        self._server = await asyncio.start_server(
+            self._connection,
+            host,
+            port,
+            backlog=64,
+            ssl=tls,
+            ssl_handshake_timeout=HANDSHAKE_SECONDS if tls is not None else None,
+        )
         return self._server
 
     async def close(self) -> None:
@@ -258,12 +272,15 @@ class CheckService:
             await writer.drain()
 
 
-async def serve_forever(service: CheckService, host: str, port: int) -> None:
+async def serve_forever(
+    service: CheckService, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> None:
     """Run ``service`` on ``host``:``port`` until cancelled (SIGINT, SIGTERM)."""
-    server = await service.start(host, port)
+    server = await service.start(host, port, tls)
     log.info(
-        "check service listening on %s with up to %d workers (%s frame checker)",
+        "check service listening on %s (%s) with up to %d workers (%s frame checker)",
         ", ".join(str(sock.getsockname()[:2]) for sock in server.sockets),
+        "TLS" if tls is not None else "plain TCP",
         service.workers,
         service.spec.frame_checker,
     )

@@ -2,7 +2,7 @@
 services on their own hosts"): the gateway's side.
 
 ``frame_check_mode = remote`` hands each frame to a ``strangers check-service``
-(``safety/check_service.py``) at ``frame_check_service`` (``tcp://host:port``) instead of
+(``safety/check_service.py``) at ``frame_check_service`` (``tls://host:port``) instead of
 to check-worker processes of its own. :class:`RemoteBackend` keeps one TCP connection per
 pool task ("slot"); behind each, the service runs one check-worker process for it alone.
 Everything else is :class:`~strangers.safety.workers.SlotBackend`'s, as for local
@@ -32,10 +32,16 @@ The key is derived from the secret (HMAC-SHA256 as a KDF, as ``Settings.subkey``
 Then the messages are those of the worker's pipes (``safety/workers.py``): ``hashes``
 and ``check`` from the gateway, ``result``, ``rejected`` or ``error`` from the service,
 each answer read within :data:`~strangers.safety.workers.MAX_ANSWER_BYTES` and checked
-field by field. **The link is not encrypted**, and past the handshake its messages carry
-no MAC: frames (chatters' video) cross it in the clear, and whoever can alter packets
-on the path can alter verdicts. Run it on a private network or a WireGuard tunnel
-(docs/deploy.md).
+field by field.
+
+**The link**: at a ``tls://`` address the connection is TLS (1.2 or later), and the
+gateway verifies the service's certificate against ``check_service_ca`` (the system's
+authorities when unset), so frames (chatters' video) and verdicts cross the network
+encrypted and unaltered. At a ``tcp://`` address nothing is encrypted and, past the
+handshake, nothing is authenticated: whoever can read or alter packets on the path can
+see frames and alter verdicts. ``Settings`` therefore refuses ``tcp://`` to any host but
+this one unless ``check_service_plaintext`` says the link is private (a WireGuard
+tunnel, docs/deploy.md); the service refuses the same on its side.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -76,21 +83,23 @@ class NotProven(SafetyError):
 
 @dataclass(frozen=True)
 class ServiceAddress:
-    """A check service's address: ``tcp://host:port`` (an IPv6 host in brackets)."""
+    """A check service's address: ``tls://host:port`` (TLS, the service's certificate
+    verified) or ``tcp://host:port`` (plain TCP); an IPv6 host in brackets."""
 
     host: str
     port: int
+    tls: bool = False
 
     @classmethod
     def parse(cls, address: str) -> ServiceAddress:
-        """``ValueError`` for anything but ``tcp://host:port``."""
+        """``ValueError`` for anything but ``tls://host:port`` or ``tcp://host:port``."""
         parts = urlsplit(address)
         try:
             port = parts.port
         except ValueError:
             port = None
         if (
-            parts.scheme != "tcp"
+            parts.scheme not in ("tcp", "tls")
             or not parts.hostname
             or port is None
             or port == 0
@@ -99,12 +108,38 @@ class ServiceAddress:
             or parts.fragment
             or parts.username is not None
         ):
-            raise ValueError(f"a check service's address is tcp://host:port, not {address!r}")
-        return cls(parts.hostname, port)
+            raise ValueError(
+                f"a check service's address is tls://host:port or tcp://host:port, not {address!r}"
+            )
+        return cls(parts.hostname, port, parts.scheme == "tls")
+
+    @property
+    def in_the_clear(self) -> bool:
+        """Frames would cross a network unencrypted: plain TCP to a host other than this
+        one (docs/deploy.md, "Check services on their own hosts")."""
+        return not self.tls and not is_loopback(self.host)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"tcp://{host}:{self.port}"
+        return f"{'tls' if self.tls else 'tcp'}://{host}:{self.port}"
+
+
+def client_tls(ca_file: str | None = None) -> ssl.SSLContext:
+    """What a gateway requires of a ``tls://`` check service: TLS 1.2 or later and a
+    certificate for the address's host name, issued by ``ca_file``'s authorities (the
+    system's when unset): OWASP ASVS 9.2.1, server certificates trusted and verified."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def service_tls(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A check service's TLS: its certificate chain and key, TLS 1.2 or later. The
+    service does not ask for client certificates: gateways prove the shared secret."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 def is_loopback(host: str) -> bool:
@@ -198,13 +233,28 @@ class ServiceConnection(FramedPeer):
 
     @classmethod
     async def open(
-        cls, address: ServiceAddress, key: bytes, *, load_timeout: float
+        cls,
+        address: ServiceAddress,
+        key: bytes,
+        *,
+        load_timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> tuple[ServiceConnection, float]:
         """A connection whose worker has loaded the checker, and the seconds the load
-        took by the service's clock; ``CheckerFault`` (``not_loaded``) otherwise."""
+        took by the service's clock; ``CheckerFault`` (``not_loaded``) otherwise. A
+        ``tls://`` address is reached with ``tls`` (:func:`client_tls` when ``None``); a
+        certificate that does not verify is a connection refused."""
         try:
             async with asyncio.timeout(HANDSHAKE_SECONDS):
-                reader, writer = await asyncio.open_connection(address.host, address.port)
+                if address.tls:
+                    reader, writer = await asyncio.open_connection(
+                        address.host,
+                        address.port,
+                        ssl=tls or client_tls(),
+                        server_hostname=address.host,
+                    )
+                else:
+                    reader, writer = await asyncio.open_connection(address.host, address.port)
         except (OSError, TimeoutError) as exc:
             detail = f"could not reach the check service at {address}: {str(exc) or 'timed out'}"
             raise CheckerFault("not_loaded", detail) from None
@@ -255,10 +305,14 @@ class RemoteBackend(SlotBackend[ServiceConnection]):
         hashes: HashList | None = None,
         check_timeout: float = 10.0,
         load_timeout: float = 300.0,
+        ca_file: str | None = None,
     ) -> None:
         super().__init__(hashes=hashes, check_timeout=check_timeout, load_timeout=load_timeout)
         self.address = ServiceAddress.parse(address)
         self._key = secret_key(secret)
+        # Built once: it reads the authorities' file, which a bad path makes fail here,
+        # at start-up, not at the first frame.
+        self._tls = client_tls(ca_file) if self.address.tls else None
 
     @property
     def ready(self) -> bool:
@@ -276,7 +330,7 @@ class RemoteBackend(SlotBackend[ServiceConnection]):
 
     async def _open(self, slot: int) -> ServiceConnection:
         connection, seconds = await ServiceConnection.open(
-            self.address, self._key, load_timeout=self.load_timeout
+            self.address, self._key, load_timeout=self.load_timeout, tls=self._tls
         )
         log.info(
             "check service connection %d to %s is ready (its worker loaded in %.2f s)",
