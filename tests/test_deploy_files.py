@@ -9,7 +9,6 @@ one. ``systemd-analyze verify`` and ``nginx -t`` run when those programs are ins
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import os
 import re
@@ -25,6 +24,8 @@ import pytest
 import yaml
 
 from strangers.gateway.settings import Settings
+
+from .certificates import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -449,42 +450,12 @@ def test_nginx_logs_no_client_address():
         assert "addr" not in formats[access_log.args[-1]].replace("$upstream_addr", "")
 
 
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "strangers.example.org")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "fullchain.pem", directory / "privkey.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_nginx_accepts_the_configuration(tmp_path):
     program = shutil.which("nginx")
     if program is None:
         pytest.skip("nginx is not installed")
-    cert_path, key_path = self_signed_certificate(tmp_path)
+    certificate = self_signed(tmp_path, "strangers.example.org")
+    cert_path, key_path = certificate.cert, certificate.key
     text = (DEPLOY / "nginx.conf").read_text()
     text = text.replace("/etc/letsencrypt/live/strangers.example.org/fullchain.pem", str(cert_path))
     text = text.replace("/etc/letsencrypt/live/strangers.example.org/privkey.pem", str(key_path))

@@ -239,7 +239,7 @@ async def test_a_client_that_will_not_speak_tls_reaches_neither_the_secret_nor_a
     """On a TLS service, plain bytes (a frame, as a gateway would send it in the clear)
     end in the TLS handshake: no greeting, no worker, and the service goes on serving a
     gateway that speaks TLS and knows the secret."""
-    from ..safety.certificates import self_signed
+    from ..certificates import self_signed
 
     certificate = self_signed(tmp_path)
     async with service_of(tls=certificate) as (service, address):

@@ -40,5 +40,6 @@ def test_the_hello_solves_its_challenge() -> None:
 
     text = idle._hello({"type": "challenge", "challenge": "c" * 24, "bits": 4})
     proof = json.loads(text)["proof"]
+    assert proof["challenge"] == "c" * 24
     issued = Challenge(value="c" * 24, bits=4, expires_at=1e18)
     issued.check(proof["challenge"], proof["nonce"], 0.0)  # raises if it does not solve it

@@ -29,8 +29,8 @@ from strangers.safety.pool import CheckPool, Shed
 from strangers.safety.remote import RemoteBackend, ServiceAddress, service_tls
 from strangers.safety.workers import CheckerFault, WorkerSpec
 
+from ..certificates import Certificate, self_signed
 from ..servers import free_port
-from .certificates import Certificate, self_signed
 from .pictures import FACE_FRAMES
 from .test_workers import MISBEHAVING, gone, pid_of, until
 

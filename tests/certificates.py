@@ -1,6 +1,7 @@
-"""Self-signed certificates for the check service's TLS tests, made at test time (no key
-material is committed): a certificate for ``127.0.0.1`` and ``localhost``, its key, both
-as PEM files in a folder of the test's."""
+"""Self-signed certificates for the tests that need TLS (the check service's link, nginx's
+configuration), made at test time (no key material is committed): a certificate for
+``127.0.0.1`` and ``localhost`` under a name of the test's, its key, both as PEM files
+in a folder of the test's."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def self_signed(folder: Path, name: str = "check-service") -> Certificate:
         .sign(key, hashes.SHA256())
     )
     folder.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key.pem"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
