@@ -111,10 +111,11 @@ def check_service(
     import asyncio
     import signal
 
+    from .core.network import is_loopback_host
     from .gateway.settings import Settings
     from .logs import configure as configure_logging
     from .safety.check_service import CheckService, serve_forever
-    from .safety.remote import is_loopback, service_tls
+    from .safety.remote import service_tls
     from .safety.workers import WorkerSpec
 
     overrides: dict[str, object] = {}
@@ -135,7 +136,7 @@ def check_service(
         except (OSError, ValueError) as exc:
             logger.error("not serving: cannot load the TLS certificate and key (%s)", exc)
             raise typer.Exit(2) from None
-    elif not is_loopback(listen) and not settings.check_service_plaintext:
+    elif not is_loopback_host(listen) and not settings.check_service_plaintext:
         logger.error(
             "not serving: a check service on %s (not loopback) needs TLS "
             "(STRANGERS_CHECK_SERVICE_CERT and STRANGERS_CHECK_SERVICE_KEY), or "
@@ -144,7 +145,7 @@ def check_service(
         )
         raise typer.Exit(2)
     if settings.check_service_secret is None:
-        if not is_loopback(listen):
+        if not is_loopback_host(listen):
             logger.error(
                 "not serving: a check service on %s (not loopback) needs "
                 "STRANGERS_CHECK_SERVICE_SECRET",

@@ -1,7 +1,9 @@
-"""Keyed network hashes and the blocklist."""
+"""Keyed network hashes, loopback hosts and the blocklist."""
+
+import pytest
 
 from strangers.core.blocks import Blocklist
-from strangers.core.network import network_hash
+from strangers.core.network import is_loopback_host, network_hash
 
 KEY = b"k" * 32
 
@@ -32,3 +34,23 @@ def test_a_block_holds_both_ways():
     assert not blocks.blocked("a", "c")
     blocks.add("c", "a")
     assert blocks.blocked("a", "c") and len(blocks) == 2
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LocalHost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        # A name is not an address, whatever it begins with: a domain an attacker owns.
+        ("127.example.org", False),
+        ("localhost.example.org", False),
+        ("10.0.0.5", False),
+        ("::ffff:10.0.0.5", False),
+        ("", False),
+    ],
+)
+def test_only_this_machine_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback

@@ -476,6 +476,8 @@ async def test_cookies_are_strict_and_secure_except_on_loopback_http(console: Co
     for base, secure in (
         ("https://testserver", True),
         ("http://mod.example.org", True),
+        # A name that only looks like a loopback address is a domain like any other.
+        ("http://127.attacker.example", True),
         ("http://127.0.0.1:8000", False),
         ("http://localhost:8000", False),
     ):

@@ -35,3 +35,15 @@ def network_hash(secret: bytes, address: str | None) -> str:
         key = ip.packed
     digest = hmac.new(secret, b"network:" + key, hashlib.sha256).hexdigest()
     return "n:" + digest[:32]
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a host name or address, as written in a URL or a listen setting)
+    names this machine only: ``localhost``, or a loopback address (127.0.0.0/8, ``::1``).
+    Any other name is not, whatever it begins with: ``127.example.org`` is a domain."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import socket
@@ -58,6 +57,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from ..core.network import is_loopback_host
 from .errors import SafetyError
 from .hashes import HashList
 from .workers import CheckerFault, FramedPeer, SlotBackend, ready_from_wire
@@ -117,7 +117,7 @@ class ServiceAddress:
     def in_the_clear(self) -> bool:
         """Frames would cross a network unencrypted: plain TCP to a host other than this
         one (docs/deploy.md, "Check services on their own hosts")."""
-        return not self.tls and not is_loopback(self.host)
+        return not self.tls and not is_loopback_host(self.host)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -140,16 +140,6 @@ def service_tls(cert_file: str, key_file: str) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
     return context
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address to listen on) is reachable from this host only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def secret_key(secret: bytes) -> bytes:

@@ -24,20 +24,17 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...core.network import is_loopback_host
+
 SESSION_COOKIE: Final = "strangers_mod"
 SIGNIN_COOKIE: Final = "strangers_mod_signin"
 COOKIE_PATH: Final = "/mod"
 SIGNIN_TTL: Final = timedelta(minutes=15)
-LOOPBACK_HOSTS: Final = frozenset({"localhost", "::1"})
-
-
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def cookie_secure(request: Request) -> bool:
     """``Secure`` unless the request is plain http to a loopback host (see above)."""
-    return not (request.url.scheme == "http" and is_loopback(request.url.hostname or ""))
+    return not (request.url.scheme == "http" and is_loopback_host(request.url.hostname or ""))
 
 
 def set_cookie(
