@@ -193,6 +193,29 @@ def test_weak_and_low_confidence_signals_do_not_count():
     assert decision.level is RiskLevel.NONE and decision.nudges == ()
 
 
+def test_a_lone_age_question_at_the_detectors_confidence_earns_its_notice():
+    # 0.9 x weight 1 stays under the notice level: the notice must not wait for more.
+    watch = TextWatch()
+    decision = judge_line(watch, TextScan((TextSignal(K.ASKS_AGE, 0.9),)), teen=False)
+    assert decision.nudges == ("asks_age",)
+    assert decision.level is RiskLevel.NONE and decision.hidden is None
+    again = judge_line(watch, TextScan((TextSignal(K.ASKS_AGE, 0.9),)), teen=False)
+    assert again.nudges == ()  # once per match
+
+
+def test_a_raised_notice_level_silences_kinds_too_light_to_reach_it_alone():
+    thresholds = RiskThresholds(nudge=2.0)
+    watch = TextWatch()
+    lone = judge_line(
+        watch, TextScan((TextSignal(K.ASKS_AGE, 0.9),)), teen=False, thresholds=thresholds
+    )
+    assert lone.nudges == ()
+    heavier = judge_line(
+        watch, TextScan((TextSignal(K.ASKS_ALONE, 0.6),)), teen=False, thresholds=thresholds
+    )
+    assert heavier.nudges == ("asks_alone",)  # weight 3 reaches 2 alone, at any confidence
+
+
 def test_thresholds_must_rise():
     with pytest.raises(ValueError):
         RiskThresholds(nudge=5, mask=4)

@@ -7,7 +7,9 @@ sender's :class:`TextWatch` for this match and decides what the line does:
 ====================  ==================================================================
 risk reached          effect
 ====================  ==================================================================
-``nudge`` (1)         a short, calm notice to the recipient, once per kind per match
+``nudge`` (1)         a short, calm notice to the recipient, once per kind per match;
+                      a kind whose weight alone reaches this level earns its notice at
+                      its first confident signal, whatever the risk so far
 ``mask`` (5)          lines that carry a signal reach the recipient hidden
 ``end`` (10)          the match ends (``ended``/``safety`` for both)
 ``case`` (12)         the match ends and a case opens with the transcript as evidence
@@ -165,12 +167,15 @@ def judge_line(
     elif level >= RiskLevel.MASK and any(WEIGHTS[k] >= 1.0 for k in kinds):
         hidden = "contact" if contact else "risk"
     nudges: list[Nudge] = []
-    if level >= RiskLevel.NUDGE or hidden is not None:
-        for kind in sorted(kinds):
+    for kind in sorted(kinds):
+        # A kind heavy enough to reach the notice level alone earns its notice at its
+        # first confident signal: weighing it by the detector's confidence (0.9 for a
+        # plain "how old are you?") left a lone age question short of the level forever.
+        if level >= RiskLevel.NUDGE or hidden is not None or WEIGHTS[kind] >= thresholds.nudge:
             nudge = NUDGES.get(kind)
             if nudge is not None and nudge not in watch.nudged and nudge not in nudges:
                 nudges.append(nudge)
-        watch.nudged.update(nudges)
+    watch.nudged.update(nudges)
     return LineDecision(
         hidden=hidden,
         nudges=tuple(nudges),
