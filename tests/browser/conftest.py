@@ -74,8 +74,12 @@ def new_page(browser: Browser) -> Iterator[NewPage]:
     violation or a script error on any page fails the test."""
     contexts, problems = [], []
 
-    def open_page(viewport: ViewportSize = DESKTOP, locale: str = "en-GB") -> Page:
-        context = browser.new_context(viewport=viewport, locale=locale)
+    def open_page(
+        viewport: ViewportSize = DESKTOP, locale: str = "en-GB", **options: object
+    ) -> Page:
+        """``options``: more of ``browser.new_context``'s, e.g. ``is_mobile=True,
+        has_touch=True`` for a phone that taps and swipes."""
+        context = browser.new_context(viewport=viewport, locale=locale, **options)  # type: ignore[arg-type]
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
