@@ -74,3 +74,17 @@ class Scripted:
 
 def scripted(**_settings: Any) -> Scripted:
     return Scripted()
+
+
+class Faceless(Scripted):
+    """Finds no face on any frame, as for a camera turned off or a face out of view
+    (the browser's fake camera shows no face either): the no-face rules of
+    docs/design.md §6 without a picture that would have to be faceless."""
+
+    def check(self, jpeg: bytes, *, estimate_age: bool = False) -> CheckResult:
+        decode_jpeg(jpeg)
+        return CheckResult(verdict=VERDICTS["no_face"], stages={})
+
+
+def faceless(**_settings: Any) -> Faceless:
+    return Faceless()

@@ -24,7 +24,7 @@ from ..inprocess import serving_in_thread
 from .chromium import CHROMIUM, CHROMIUM_ARGS
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, ViewportSize
+    from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize
 
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
@@ -74,11 +74,27 @@ def new_page(browser: Browser) -> Iterator[NewPage]:
     violation or a script error on any page fails the test."""
     contexts, problems = [], []
 
-    def open_page(viewport: ViewportSize = DESKTOP, locale: str = "en-GB") -> Page:
-        context = browser.new_context(viewport=viewport, locale=locale)
+    def open_page(
+        viewport: ViewportSize = DESKTOP,
+        locale: str = "en-GB",
+        *,
+        expected_errors: tuple[str, ...] = (),
+        **options: object,
+    ) -> Page:
+        """``options``: more of ``browser.new_context``'s, e.g. ``is_mobile=True,
+        has_touch=True`` for a phone that taps and swipes. ``expected_errors``: console
+        errors containing one of these are the protocol at work, not problems (e.g. a
+        video frame in flight when its match ends is answered 410, which Chromium
+        logs)."""
+        context = browser.new_context(viewport=viewport, locale=locale, **options)  # type: ignore[arg-type]
         contexts.append(context)
         page = context.new_page()
-        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+
+        def on_console(msg: ConsoleMessage) -> None:
+            if msg.type == "error" and not any(text in msg.text for text in expected_errors):
+                problems.append(msg.text)
+
+        page.on("console", on_console)
         page.on("pageerror", lambda error: problems.append(str(error)))
         return page
 

@@ -397,6 +397,7 @@ hot_messages = st.one_of(
         Ended,
         reason=st.sampled_from(["skip", "stop", "report", "safety", "no_face"]),
         match=st.none() | any_text,
+        face=st.sampled_from([None, "own", "partner"]),
     ),
     st.builds(PartnerLeft, match=any_text),
 )

@@ -182,8 +182,9 @@ def test_no_face_three_times_blurs_the_viewer_and_prompts_the_sender_then_ends()
     video.frame("a", NO_FACE)
     assert video.inbox("a") == [] and video.inbox("b") == []
     video.frame("a", NO_FACE)  # the sixth in a row
-    assert video.inbox("a", Ended) == [Ended(reason="no_face", match=video.match)]
-    assert video.inbox("b", Ended) == [Ended(reason="no_face", match=video.match)]
+    # Each side is told whose face was missing: a's page stopped seeing b's face.
+    assert video.inbox("a", Ended) == [Ended(reason="no_face", match=video.match, face="partner")]
+    assert video.inbox("b", Ended) == [Ended(reason="no_face", match=video.match, face="own")]
     assert video.board.sessions["a"].state is State.IDLE
     assert video.flags() == []  # no face is not a flag: no strike, no case
 

@@ -382,11 +382,15 @@ class PartnerLeft(_Message):
 class Ended(_Message):
     """This chatter's own chat (or wait) ended: by ``skip``, ``stop`` or ``report``, or by
     the server's checks (``safety``: a frame was flagged; ``no_face``: no face was seen
-    for too long)."""
+    for too long). With ``no_face``, ``face`` says whose face was not seen, from this
+    chatter's side: ``own`` (the stranger's page stopped seeing this chatter's face) or
+    ``partner`` (this chatter's page stopped seeing the stranger's), so the page can say
+    which of the two has to stay in view (docs/design.md §6, video)."""
 
     type: Literal["ended"] = "ended"
     reason: Literal["skip", "stop", "report", "safety", "no_face"]
     match: str | None = None
+    face: Literal["own", "partner"] | None = None
 
 
 class Reported(_Message):

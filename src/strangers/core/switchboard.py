@@ -354,7 +354,9 @@ class Switchboard:
             case PeerLeft(match=match_id, reason=reason):
                 self._end(session, now)
                 if reason is not None:
-                    return [Send(session.id, Ended(reason=reason, match=match_id))]
+                    # The sender's checks ended it: a missing face was this side's own.
+                    face: Literal["own"] | None = "own" if reason == "no_face" else None
+                    return [Send(session.id, Ended(reason=reason, match=match_id, face=face))]
                 return [Send(session.id, PartnerLeft(match=match_id))]
             case PeerSignal(signal=signal):
                 return [Send(session.id, signal)]
@@ -888,7 +890,9 @@ class Switchboard:
     ) -> list[Effect]:
         match_id = session.match
         effects = self._leave(session, reason, now)
-        effects.append(Send(session.id, Ended(reason=reason, match=match_id)))
+        # ``session`` sampled the partner's video: a missing face was the partner's.
+        face: Literal["partner"] | None = "partner" if reason == "no_face" else None
+        effects.append(Send(session.id, Ended(reason=reason, match=match_id, face=face)))
         return effects
 
     def _flag(

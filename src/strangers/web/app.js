@@ -17,6 +17,7 @@ const STORE = {
   refused: "strangers.refused",
   language: "strangers.language",
   auto: "strangers.auto-next",
+  memory: "strangers.memory",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -68,6 +69,7 @@ const ui = {
   appealSend: $("appeal-send"),
   appealReceived: $("appeal-received"),
   videoButton: $("video-button"),
+  textButton: $("text-button"),
   videoUnavailable: $("video-unavailable"),
   videoProblem: $("video-problem"),
   videoProblemText: $("video-problem-text"),
@@ -79,8 +81,17 @@ const ui = {
   localVideo: $("local-video"),
   local: $("local"),
   faceNotice: $("face-notice"),
-  mute: $("mute"),
-  cameraOff: $("camera-off"),
+  mic: $("mic"),
+  camera: $("camera"),
+  cameraDialog: $("camera-dialog"),
+  cameraForm: $("camera-form"),
+  cameraKeep: $("camera-keep"),
+  remote: $("remote"),
+  remoteState: $("remote-state"),
+  remoteStateText: $("remote-state-text"),
+  change: $("change"),
+  forget: $("forget"),
+  memoryStatus: $("memory-status"),
 };
 
 const store = {
@@ -104,6 +115,40 @@ const store = {
     } catch {
       // storage disabled: nothing was remembered
     }
+  },
+};
+
+// --- what this device remembers for the chatter ------------------------------------
+// The age answer (birth month and year) and the interests, kept on this device only
+// (localStorage, never sent anywhere but in the hello and find they fill in), so that
+// starting over is one tap (issue 19, point 4); "Forget me" clears them. A refusal drops
+// the remembered birth date: when the question comes back it is asked afresh.
+const deviceMemory = {
+  read() {
+    try {
+      const saved = JSON.parse(store.get(STORE.memory));
+      if (!saved || typeof saved !== "object") return {};
+      const month = Number(saved.birth_month);
+      const year = Number(saved.birth_year);
+      const tags = Array.isArray(saved.interests) ? saved.interests.filter((tag) => typeof tag === "string") : [];
+      return {
+        birth: Number.isInteger(month) && Number.isInteger(year) ? { birth_month: month, birth_year: year } : null,
+        interests: tags.slice(0, MAX_INTERESTS),
+      };
+    } catch {
+      return {}; // unreadable: nothing remembered
+    }
+  },
+  remember(birthAnswer, tags) {
+    store.set(STORE.memory, JSON.stringify({ ...birthAnswer, interests: tags }));
+  },
+  forgetBirth() {
+    const { interests: tags = [] } = this.read();
+    if (tags.length) store.set(STORE.memory, JSON.stringify({ interests: tags }));
+    else store.remove(STORE.memory);
+  },
+  forget() {
+    store.remove(STORE.memory);
   },
 };
 
@@ -369,6 +414,14 @@ ui.interestInput.addEventListener("input", () => {
   ui.interestInput.value = value.slice(cut + 1).trimStart();
 });
 
+// A birth date corrected after the error stops being shown as invalid at once.
+for (const select of [ui.month, ui.year]) {
+  select.addEventListener("change", () => {
+    if (select.value) select.setAttribute("aria-invalid", "false");
+    if (ui.month.value && ui.year.value) ui.birthProblem.hidden = true;
+  });
+}
+
 ui.form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const wantsVideo = event.submitter === ui.videoButton;
@@ -382,6 +435,8 @@ ui.form.addEventListener("submit", async (event) => {
   addInterests(ui.interestInput.value);
   ui.interestInput.value = "";
   birth = { birth_year: Number(ui.year.value), birth_month: Number(ui.month.value) };
+  deviceMemory.remember(birth, interests);
+  clearLine(ui.memoryStatus);
   if (wantsVideo) {
     if (ui.videoButton.disabled) return;
     ui.videoButton.disabled = true;
@@ -394,7 +449,40 @@ ui.form.addEventListener("submit", async (event) => {
 
 ui.textInstead.addEventListener("click", () => startChat("text"));
 
+// Prefills the start screen with what this device remembers.
+function recall() {
+  const { birth: remembered, interests: tags = [] } = deviceMemory.read();
+  if (remembered) {
+    ui.month.value = String(remembered.birth_month);
+    ui.year.value = String(remembered.birth_year);
+    if (!ui.month.value || !ui.year.value) ui.month.value = ui.year.value = ""; // out of the lists
+  }
+  interests = [];
+  addInterests(tags.join(","));
+}
+
+ui.forget.addEventListener("click", () => {
+  deviceMemory.forget();
+  for (const select of [ui.month, ui.year]) {
+    select.value = "";
+    select.removeAttribute("aria-invalid");
+  }
+  ui.birthProblem.hidden = true;
+  interests = [];
+  ui.interestInput.value = "";
+  renderInterests();
+  localise(ui.memoryStatus, "memory.forgotten");
+});
+
 function startChat(next) {
+  // A session speaks for the birth date of its hello: a changed answer needs a new one.
+  const answered = helloBirth ?? birth;
+  if (socket && (answered.birth_year !== birth.birth_year || answered.birth_month !== birth.birth_month)) {
+    disconnect();
+    matchId = null;
+    setPhase("ended");
+  }
+  if (next !== "video") closeCamera(); // a text chat never keeps the camera on
   mode = next;
   ui.videoProblem.hidden = true;
   ui.stage.hidden = mode !== "video";
@@ -403,6 +491,24 @@ function startChat(next) {
   ui.skip.focus();
   search();
 }
+
+// "Change" (issue 19, point 4): ends the chat or the search and goes back to the start
+// screen with the current choices, to change the interests or the mode. The session
+// stays open (a stranger who just left can still be reported) unless the birth date
+// changes there.
+ui.change.addEventListener("click", () => {
+  clearTimeout(autoTimer);
+  if (phase === "connecting") {
+    disconnect();
+    setPhase("ended");
+  } else if ((phase === "waiting" || phase === "chatting") && !pending) {
+    pending = true;
+    send({ type: "stop" });
+  }
+  closeCamera(); // the camera's light goes off with the chat
+  show(ui.start);
+  (mode === "video" && !ui.videoButton.hidden ? ui.videoButton : ui.textButton).focus();
+});
 
 ui.language.addEventListener("change", () => {
   store.set(STORE.language, ui.language.value);
@@ -418,10 +524,26 @@ function append(el, follow = false) {
   if (follow || atBottom) ui.log.scrollTop = ui.log.scrollHeight;
 }
 
+// Lines about the page's own progress ("Connecting…", "Looking for…"): shown, but not
+// part of the conversation, so neither saved nor copied with it.
+const TRANSIENT_STATUSES = ["status.connecting", "status.waiting", "status.auto"];
+const SLOW_DOWN = "error.rate_limited";
+let slowDownLine = null; // the one "Slow down" line, updated rather than repeated
+
 function status(key, args, kind = "status") {
+  if (key === SLOW_DOWN && slowDownLine?.isConnected) {
+    localise(slowDownLine, key, args);
+    if (slowDownLine !== ui.log.lastElementChild) append(slowDownLine); // moves it to the end
+    slowDownLine.classList.remove("again");
+    void slowDownLine.offsetWidth; // restarts its animation: the update is seen
+    slowDownLine.classList.add("again");
+    return;
+  }
   const line = document.createElement("p");
   line.className = kind;
+  if (TRANSIENT_STATUSES.includes(key)) line.dataset.transient = "true";
   localise(line, key, args);
+  if (key === SLOW_DOWN) slowDownLine = line;
   append(line);
 }
 
@@ -489,7 +611,8 @@ function showTyping(active) {
 }
 
 ui.save.addEventListener("click", () => {
-  const text = [...ui.log.children].map((line) => line.textContent).join("\n");
+  const lines = [...ui.log.children].filter((line) => !line.dataset.transient);
+  const text = lines.map((line) => line.textContent).join("\n");
   const link = document.createElement("a");
   link.href = URL.createObjectURL(new Blob([`${text}\n`], { type: "text/plain;charset=utf-8" }));
   const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
@@ -504,6 +627,7 @@ ui.save.addEventListener("click", () => {
 
 let socket = null;
 let birth = null;
+let helloBirth = null; // the birth date the open session's hello carried
 let phase = "ended";
 let pending = false;
 let confirming = false;
@@ -562,13 +686,37 @@ function setPhase(next) {
     if (hadFocus) ui.skip.focus();
   }
   renderSkip();
+  renderRemoteState();
 }
+
+// What the video area shows when no stranger's video is there (issue 19, point 8): an
+// animated "Looking for someone…" while connecting or waiting, never a black screen.
+function renderRemoteState() {
+  const searching = phase === "connecting" || phase === "waiting";
+  const state = phase === "chatting" ? "live" : searching ? "searching" : phase === "closed" ? "offline" : "idle";
+  ui.remote.dataset.state = state;
+  ui.remoteState.hidden = state === "live";
+  if (state !== "live") localise(ui.remoteStateText, `video.${state}`);
+}
+
+// On a touch screen the skip button is "Next": one tap ends the chat and looks for the
+// next stranger (issue 19, point 4). With a keyboard and a mouse it stays Omegle's
+// Stop → Really? (Esc twice), so that a stray key press never ends a chat.
+const COARSE_POINTER = matchMedia("(pointer: coarse)");
+const oneTapSkip = () => COARSE_POINTER.matches;
+
+function renderTouch() {
+  document.body.dataset.touch = oneTapSkip() ? "true" : "false";
+  renderSkip();
+}
+
+COARSE_POINTER.addEventListener("change", renderTouch);
 
 function renderSkip() {
   const key = {
     connecting: "skip.stop",
     waiting: "skip.stop",
-    chatting: confirming ? "skip.really" : "skip.stop",
+    chatting: confirming ? "skip.really" : oneTapSkip() ? "skip.next" : "skip.stop",
     ended: "skip.new",
     closed: "skip.reconnect",
   }[phase];
@@ -594,6 +742,7 @@ function connect() {
   ws.addEventListener("close", () => {
     if (socket !== ws) return; // closed on purpose
     socket = null;
+    helloBirth = null;
     clearInterval(pingTimer);
     stopProving();
     if (phase === "refused") return;
@@ -606,6 +755,7 @@ function connect() {
 function disconnect() {
   const ws = socket;
   socket = null;
+  helloBirth = null;
   clearInterval(pingTimer);
   stopProving();
   ws?.close();
@@ -629,6 +779,7 @@ function prove(ws, challenge, bits) {
       ...birth,
       language,
     });
+    helloBirth = { ...birth };
     if (mode === "text") find(); // pipelined behind hello: the server takes it once the session is open
   });
   worker.addEventListener("error", () => {
@@ -651,13 +802,15 @@ function find() {
 
 function search() {
   clearTimeout(autoTimer);
+  if (ui.chat.hidden) return; // back on the start screen ("Change"): nothing to look for
   clearLine(ui.remoteOverlay);
   separate();
   if (socket) find();
   else connect(); // find follows the welcome
 }
 
-function onSkip() {
+// `tapped`: a touch (a tap on the button, a swipe on the video): one tap skips.
+function onSkip(tapped = false) {
   if (pending) return;
   if (phase === "connecting") {
     disconnect();
@@ -666,6 +819,9 @@ function onSkip() {
   } else if (phase === "waiting") {
     pending = true;
     send({ type: "stop" });
+  } else if (phase === "chatting" && (tapped || oneTapSkip())) {
+    pending = true;
+    send({ type: "skip" }); // Next: the server ends this chat and looks for the next stranger
   } else if (phase === "chatting" && !confirming) {
     confirming = true;
     renderSkip();
@@ -717,6 +873,7 @@ const handlers = {
     // At hello, or mid-chat for an age check (an age under 18 stated in the adult pool).
     store.set(STORE.device, message.device);
     store.set(STORE.refused, JSON.stringify({ reason: message.reason, until: message.until }));
+    deviceMemory.forgetBirth(); // the question is asked afresh when it comes back
     disconnect();
     matchId = null;
     endingReason = "refused";
@@ -789,7 +946,9 @@ const handlers = {
   ended(message) {
     if (message.reason === "safety" || message.reason === "no_face") {
       if (message.match && message.match !== matchId) return; // an older match
-      status(`status.ended_${message.reason}`, undefined, "status problem");
+      // no_face says whose face was not seen (face: own | partner) when the server knows.
+      const whose = message.reason === "no_face" && ["own", "partner"].includes(message.face) ? `_${message.face}` : "";
+      status(`status.ended_${message.reason}${whose}`, undefined, "status problem");
     } else if (message.reason === "report") status("status.reported_ended");
     else if (message.match && message.match === matchId) status("status.you_left");
     else if (phase === "waiting") status("status.stopped");
@@ -885,8 +1044,8 @@ async function openCamera() {
     return false;
   }
   ui.localVideo.srcObject = localStream;
-  ui.mute.setAttribute("aria-pressed", "false");
-  ui.cameraOff.setAttribute("aria-pressed", "false");
+  setMic(true);
+  setCamera(true);
   return true;
 }
 
@@ -896,14 +1055,39 @@ function closeCamera() {
   ui.localVideo.srcObject = null;
 }
 
-function toggleTracks(button, tracks) {
-  const off = button.getAttribute("aria-pressed") !== "true";
-  button.setAttribute("aria-pressed", String(off));
-  for (const track of tracks) track.enabled = !off;
+// The microphone and camera toggles say their state ("Mic on", "Camera off"), pressed
+// while on. Turning the camera off is confirmed first (issue 19, point 8): the stranger
+// then sees a blur, and the server ends the chat if no face shows for a while
+// (docs/design.md §6, video: no face).
+function setMic(on) {
+  for (const track of localStream?.getAudioTracks() ?? []) track.enabled = on;
+  ui.mic.setAttribute("aria-pressed", String(on));
+  localise(ui.mic, on ? "video.mic_on" : "video.mic_off");
 }
 
-ui.mute.addEventListener("click", () => toggleTracks(ui.mute, localStream?.getAudioTracks() ?? []));
-ui.cameraOff.addEventListener("click", () => toggleTracks(ui.cameraOff, localStream?.getVideoTracks() ?? []));
+function setCamera(on) {
+  for (const track of localStream?.getVideoTracks() ?? []) track.enabled = on;
+  ui.camera.setAttribute("aria-pressed", String(on));
+  localise(ui.camera, on ? "video.camera_on" : "video.camera_off");
+  ui.local.dataset.camera = on ? "on" : "off";
+}
+
+ui.mic.addEventListener("click", () => setMic(ui.mic.getAttribute("aria-pressed") !== "true"));
+
+ui.camera.addEventListener("click", () => {
+  if (ui.camera.getAttribute("aria-pressed") !== "true") {
+    setCamera(true);
+    return;
+  }
+  ui.cameraDialog.returnValue = "";
+  ui.cameraDialog.showModal();
+  ui.cameraKeep.focus(); // the safe choice is the default one
+});
+
+ui.cameraDialog.addEventListener("close", () => {
+  if (ui.cameraDialog.returnValue === "off") setCamera(false);
+  ui.camera.focus();
+});
 
 function enqueue(step) {
   const current = peer;
@@ -1185,7 +1369,7 @@ function sampleLoop(run, source) {
 }
 
 function cameraOn() {
-  return Boolean(localStream) && ui.cameraOff.getAttribute("aria-pressed") !== "true";
+  return Boolean(localStream) && ui.camera.getAttribute("aria-pressed") === "true";
 }
 
 async function sample(run, source) {
@@ -1321,15 +1505,52 @@ ui.composer.addEventListener("submit", (event) => {
   sendMessage();
 });
 
-ui.skip.addEventListener("click", onSkip);
+ui.skip.addEventListener("click", (event) => onSkip(event.pointerType === "touch"));
 
 document.addEventListener("keydown", (event) => {
-  // Esc in the report dialog closes the dialog only (its own cancel), never the chat.
-  if (event.key === "Escape" && !event.repeat && !ui.chat.hidden && !ui.reportDialog.open) {
+  // Esc in a dialog closes the dialog only (its own cancel), never the chat.
+  const dialogOpen = ui.reportDialog.open || ui.cameraDialog.open;
+  if (event.key === "Escape" && !event.repeat && !ui.chat.hidden && !dialogOpen) {
     event.preventDefault();
     onSkip();
   }
 });
+
+// A horizontal swipe across the video (or the chat laid over it) is Next, as in
+// phone-first video chat apps. Only a clear one: at least SWIPE_MIN_PX across, more
+// than twice as far across as up or down (a scroll of the log is not a skip), and
+// quick; never from a control.
+const SWIPE_MIN_PX = 80;
+const SWIPE_MAX_MS = 800;
+let swipe = null;
+
+ui.chat.addEventListener(
+  "touchstart",
+  (event) => {
+    swipe = null;
+    if (mode !== "video" || event.touches.length !== 1) return;
+    if (!event.target.closest(".videos, .log") || event.target.closest("button, a, input, textarea")) return;
+    const [touch] = event.touches;
+    swipe = { x: touch.clientX, y: touch.clientY, at: event.timeStamp };
+  },
+  { passive: true },
+);
+
+ui.chat.addEventListener(
+  "touchend",
+  (event) => {
+    const start = swipe;
+    swipe = null;
+    if (!start || event.changedTouches.length !== 1) return;
+    const [touch] = event.changedTouches;
+    const across = Math.abs(touch.clientX - start.x);
+    const down = Math.abs(touch.clientY - start.y);
+    if (across >= SWIPE_MIN_PX && across > 2 * down && event.timeStamp - start.at <= SWIPE_MAX_MS) onSkip(true);
+  },
+  { passive: true },
+);
+
+ui.chat.addEventListener("touchcancel", () => (swipe = null), { passive: true });
 
 // --- report -------------------------------------------------------------------------
 // Always one click from the chat (docs/design.md §1). A modal <dialog>: the rest of the page is
@@ -1485,7 +1706,10 @@ ui.auto.addEventListener("change", () => store.set(STORE.auto, ui.auto.checked ?
 fillBirthSelects();
 ui.auto.checked = store.get(STORE.auto) === "1";
 await setLanguage(preferredLanguage());
+recall();
 renderInterests();
+renderTouch();
+renderRemoteState();
 updateCounter();
 const refusal = storedRefusal();
 if (refusal) showRefused(refusal.reason, refusal.until);
