@@ -153,6 +153,7 @@ def test_a_report_is_banned_appealed_and_overturned_by_another_moderator(
     chatter.add_init_script(f"localStorage.setItem('strangers.device', {token})")
     fill_start(chatter, server)
     chatter.click("#text-button")
+    chatter.click("#age-yes")  # "You said … — is that right?"
     expect(chatter.locator("#log")).to_contain_text(EN["status.waiting"])
 
     # ana: the queue, the case, a frame revealed, a 24 h ban.
@@ -231,6 +232,7 @@ def test_a_report_is_banned_appealed_and_overturned_by_another_moderator(
     # The chatter's next visit: told of the outcome, and free to chat again.
     fill_start(chatter, server)
     chatter.click("#text-button")
+    chatter.click("#age-yes")  # "You said … — is that right?"
     expect(chatter.locator("#decision-list")).to_contain_text(
         EN["decision.appeal_overturned"].format(case=number)
     )

@@ -30,6 +30,7 @@ CASE = re.compile(r"\(case S-\d+\)")
 def start(page: Page, url: str) -> None:
     fill_start(page, url)
     page.click("#text-button")
+    page.click("#age-yes")  # "You said … — is that right?"
 
 
 def pair(new_page: NewPage, url: str) -> tuple[Page, Page]:
@@ -188,6 +189,7 @@ def test_the_ban_notice_shows_the_reason_as_text_and_takes_an_appeal(
     page.route("**/v1/appeals", appeal)
     fill_start(page, server)
     page.click("#text-button")
+    page.click("#age-yes")  # "You said … — is that right?"
 
     expect(page.locator("#banned")).to_be_visible()
     expect(page.locator("#banned-reason")).to_have_text("<b>Spam</b> & links")

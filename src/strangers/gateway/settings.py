@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     repair_cooldown: float = Field(
         1800.0, ge=0, description="Seconds before the same two devices may meet again."
     )
+    quiet_after: float = Field(
+        8.0,
+        ge=0,
+        description="Seconds of waiting after which a chatter is told why it still waits "
+        "(`queue`: nobody else is looking, or only strangers it met within `repair_cooldown`).",
+    )
     same_device_pairs: bool | None = Field(
         None,
         description="Let two tabs of one browser meet, to try it alone. Unset: on in "
@@ -545,6 +551,7 @@ class Settings(BaseSettings):
             interest_timeout=self.interest_timeout,
             language_timeout=self.language_timeout,
             repair_cooldown=self.repair_cooldown,
+            quiet_after=self.quiet_after,
             same_device=self.pairs_same_device(),
         )
 

@@ -9,8 +9,11 @@ Who may learn what (OWASP ASVS 5.0 V8.2, object-level authorisation):
 
 - the device is the one named by the **signed device token** the page keeps, sent as
   ``Authorization: Bearer <token>`` (never a device id or hash in the query: nobody can
-  ask about another device). A token that does not verify (forged, damaged, signed
-  under another server secret) is ``401 bad_token``, the same answer whatever is wrong;
+  ask about another device). No token at all is ``401 bad_token``; a token that does
+  not verify (forged, damaged, signed under another server secret) is treated as no
+  device, as at ``hello`` (``core/device.py``), and answered as a fresh device is,
+  with its network's ban if there is one, else ``{"banned": false}``, whatever is wrong
+  with it, and never with any device's standing;
 - a ban of the **network** the request comes from is told as ``scope: "network"`` with
   its end only: its reason, case number and appeal are about another device, so none
   of them is shown, and which device it was is never said;
@@ -106,7 +109,7 @@ def standing_router(services: Services) -> APIRouter:
         response_model_exclude_none=True,
         summary="Whether this device (its token as a bearer) is banned, and its appeal.",
         responses={
-            401: error_response(401, "`bad_token`: no device token, or not one we issued."),
+            401: error_response(401, "`bad_token`: no device token sent."),
             429: error_response(429, "`rate_limited`: too many asks; see `retry_after`."),
             503: error_response(503, "`unavailable`: the records cannot be reached."),
         },
@@ -114,11 +117,12 @@ def standing_router(services: Services) -> APIRouter:
     async def standing(request: Request) -> JSONResponse:
         client = request.client
         network = network_hash(services.network_key, client.host if client else None)
-        claims = services.tokens.verify(_bearer(request.headers.get("authorization")))
+        token = _bearer(request.headers.get("authorization"))
+        claims = services.tokens.verify(token)
         limits = services.rate_limits
         if limits is not None:
-            device = None if claims is None else claims.device
-            refusal = await limits.hit(Action.STANDING, device=device, network=network)
+            asker = None if claims is None else claims.device
+            refusal = await limits.hit(Action.STANDING, device=asker, network=network)
             if refusal is not None:
                 return _answer(
                     {
@@ -129,13 +133,18 @@ def standing_router(services: Services) -> APIRouter:
                     429,
                     {"retry-after": str(max(1, round(refusal.retry_after)))},
                 )
-        if claims is None:
+        if token is None:
             return _answer(
-                {"code": "bad_token", "text": "This device cannot be recognised."},
+                {"code": "bad_token", "text": "Send the device token as a bearer token."},
                 401,
                 {"www-authenticate": 'Bearer realm="device"'},
             )
-        own, shared = services.bans.lookup_by_scope(claims.device, network, datetime.now(UTC))
+        # As at hello, a token that does not verify is no device: it is told what a fresh
+        # device would be (its network's ban, if any), never why (core/device.py).
+        device = "" if claims is None else claims.device
+        own, shared = services.bans.lookup_by_scope(device, network, datetime.now(UTC))
+        if claims is None:
+            own = None
         if own is not None:
             body: dict[str, Any] = {
                 "banned": True,
@@ -144,7 +153,7 @@ def standing_router(services: Services) -> APIRouter:
             }
             if own.case is not None:
                 try:
-                    state = await appeal_state(services, own.case, claims.device)
+                    state = await appeal_state(services, own.case, device)
                 except RecordError:
                     return _answer(
                         {"code": "unavailable", "text": "Try again in a moment."}, 503, {}
