@@ -1665,7 +1665,6 @@ function renderBanExtras(message) {
 function renderAppealState(appeal) {
   if (!APPEAL_STATES.includes(appeal?.state)) {
     stateUi.appealState.hidden = true;
-    ui.appealForm.hidden = false;
     return;
   }
   const at = appeal.state === "pending" ? appeal.submitted_at : (appeal.decided_at ?? appeal.submitted_at);
@@ -1674,7 +1673,7 @@ function renderAppealState(appeal) {
   stateUi.appealStatement.hidden = !statement;
   stateUi.appealStatement.textContent = statement;
   stateUi.appealState.hidden = false;
-  ui.appealForm.hidden = true;
+  ui.appeal.hidden = true; // the form's section: nothing more to send
   ui.appealReceived.hidden = true;
 }
 
@@ -1766,6 +1765,7 @@ function scheduleReconnect() {
   stopReconnectTimers();
   const delay = reconnectDelay(reconnect.attempt);
   reconnect.attempt += 1;
+  stateUi.reconnect.dataset.attempt = String(reconnect.attempt); // mirrored for tests
   reconnect.due = performance.now() + delay;
   reconnectLog.push({ at: performance.now(), delay });
   const render = () => {
