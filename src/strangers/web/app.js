@@ -66,7 +66,6 @@ const ui = {
   appealText: $("appeal-text"),
   appealProblem: $("appeal-problem"),
   appealSend: $("appeal-send"),
-  appealReceived: $("appeal-received"),
   videoButton: $("video-button"),
   videoUnavailable: $("video-unavailable"),
   videoProblem: $("video-problem"),
@@ -239,7 +238,6 @@ function showBanned(message) {
   else localise(ui.bannedUntil, "banned.permanent");
   ui.appeal.hidden = !caseId;
   ui.appealForm.hidden = false;
-  ui.appealReceived.hidden = true;
   ui.appealForm.dataset.case = caseId ?? "";
   renderBanExtras(message);
   show(ui.banned);
@@ -1674,7 +1672,6 @@ function renderAppealState(appeal) {
   stateUi.appealStatement.textContent = statement;
   stateUi.appealState.hidden = false;
   ui.appeal.hidden = true; // the form's section: nothing more to send
-  ui.appealReceived.hidden = true;
 }
 
 function appealSent() {
