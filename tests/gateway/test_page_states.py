@@ -119,6 +119,27 @@ async def test_a_lone_chatter_is_told_nobody_is_looking(tmp_path):
         await chatter.close()
 
 
+async def test_a_note_reaches_a_chatter_on_another_gateway_than_the_matchmakers(
+    tmp_path, namespace
+):
+    """One pool's matchmaker runs on one gateway: two tabs of one device waiting in it,
+    one on each gateway, may not meet, and both are told nobody else is looking."""
+    redis = {"redis_url": REDIS_URL, "redis_namespace": namespace}
+    chosen = {"quiet_after": 0.3, "same_device_pairs": False, **redis, **NO_MODELS}
+    async with (
+        serving(tmp_path, gateway_id="g1", **chosen) as g1,
+        serving(tmp_path, gateway_id="g2", **chosen) as g2,
+    ):
+        first = await Chatter.join(g1.ws)
+        second = await Chatter.join(g2.ws, device=first.welcome["device"])
+        for chatter in (first, second):
+            await chatter.find()
+        for chatter in (first, second):
+            note = await chatter.expect("queue", ARRIVES)
+            assert note["state"] == "nobody"
+            await chatter.close()
+
+
 async def test_two_who_just_met_are_told_so_rather_than_left_waiting(tmp_path):
     async with serving(tmp_path, quiet_after=0.3, same_device_pairs=False, **NO_MODELS) as srv:
         a, b = await Chatter.join(srv.ws), await Chatter.join(srv.ws)
