@@ -73,10 +73,12 @@ def _listening(data_dir: Path, settings: dict[str, object]) -> tuple[Settings, s
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(("127.0.0.1", 0))
+        # A port of the test's choosing (``port=``) serves a server brought back where it
+        # was, for a client that reconnects; otherwise any free one.
+        sock.bind(("127.0.0.1", int(settings.get("port", 0))))  # type: ignore[call-overload]
         port = sock.getsockname()[1]
         chosen = Settings(  # type: ignore[arg-type]
-            **{"data_dir": data_dir, "host": "127.0.0.1", "port": port, **settings}
+            **{"data_dir": data_dir, "host": "127.0.0.1", **settings, "port": port}
         )
     except BaseException:
         sock.close()

@@ -68,6 +68,10 @@ COPIES: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
         lambda: messages.MAX_INTEREST_CHARS,
     ),
     "REFUSALS": (lambda: js_strings("REFUSALS"), lambda: literal(messages.Refused, "reason")),
+    "WAIT_STATES": (
+        lambda: js_strings("WAIT_STATES"),
+        lambda: literal(messages.QueueState, "state"),
+    ),
     "DECISION_KINDS": (
         lambda: js_strings("DECISION_KINDS"),
         lambda: literal(messages.Decision, "kind"),

@@ -191,3 +191,19 @@ def test_a_refusal_forwarded_back_keeps_its_code_and_wait(code) -> None:
 def test_an_unknown_code_comes_back_as_internal_with_no_detail() -> None:
     error = error_for("database_on_fire", "stack trace here")
     assert error.code == "internal" and "stack" not in error.detail
+
+
+def test_a_wait_note_survives_the_wire_and_a_bad_one_is_refused():
+    from strangers.brokers.wire import WireError, note_from_wire, note_to_wire
+    from strangers.core.matching import WaitNote
+
+    note = WaitNote("g1~abc", 3, "met_recently")
+    assert note_from_wire(note_to_wire(note)) == note
+    for bad in (
+        {"t": "note", "s": "g1~abc", "n": "3", "w": "nobody"},
+        {"t": "note", "s": "g1~abc", "n": True, "w": "nobody"},
+        {"t": "note", "s": 7, "n": 3, "w": "nobody"},
+        {"t": "note", "s": "g1~abc", "n": 3, "w": "lonely"},
+    ):
+        with pytest.raises(WireError):
+            note_from_wire(bad)

@@ -153,6 +153,7 @@ def test_a_report_is_banned_appealed_and_overturned_by_another_moderator(
     chatter.add_init_script(f"localStorage.setItem('strangers.device', {token})")
     fill_start(chatter, server)
     chatter.click("#text-button")
+    chatter.click("#age-yes")  # "You said … — is that right?"
     expect(chatter.locator("#log")).to_contain_text(EN["status.waiting"])
 
     # ana: the queue, the case, a frame revealed, a 24 h ban.
@@ -190,9 +191,9 @@ def test_a_report_is_banned_appealed_and_overturned_by_another_moderator(
     expect(chatter.locator("#banned-reason")).to_have_text("Harassment or hate")
     chatter.fill("#appeal-text", "I was only joking, it will not happen again.")
     chatter.click("#appeal-send")
-    # Visible, not only there: the line is in the page, hidden, until the 201 comes back.
-    expect(chatter.locator("#appeal-received")).to_be_visible()
-    expect(chatter.locator("#appeal-received")).to_have_text(EN["appeal.received"])
+    # Visible, not only there: the state is in the page, hidden, until the 201 comes back.
+    expect(chatter.locator("#appeal-state")).to_be_visible()
+    expect(chatter.locator("#appeal-state-text")).to_contain_text("Appeal received on")
 
     # ana took the decision: the appeal's form is disabled, and a forced POST refused.
     ana.get_by_role("link", name="Appeals").click()
@@ -231,6 +232,7 @@ def test_a_report_is_banned_appealed_and_overturned_by_another_moderator(
     # The chatter's next visit: told of the outcome, and free to chat again.
     fill_start(chatter, server)
     chatter.click("#text-button")
+    chatter.click("#age-yes")  # "You said … — is that right?"
     expect(chatter.locator("#decision-list")).to_contain_text(
         EN["decision.appeal_overturned"].format(case=number)
     )

@@ -30,6 +30,7 @@ CASE = re.compile(r"\(case S-\d+\)")
 def start(page: Page, url: str) -> None:
     fill_start(page, url)
     page.click("#text-button")
+    page.click("#age-yes")  # "You said … — is that right?"
 
 
 def pair(new_page: NewPage, url: str) -> tuple[Page, Page]:
@@ -188,6 +189,7 @@ def test_the_ban_notice_shows_the_reason_as_text_and_takes_an_appeal(
     page.route("**/v1/appeals", appeal)
     fill_start(page, server)
     page.click("#text-button")
+    page.click("#age-yes")  # "You said … — is that right?"
 
     expect(page.locator("#banned")).to_be_visible()
     expect(page.locator("#banned-reason")).to_have_text("<b>Spam</b> & links")
@@ -203,8 +205,10 @@ def test_the_ban_notice_shows_the_reason_as_text_and_takes_an_appeal(
     expect(page.locator("#appeal-problem")).to_have_text(EN["appeal.missing"])
     page.fill("#appeal-text", "I only shared one link, once.")
     page.click("#appeal-send")
-    expect(page.locator("#appeal-received")).to_be_visible()  # hidden until the 201
-    expect(page.locator("#appeal-received")).to_have_text(EN["appeal.received"])
+    # The appeal's state, hidden until the 201, in place of the form.
+    expect(page.locator("#appeal-state")).to_be_visible()
+    expect(page.locator("#appeal-state")).to_be_focused()
+    expect(page.locator("#appeal-state-text")).to_contain_text("Appeal received on")
     expect(page.locator("#appeal-form")).to_be_hidden()
     assert appeals == [{"device": None, "case": "S-42", "text": "I only shared one link, once."}]
 

@@ -56,10 +56,12 @@ def test_two_strangers_chat_and_one_stops(new_page: NewPage, server: str) -> Non
     expect(a.locator("#interest-list li")).to_have_count(2)
     screenshot(a, "screenshot-start.png")
     a.click("#text-button")
+    a.click("#age-yes")  # "You said … — is that right?"
     expect(a.locator("#log")).to_contain_text(EN["status.waiting"])
 
     fill_start(b, server, month=11, year=1987, interests=["films", "music", "cats"])
     b.click("#text-button")
+    b.click("#age-yes")  # "You said … — is that right?"
     for page in (a, b):
         expect(page.locator("#log")).to_contain_text(EN["status.matched"])
         expect(page.locator("#log")).to_contain_text("You both like")
@@ -144,6 +146,10 @@ def test_phone_layout_and_keyboard_only_start(new_page: NewPage, server: str) ->
     expect(phone.locator("#text-button")).to_be_focused()
     assert no_horizontal_scroll(phone)
     keyboard.press("Enter")
+    # The answer is confirmed before it counts; the dialog opens on "Yes".
+    expect(phone.locator("#age-confirm")).to_be_visible()
+    expect(phone.locator("#age-yes")).to_be_focused()
+    keyboard.press("Enter")
 
     expect(phone.locator("#log")).to_contain_text(EN["status.waiting"])
     expect(phone.locator("#message")).to_be_in_viewport()
@@ -152,6 +158,7 @@ def test_phone_layout_and_keyboard_only_start(new_page: NewPage, server: str) ->
     other = new_page()
     fill_start(other, server, interests=["chess"])
     other.click("#text-button")
+    other.click("#age-yes")  # "You said … — is that right?"
     expect(phone.locator("#log")).to_contain_text(EN["status.matched"])
     other.fill("#message", "a" * 400)
     other.keyboard.press("Enter")
@@ -168,6 +175,7 @@ def test_under_thirteen_is_refused_and_stays_refused(new_page: NewPage, server: 
     page = new_page()
     fill_start(page, server, year=datetime.date.today().year - 10, month=1)
     page.click("#text-button")
+    page.click("#age-yes")  # "You said … — is that right?"
     expect(page.locator("#refused")).to_be_visible()
     expect(page.locator("#refused-text")).to_have_text(EN["refused.too_young"])
 
@@ -187,6 +195,7 @@ def test_two_tabs_of_one_browser_can_chat_on_the_laptop_default(
         for tab in tabs:
             fill_start(tab, server)
             tab.click("#text-button")
+            tab.click("#age-yes")  # "You said … — is that right?"
         for tab in tabs:
             expect(tab.locator("#log")).to_contain_text(EN["status.matched"])
         tabs[0].fill("#message", "hello from the other tab")
@@ -203,6 +212,7 @@ def test_a_flood_is_held_back_by_the_page_and_never_shown_as_sent(
     for page in (a, b):
         fill_start(page, server)
         page.click("#text-button")
+        page.click("#age-yes")  # "You said … — is that right?"
     expect(a.locator("#log")).to_contain_text(EN["status.matched"])
     # Fourteen lines pressed within a few milliseconds: the burst is ten.
     a.evaluate(
@@ -228,7 +238,9 @@ def test_interests_fall_back_to_a_random_stranger_with_a_line_that_says_so(
         fill_start(a, url, interests=["astronomy"])
         fill_start(b, url, interests=["knitting"])
         a.click("#text-button")
+        a.click("#age-yes")  # "You said … — is that right?"
         b.click("#text-button")
+        b.click("#age-yes")  # "You said … — is that right?"
         for page in (a, b):
             expect(page.locator("#log")).to_contain_text(EN["status.matched"])
             expect(page.locator("#log")).to_contain_text(EN["status.fallback"])

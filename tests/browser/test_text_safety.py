@@ -51,6 +51,7 @@ def start_text(page: Page, url: str, *, year: int = 1990, month: int = 6) -> Non
     page.select_option("#birth-month", str(month))
     page.select_option("#birth-year", str(year))
     page.click("#text-button")
+    page.click("#age-yes")  # "You said … — is that right?"
 
 
 def pair(a: Page, b: Page, url: str) -> None:
@@ -264,6 +265,7 @@ def test_every_nudge_and_placeholder_in_french(new_page: NewPage, server: str) -
     page.select_option("#birth-month", "6")
     page.select_option("#birth-year", "1990")
     page.click("#text-button")
+    page.click("#age-yes")  # "You said … — is that right?"
     expect(page.locator("#log")).to_contain_text(FR["status.matched"])
     page.fill("#message", "go")
     page.press("#message", "Enter")

@@ -177,6 +177,7 @@ def chatter(browser: Browser, base: str, year: str = "1990") -> Page:
     page.select_option("#birth-month", "6")
     page.select_option("#birth-year", year)
     page.click("#video-button")
+    page.click("#age-yes")  # "You said … — is that right?"
     return page
 
 
@@ -350,6 +351,7 @@ def adult_face(face: Browser, marked: Browser, seen: dict[str, object]) -> None:
     grown.select_option("#birth-month", "6")
     grown.select_option("#birth-year", "2011")
     grown.click("#video-button")
+    grown.click("#age-yes")  # "You said … — is that right?"
     found["barred"] = settle(grown, REFUSED, 10)
     found["barred_page"] = grown.evaluate(STATE)
     seen["adult_face"] = found

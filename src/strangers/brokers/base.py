@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ..core.frames import FrameSource
-from ..core.matching import Pair, Ticket
+from ..core.matching import Pair, Ticket, WaitNote
 from ..core.switchboard import PeerEvent
 from .wire import Fact
 
@@ -38,6 +38,10 @@ class PairSink(Protocol):
     def on_peer(self, to: str, event: PeerEvent) -> None: ...
 
     def on_fact(self, fact: Fact) -> None: ...
+
+    def on_wait_notes(self, notes: list[WaitNote]) -> None:
+        """Why chatters on this node still wait (a matchmaker's ``wait_notes``)."""
+        ...
 
     def on_nodes_lost(self, nodes: frozenset[str] | None) -> None:
         """Partners held by ``nodes`` are gone (``None``: every other node, because
@@ -76,6 +80,12 @@ class Broker(Protocol):
 
     def share(self, fact: Fact) -> None:
         """Tell every other node of ``fact`` (a block, a ban, an age record)."""
+        ...
+
+    async def online(self, local: dict[str, int]) -> dict[str, int]:
+        """The chatters looking or chatting in each mode on every live gateway, given
+        this gateway's own ``local`` counts (which it publishes for the others);
+        docs/protocol.md, ``GET /v1/online``."""
         ...
 
     async def forward_frame(

@@ -13,6 +13,8 @@ of one slot. Channels are not keys: pub/sub reaches every node of a cluster.
     <ns>:{<pool>}:recent     sorted set "deviceA|deviceB" -> Unix end of the cooldown
     <ns>:node:<node>         a node's heartbeat, PX the time after which it is dead
     <ns>:nodes               set of the nodes that have announced themselves
+    <ns>:online:<node>       a node's chatters looking or chatting by mode (JSON), PX
+                             ONLINE_TTL (for GET /v1/online)
     channel <ns>:to:<node>   a node's delivery channel (pairs, relays)
     channel <ns>:all         every node (facts, re-announce requests)
 """
@@ -42,6 +44,9 @@ class Keys:
 
     def heartbeat(self, node: str) -> str:
         return f"{self.namespace}:node:{node}"
+
+    def online(self, node: str) -> str:
+        return f"{self.namespace}:online:{node}"
 
     @property
     def nodes(self) -> str:

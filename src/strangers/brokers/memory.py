@@ -65,6 +65,10 @@ class MemoryBroker:
         # One process: there is no other node to tell.
         return None
 
+    async def online(self, local: dict[str, int]) -> dict[str, int]:
+        # One process: its own counts are everyone's.
+        return dict(local)
+
     async def forward_frame(
         self, session: str, match: str, source: FrameSource, jpeg: bytes
     ) -> None:
@@ -74,6 +78,12 @@ class MemoryBroker:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_seconds)
-            pairs = self.matchmaker.tick(self._clock())
-            if pairs and self._sink is not None:
+            now = self._clock()
+            pairs = self.matchmaker.tick(now)
+            if self._sink is None:
+                continue
+            if pairs:
                 self._sink.on_pairs(pairs)
+            notes = self.matchmaker.wait_notes(now)
+            if notes:
+                self._sink.on_wait_notes(notes)

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from ..core.age import AgeRecord, DeviceAge, NetworkHold, Stage
 from ..core.bans import BanEntry
-from ..core.matching import Pair, Ticket
+from ..core.matching import Pair, Ticket, WaitNote
 from ..core.messages import AgeBand, Blur, Mode, Notice, PartnerSignal
 from ..core.pools import Pool
 from ..core.switchboard import (
@@ -177,6 +177,23 @@ def pair_from_wire(value: dict[str, Any], now: float) -> Pair:
         # The core never pairs across pools; a payload that does is refused, not obeyed.
         raise WireError("pair across pools")
     return Pair(match, a, b, tuple(common))
+
+
+# --- wait notes ---------------------------------------------------------------------------
+
+
+def note_to_wire(note: WaitNote) -> dict[str, Any]:
+    return {"t": "note", "s": note.session, "n": note.serial, "w": note.state}
+
+
+def note_from_wire(value: dict[str, Any]) -> WaitNote:
+    session, serial, state = value.get("s"), value.get("n"), value.get("w")
+    if not isinstance(session, str) or not _is_int(serial):
+        raise WireError("bad note")
+    if state not in ("nobody", "met_recently", "others"):
+        raise WireError("bad note state")
+    assert isinstance(serial, int)
+    return WaitNote(session, serial, state)
 
 
 # --- partner events -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from .messages import Banned
 from .network import UNKNOWN_NETWORK
 
 
@@ -25,6 +26,14 @@ class BanEntry:
         if self.until is None or other.until is None:
             return self.until is None and other.until is not None
         return self.until > other.until
+
+
+def banned_message(entry: BanEntry) -> Banned:
+    """The ``banned`` notice of a ban (DSA art. 17: the statement of reasons a banned
+    chatter gets): the one builder of it, for the socket (at ``hello`` and mid-chat) and
+    for ``GET /v1/standing``, so a field added to the notice reaches both."""
+    until = None if entry.until is None else int(entry.until.timestamp())
+    return Banned(reason=entry.reason, case=entry.case, until=until)
 
 
 class BanIndex:
@@ -50,6 +59,19 @@ class BanIndex:
             held = index.get(key)
             if held is None or entry.lasts_longer_than(held):
                 index[key] = entry
+
+    def lookup_by_scope(
+        self, device: str, network: str, now: datetime
+    ) -> tuple[BanEntry | None, BanEntry | None]:
+        """The ban in force on the device itself, and the one on its network, apart
+        (``GET /v1/standing`` says nothing of a network's ban but that it is one: its
+        reason and case may be about another device)."""
+        found: list[BanEntry | None] = []
+        for entry in (self._by_device.get(device), self._by_network.get(network)):
+            if entry is not None and entry.until is not None and entry.until <= now:
+                entry = None
+            found.append(entry)
+        return found[0], found[1]
 
     def lookup(self, device: str, network: str, now: datetime) -> BanEntry | None:
         """The longest-lasting ban in force on this device or network."""

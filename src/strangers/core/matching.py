@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Literal
 
 from .blocks import couple
 from .pools import Pool
@@ -84,15 +85,45 @@ class MatchRules:
     language_timeout: float = 5.0
     repair_cooldown: float = 1800.0
     interest_scan: int = 64
+    #: Seconds a ticket waits before the matchmaker says why it still waits (a
+    #: :class:`WaitNote`: nobody else is looking, or only people met within
+    #: ``repair_cooldown``); docs/protocol.md, ``queue``.
+    quiet_after: float = 8.0
     #: Let two sessions of one device meet (and meet again at once), so one person
     #: can try the service with two tabs on a laptop. Never for real chatters.
     same_device: bool = False
 
     def __post_init__(self) -> None:
-        if min(self.interest_timeout, self.language_timeout, self.repair_cooldown) < 0:
+        if (
+            min(
+                self.interest_timeout,
+                self.language_timeout,
+                self.repair_cooldown,
+                self.quiet_after,
+            )
+            < 0
+        ):
             raise ValueError("timeouts must not be negative")
         if self.interest_scan < 1:
             raise ValueError("interest_scan must be at least 1")
+
+
+#: Why a ticket still waits, as its chatter is told (docs/protocol.md, ``queue``):
+#: ``nobody``: no one else waits in its pool; ``met_recently``: the only others are
+#: devices it met within ``repair_cooldown`` (they may not meet again yet); ``others``:
+#: someone else waits who may yet be paired with it (an interest or language level has
+#: not opened). A pair blocked by a report counts as nobody: whether a reported or
+#: reporting device is online is never told.
+WaitState = Literal["nobody", "met_recently", "others"]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitNote:
+    """What the chatter of ``session`` is told about its wait number ``serial``."""
+
+    session: str
+    serial: int
+    state: WaitState
 
 
 def _never_blocked(_a: str, _b: str) -> bool:
@@ -179,6 +210,8 @@ class Matchmaker:
         # device pair (sorted) -> time the cooldown ends, oldest first. A sorted tuple
         # costs a quarter of a frozenset, and one is kept per pair for 30 minutes.
         self._recent: OrderedDict[tuple[str, str], float] = OrderedDict()
+        # session -> the wait state it was last told, so a note goes only on a change.
+        self._noted: dict[str, WaitState] = {}
 
     # --- queries ---------------------------------------------------------------------
 
@@ -238,6 +271,7 @@ class Matchmaker:
         pool = self._where.pop(session, None)
         if pool is None:
             return None
+        self._noted.pop(session, None)
         queue = self._queues[pool]
         ticket = queue.tickets.pop(session)
         level = queue.levels.pop(session)
@@ -288,6 +322,44 @@ class Matchmaker:
                 self._schedule(ticket, new)
         pairs.extend(self._end_cooldowns(now))
         return pairs
+
+    def wait_notes(self, now: float) -> list[WaitNote]:
+        """The notes for the tickets waiting at least ``quiet_after`` seconds whose
+        :data:`WaitState` changed since they were last told (the first one always goes).
+
+        Cost: one look at each such ticket's pool, stopping at the first other ticket
+        that may still meet it, and at ``interest_scan`` others whatever they are (a
+        pool that full is not quiet: ``others``)."""
+        notes: list[WaitNote] = []
+        quiet_since = now - self.rules.quiet_after
+        for queue in self._queues.values():
+            for ticket in queue.tickets.values():
+                if ticket.joined_at > quiet_since:
+                    continue
+                state = self._wait_state(queue, ticket, now)
+                if self._noted.get(ticket.session) != state:
+                    self._noted[ticket.session] = state
+                    notes.append(WaitNote(ticket.session, ticket.serial, state))
+        return notes
+
+    def _wait_state(self, queue: _Queue, ticket: Ticket, now: float) -> WaitState:
+        met = False
+        for seen, other in enumerate(queue.tickets.values()):
+            if seen > self.rules.interest_scan:
+                return "others"
+            if other.session == ticket.session:
+                continue
+            if self._blocked(ticket.device, other.device):
+                continue
+            if other.device != ticket.device and self.recently_paired(
+                ticket.device, other.device, now
+            ):
+                met = True
+                continue
+            if other.device == ticket.device and not self.rules.same_device:
+                continue  # its own other tab
+            return "others"
+        return "met_recently" if met else "nobody"
 
     # --- internals -------------------------------------------------------------------
 

@@ -341,6 +341,23 @@ class Waiting(_Message):
     mode: Mode
 
 
+class QueueState(_Message):
+    """Why this chatter, looking in ``mode``, still waits (sent after it has waited a few
+    seconds, ``quiet_after``, and again whenever the answer changes; its pool only, never
+    another pool's): ``nobody``: nobody else is looking right now, and the chatter is
+    paired as soon as someone arrives; ``met_recently``: the only others looking are
+    strangers it met in the last ``repair_cooldown`` seconds (30 minutes by default),
+    whom it is not paired with again before then (docs/design.md §4); ``others``:
+    someone else is looking, and a pairing may follow once the interest or language
+    preference opens. A stranger blocked by a report is never counted: whether they
+    are online is not told."""
+
+    type: Literal["queue"] = "queue"
+    mode: Mode
+    state: Literal["nobody", "met_recently", "others"]
+    repair_minutes: int | None = None
+
+
 class Matched(_Message):
     """Paired with a stranger. ``interests`` are the ones both share; ``fallback``
     is true when interests were given but none were shared (the timeout passed)."""
@@ -504,6 +521,7 @@ ServerMessage = (
     | Refused
     | Banned
     | Waiting
+    | QueueState
     | Matched
     | Message
     | PartnerTyping
@@ -523,6 +541,7 @@ SERVER_MESSAGES: Final[tuple[type[_Message], ...]] = (
     Refused,
     Banned,
     Waiting,
+    QueueState,
     Matched,
     Message,
     PartnerTyping,

@@ -123,6 +123,52 @@ was found; what it makes happen arrives on the socket: `blur`, `notice`, `ended`
 The stranger's video starts blurred at every match (safe start) until the first clean
 check of a frame the viewer's own page sampled; docs/design.md §6 has the whole policy.
 
+## Online counts: `GET /v1/online`
+
+How many chatters are looking for or in a chat, per mode, on every gateway together:
+`{{"text": {{"at_least": 40}}, "video": {{"below": 10}}}}`. Both age bands are counted
+together and never apart (a count per pool would tell an adult whether minors are online),
+and every asker gets the same answer: nothing in the request changes it. Rounded down:
+under 10 is `{{"below": 10}}`; from 10 to 999, to a multiple of 10; from 1000, to a
+multiple of 100. Refreshed every 5 s (`cache-control: public, max-age=5`); limited per
+network (`STRANGERS_LIMIT_ONLINE_NETWORK`), 429 `rate_limited` beyond.
+
+## Why a wait goes on: `queue`
+
+A chatter still waiting after `STRANGERS_QUIET_AFTER` seconds (8 by default) is told why
+in a `queue` message, and told again whenever the answer changes: `nobody` (nobody else is
+looking in its pool), `met_recently` (the only others are strangers it met within
+`STRANGERS_REPAIR_COOLDOWN` seconds, with `repair_minutes`), or `others`. It is about the
+chatter's own pool only.
+
+## Standing: `GET /v1/standing`
+
+The page asks on arrival, before any question, whether its device is banned, with the
+device token it keeps as `Authorization: Bearer <token>` (never a device id in the query).
+The answer (`cache-control: no-store`) is `{{"banned": false}}`, or
+`{{"banned": true, "scope": "device", "notice": <banned>, "appeal": {{"state": ...}}}}`
+where `notice` is the `banned` message below, built by the same code, and `appeal.state`
+is `none`, `pending`, `upheld` or `overturned` (with `submitted_at`, `decided_at` and the
+moderator's `statement` once decided). A ban of the request's network is
+`{{"banned": true, "scope": "network", "notice": {{"reason": "Abuse from this network",
+"until": ...}}}}`: its own reason, case and appeal are another device's, and are not told.
+A token that does not verify is answered as a fresh device would be; no token at all is
+401 `bad_token`. Limited per device and per network (`STRANGERS_LIMIT_STANDING_*`), counted
+before the token is checked: 429 `rate_limited` beyond.
+
+## Terms and Privacy: `GET /v1/legal/{{terms|privacy}}?lang=en|fr`
+
+`{{"document", "language", "source": "default"|"operator", "text"}}`: the operator's file
+(`STRANGERS_TERMS_FILE`, `STRANGERS_PRIVACY_FILE`) or the default shipped. The text is
+plain text with a little Markdown, shown as text, never as HTML. `/terms` and `/privacy`
+open the page at that screen.
+
+## Reconnecting
+
+A page that loses its socket tries again by itself after 1 s, 2 s, 4 s … up to 30 s, each
+delay with ±20 % jitter, and looks for a stranger again if it was looking; a chat does not
+survive a lost socket (the partner is told `partner_left`).
+
 ## Error codes
 
 | code | meaning |

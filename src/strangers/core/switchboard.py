@@ -38,7 +38,7 @@ from .frame_tokens import FrameTokens
 from .frames import AgeEstimate, CheckedFrame, FrameSource, FrameVerdict
 from .ice import relay_candidate, relay_only_sdp
 from .limits import Limits
-from .matching import MatchRules, Pair, Ticket
+from .matching import MatchRules, Pair, Ticket, WaitNote
 from .messages import (
     AgeBand,
     Banned,
@@ -57,6 +57,7 @@ from .messages import (
     PartnerTyping,
     Ping,
     Pong,
+    QueueState,
     Refused,
     Report,
     SendText,
@@ -415,6 +416,24 @@ class Switchboard:
                 )
             )
         return effects
+
+    def wait_note(self, note: WaitNote) -> list[Effect]:
+        """Tell a waiting chatter why it still waits (``queue``, docs/protocol.md), if
+        the note is for its current wait; a note for an earlier wait, or for a session
+        that has since been paired, stopped or gone, is dropped."""
+        session = self.sessions.get(note.session)
+        if (
+            session is None
+            or session.state is not State.WAITING
+            or session.serial != note.serial
+            or session.mode is None
+        ):
+            return []
+        minutes = None
+        if note.state == "met_recently":
+            minutes = max(1, round(self.rules.repair_cooldown / 60))
+        message = QueueState(mode=session.mode, state=note.state, repair_minutes=minutes)
+        return [Send(session.id, message)]
 
     def frame_posted(
         self, session_id: str, match: str, source: FrameSource, now: float

@@ -60,8 +60,10 @@ from .decisions import DecisionNotices
 from .enforcement import NodeLiveChat, apply_fact
 from .frames import ErrorBody, check_here, error_response, frames_router
 from .headers import SecurityHeaders
+from .legal import legal_router
 from .metrics import NODES, READY, TimedScanner
 from .node import Node
+from .online import OnlineCounts, online_router, refresh_forever
 from .origins import OriginCheck
 from .readiness import Readiness, check_readiness
 from .request_ids import RequestIds
@@ -69,6 +71,7 @@ from .request_size import RequestSizeCap, too_large
 from .services import Services
 from .settings import Settings
 from .source import source_router
+from .standing import standing_router
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 log = logging.getLogger("strangers.app")
@@ -305,6 +308,7 @@ async def _refresh_hashes(services: Services) -> None:
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     services = build_services(settings)
+    online = OnlineCounts()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -328,6 +332,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             asyncio.create_task(_housekeep(services), name="housekeeping"),
             asyncio.create_task(_refresh_bans(services), name="ban-refresh"),
             asyncio.create_task(_refresh_hashes(services), name="hash-refresh"),
+            asyncio.create_task(refresh_forever(services, online), name="online-counts"),
         ]
         try:
             yield
@@ -434,6 +439,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         )
 
     app.include_router(appeals_router(services))
+    app.include_router(standing_router(services))
+    app.include_router(online_router(services, online))
+    app.include_router(legal_router(services, WEB_DIR / "index.html"))
     app.include_router(frames_router(services))
     app.include_router(source_router(settings.data_dir))
     app.include_router(console_router(services, NodeLiveChat(services)))

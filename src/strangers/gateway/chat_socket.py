@@ -46,6 +46,7 @@ from starlette.types import Receive, Send
 
 from ..core.admission import Challenge
 from ..core.age import Admitted
+from ..core.bans import banned_message
 from ..core.device import DeviceClaims
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
 from ..core.limits import RateLimit
@@ -615,8 +616,7 @@ class ChatSocket:
         entry = self.services.bans.lookup(device, self.network, datetime.now(UTC))
         if entry is None:
             return None
-        until = int(entry.until.timestamp()) if entry.until is not None else None
-        return Banned(reason=entry.reason, case=entry.case, until=until)
+        return banned_message(entry)
 
     # --- helpers -------------------------------------------------------------------
 

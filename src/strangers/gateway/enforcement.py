@@ -23,8 +23,8 @@ from typing import Final, TypeVar
 
 from ..brokers.wire import AgeFact, BanFact, Fact, NetworkHoldFact
 from ..core.age import AgeChanges
+from ..core.bans import banned_message
 from ..core.flags import Flag
-from ..core.messages import Banned
 from ..core.network import UNKNOWN_NETWORK
 from ..core.reports import Filing
 from ..moderation.records import AddressCapture, BanNotice, PendingNotice
@@ -98,8 +98,7 @@ def apply_ban(services: Services, device: str | None, network: str | None, ban: 
 def ban_here(services: Services, device: str | None, network: str | None, ban: BanNotice) -> None:
     """Put a ban in this node's index, and tell and close every session it covers here."""
     services.bans.add(device, network, ban)
-    until = None if ban.until is None else int(ban.until.timestamp())
-    notice = Banned(reason=ban.reason, case=ban.case, until=until)
+    notice = banned_message(ban)
     node = services.node
     if device is not None:
         node.run(node.switchboard.ban(device, network, notice))

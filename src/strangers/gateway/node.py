@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from ..brokers.base import Broker, home_of
 from ..brokers.wire import BlockFact, Fact
 from ..core.blocks import Blocklist
-from ..core.matching import Pair
+from ..core.matching import Pair, WaitNote
 from ..core.messages import Matched, encode
 from ..core.switchboard import (
     BlockPair,
@@ -130,6 +130,10 @@ class Node:
 
     def on_peer(self, to: str, event: PeerEvent) -> None:
         self.run(self.switchboard.from_peer(to, event, self.clock()))
+
+    def on_wait_notes(self, notes: list[WaitNote]) -> None:
+        for note in notes:
+            self.run(self.switchboard.wait_note(note))
 
     def on_fact(self, fact: Fact) -> None:
         if isinstance(fact, BlockFact):

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
         gt=0,
         description="How often bans are reloaded from the records for the check at hello.",
     )
+    terms_file: Path | None = Field(
+        None,
+        description="The operator's Terms of use (plain text with a little Markdown: `#` "
+        "headings, `-` lists, blank-line paragraphs; shown as text, never as HTML). "
+        "`{lang}` in the path is replaced by `en` or `fr`. Unset: the defaults shipped.",
+    )
+    privacy_file: Path | None = Field(
+        None,
+        description="The operator's Privacy notice, as `terms_file`. Unset: the defaults shipped.",
+    )
     turn_urls: list[str] = Field(
         default_factory=list,
         description='TURN server URLs for video, e.g. `["turns:turn.example.org:5349"]` '
@@ -102,6 +112,12 @@ class Settings(BaseSettings):
     )
     repair_cooldown: float = Field(
         1800.0, ge=0, description="Seconds before the same two devices may meet again."
+    )
+    quiet_after: float = Field(
+        8.0,
+        ge=0,
+        description="Seconds of waiting after which a chatter is told why it still waits "
+        "(`queue`: nobody else is looking, or only strangers it met within `repair_cooldown`).",
     )
     same_device_pairs: bool | None = Field(
         None,
@@ -237,6 +253,27 @@ class Settings(BaseSettings):
     )
     limit_appeal_network: str = Field(
         "20/hour", pattern=LIMIT_PATTERN, description="Appeals sent from one network."
+    )
+    limit_standing_device: str = Field(
+        "30/minute",
+        pattern=LIMIT_PATTERN,
+        description="Asks for a device's standing (`GET /v1/standing`) by one device.",
+    )
+    limit_standing_network: str = Field(
+        "300/minute",
+        pattern=LIMIT_PATTERN,
+        description="Asks for a device's standing from one network, forged tokens included.",
+    )
+    limit_online_device: str = Field(
+        "60/minute",
+        pattern=LIMIT_PATTERN,
+        description="Asks for the online counts (`GET /v1/online`); it carries no device, "
+        "so only the network's limit applies in practice.",
+    )
+    limit_online_network: str = Field(
+        "600/minute",
+        pattern=LIMIT_PATTERN,
+        description="Asks for the online counts (`GET /v1/online`) from one network.",
     )
     limit_abuse_device: str = Field(
         "30/10 minutes",
@@ -514,6 +551,7 @@ class Settings(BaseSettings):
             interest_timeout=self.interest_timeout,
             language_timeout=self.language_timeout,
             repair_cooldown=self.repair_cooldown,
+            quiet_after=self.quiet_after,
             same_device=self.pairs_same_device(),
         )
 

@@ -113,6 +113,8 @@ class Action(StrEnum):
     FRAME = "frame"
     SIGN_IN = "sign_in"  # the console's; the account name goes as ``device``
     APPEAL = "appeal"
+    STANDING = "standing"  # GET /v1/standing
+    ONLINE = "online"  # GET /v1/online
 
 
 #: The refusal counter of each (action, abusive), looked up once rather than per refusal.

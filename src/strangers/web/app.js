@@ -67,7 +67,6 @@ const ui = {
   appealText: $("appeal-text"),
   appealProblem: $("appeal-problem"),
   appealSend: $("appeal-send"),
-  appealReceived: $("appeal-received"),
   videoButton: $("video-button"),
   textButton: $("text-button"),
   videoUnavailable: $("video-unavailable"),
@@ -219,7 +218,7 @@ function preferredLanguage() {
 // --- screens ------------------------------------------------------------------------
 
 function show(screen) {
-  for (const el of [ui.start, ui.refused, ui.banned, ui.chat]) el.hidden = el !== screen;
+  for (const el of [ui.start, ui.refused, ui.banned, ui.chat, $("legal")]) el.hidden = el !== screen;
   document.body.dataset.screen = screen.id;
 }
 
@@ -239,6 +238,7 @@ function showRefused(reason, until) {
   const key = `refused.${REFUSALS.includes(reason) ? reason : "too_young"}`;
   const renderText = () => localise(ui.refusedText, key, { wait: { minutes: minutesLeft(until) } });
   renderText();
+  renderRefusalUntil(reason, until);
   show(ui.refused);
   clearTimeout(refusalTimer);
   if (typeof until !== "number") return;
@@ -283,8 +283,8 @@ function showBanned(message) {
   else localise(ui.bannedUntil, "banned.permanent");
   ui.appeal.hidden = !caseId;
   ui.appealForm.hidden = false;
-  ui.appealReceived.hidden = true;
   ui.appealForm.dataset.case = caseId ?? "";
+  renderBanExtras(message);
   show(ui.banned);
 }
 
@@ -341,9 +341,7 @@ ui.appealForm.addEventListener("submit", async (event) => {
       body: JSON.stringify({ device: store.get(STORE.device), case: ui.appealForm.dataset.case, text }),
     });
     if (response.status === 201) {
-      ui.appealForm.hidden = true;
-      ui.appealReceived.hidden = false;
-      ui.appealReceived.focus();
+      appealSent();
       return;
     }
     const body = await response.json().catch(() => ({}));
@@ -363,7 +361,9 @@ let interests = [];
 function fillBirthSelects() {
   for (let month = 1; month <= 12; month += 1) ui.month.add(new Option("", String(month)));
   const thisYear = new Date().getFullYear();
-  for (let year = thisYear; year >= thisYear - 100; year -= 1) ui.year.add(new Option(year, year));
+  for (let year = thisYear - YOUNGEST_LISTED; year >= thisYear - OLDEST_LISTED; year -= 1) {
+    ui.year.add(new Option(year, year));
+  }
 }
 
 function addInterests(text) {
@@ -434,6 +434,7 @@ ui.form.addEventListener("submit", async (event) => {
   }
   addInterests(ui.interestInput.value);
   ui.interestInput.value = "";
+  if (!(await confirmBirth(Number(ui.year.value), Number(ui.month.value)))) return;
   birth = { birth_year: Number(ui.year.value), birth_month: Number(ui.month.value) };
   deviceMemory.remember(birth, interests);
   clearLine(ui.memoryStatus);
@@ -687,6 +688,7 @@ function setPhase(next) {
   }
   renderSkip();
   renderRemoteState();
+  renderWaitState();
 }
 
 // What the video area shows when no stranger's video is there (issue 19, point 8): an
@@ -724,11 +726,12 @@ function renderSkip() {
   ui.skip.classList.toggle("confirm", confirming);
 }
 
-function connect() {
+function connect(quiet = false) {
+  stopReconnectTimers(); // this is the attempt: no other may start behind it
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`);
   socket = ws;
   setPhase("connecting");
-  status("status.connecting");
+  if (!quiet) status("status.connecting");
   // The server speaks first: its challenge (handlers.challenge), then hello.
   ws.addEventListener("message", (event) => {
     let message;
@@ -746,9 +749,7 @@ function connect() {
     clearInterval(pingTimer);
     stopProving();
     if (phase === "refused") return;
-    matchId = null;
-    status("status.lost", undefined, "status problem");
-    setPhase("closed");
+    connectionLost();
   });
 }
 
@@ -780,7 +781,7 @@ function prove(ws, challenge, bits) {
       language,
     });
     helloBirth = { ...birth };
-    if (mode === "text") find(); // pipelined behind hello: the server takes it once the session is open
+    if (mode === "text" && lookOnWelcome) find(); // pipelined behind hello: the server takes it once the session is open
   });
   worker.addEventListener("error", () => {
     stopProving(worker);
@@ -801,6 +802,8 @@ function find() {
 }
 
 function search() {
+  lookOnWelcome = true;
+  reconnect.active = false;
   clearTimeout(autoTimer);
   if (ui.chat.hidden) return; // back on the start screen ("Change"): nothing to look for
   clearLine(ui.remoteOverlay);
@@ -828,7 +831,9 @@ function onSkip(tapped = false) {
   } else if (phase === "chatting") {
     pending = true;
     send({ type: ui.auto.checked ? "skip" : "stop" });
-  } else if (phase === "ended" || phase === "closed") {
+  } else if (phase === "closed") {
+    retryNow();
+  } else if (phase === "ended") {
     search();
   }
 }
@@ -859,6 +864,7 @@ const handlers = {
     };
     renderVideoAvailability();
     ui.devBanner.hidden = video.relayOnly;
+    if (reconnected()) return;
     if (mode !== "video") return;
     if (video.enabled) find(); // video waits for the welcome: the server may not offer it
     else {
@@ -1701,6 +1707,444 @@ ui.reportForm.addEventListener("submit", (event) => {
 
 ui.auto.addEventListener("change", () => store.set(STORE.auto, ui.auto.checked ? "1" : "0"));
 
+// --- page states from the server (issue 19) -------------------------------------------
+// The online count, the honest waiting lines, the age confirmation, the end of a refusal,
+// the ban screen at arrival with the appeal's state, reconnection with backoff, and the
+// Terms and Privacy screen. Protocol and endpoints: docs/protocol.md.
+
+const stateUi = {
+  online: $("online"),
+  waitState: $("wait-state"),
+  waitLine: $("wait-line"),
+  waitOnline: $("wait-online"),
+  ageConfirm: $("age-confirm"),
+  ageConfirmText: $("age-confirm-text"),
+  ageYes: $("age-yes"),
+  refusedUntil: $("refused-until"),
+  bannedScope: $("banned-scope"),
+  bannedReasonLine: $("banned-reason-line"),
+  bannedNote: $("banned-note"),
+  bannedNoteText: $("banned-note-text"),
+  appealState: $("appeal-state"),
+  appealStateText: $("appeal-state-text"),
+  appealStatement: $("appeal-statement"),
+  reconnect: $("reconnect"),
+  reconnectText: $("reconnect-text"),
+  reconnectNow: $("reconnect-now"),
+  legal: $("legal"),
+  legalText: $("legal-text"),
+  legalProblem: $("legal-problem"),
+  legalBack: $("legal-back"),
+};
+
+// The online count (GET /v1/online): per mode, rounded down, every age band together, the
+// same for every asker. Asked while the start screen or a wait is on screen.
+const ONLINE_EVERY_MS = 15000;
+let online = null; // { text: {at_least} | {below}, video: ... }
+let onlineTimer = 0;
+
+function onlineText(count) {
+  if (typeof count?.at_least === "number") return t("online.count", { count: count.at_least });
+  return t("online.few");
+}
+
+function renderOnline() {
+  const shown = online != null && !ui.start.hidden;
+  stateUi.online.hidden = !shown;
+  if (shown) {
+    const counts = { text: onlineText(online.text), video: onlineText(online.video) };
+    localise(stateUi.online, "online.start", counts);
+  }
+  if (online != null && phase === "waiting" && (mode === "text" || mode === "video")) {
+    localise(stateUi.waitOnline, `online.mode_${mode}`, { count: onlineText(online[mode]) });
+  } else {
+    delete stateUi.waitOnline.dataset.i18n;
+    stateUi.waitOnline.textContent = "";
+  }
+}
+
+async function fetchOnline() {
+  try {
+    const response = await fetch("/v1/online", { credentials: "same-origin" });
+    if (response.ok) online = await response.json();
+  } catch {
+    // offline or refused: the last count stays, or none is shown
+  }
+  renderOnline();
+}
+
+function watchOnline() {
+  clearTimeout(onlineTimer);
+  const wanted = !ui.start.hidden || phase === "waiting";
+  if (wanted) fetchOnline();
+  onlineTimer = setTimeout(watchOnline, ONLINE_EVERY_MS);
+}
+
+// Why a wait goes on (the server's `queue`, after a few seconds of waiting): nobody else
+// is looking, or only strangers met within the no-re-pair window, or others who may yet
+// fit. Shown under the conversation, replaced in place, gone once the wait ends.
+const WAIT_STATES = ["nobody", "met_recently", "others"];
+let waitNote = null; // { state, minutes }
+
+function renderWaitState() {
+  const waiting = phase === "waiting";
+  if (!waiting) waitNote = null;
+  stateUi.waitState.hidden = !waiting;
+  if (waitNote) {
+    localise(stateUi.waitLine, `wait.${waitNote.state}`, { minutes: { minutes: waitNote.minutes } });
+    stateUi.waitLine.hidden = false;
+  } else {
+    stateUi.waitLine.hidden = true;
+    stateUi.waitLine.textContent = "";
+  }
+  if (waiting && online == null) fetchOnline();
+  renderOnline();
+  stateUi.reconnect.hidden = !(phase === "closed" || (phase === "connecting" && reconnect.active));
+}
+
+handlers.queue = (message) => {
+  if (phase !== "waiting" || !WAIT_STATES.includes(message.state)) return;
+  waitNote = { state: message.state, minutes: Number(message.repair_minutes) || 30 };
+  renderWaitState();
+};
+
+// The age answer counts only once confirmed ("You said March 2016 — is that right?"): a
+// slip is caught before the server locks it. The server's rules hold whatever the page
+// does (docs/safety.md, "Age"); this only spares an honest chatter a mistake.
+// The year list starts some years before the current one, not at 13: a neutral age
+// screen lets a child give a true answer (FTC COPPA FAQ H.3), and no one of 6 chats here.
+const YOUNGEST_LISTED = 6;
+const OLDEST_LISTED = 100;
+let confirmedBirth = null; // "year-month" confirmed on this page
+
+function confirmBirth(year, month) {
+  const key = `${year}-${month}`;
+  if (confirmedBirth === key) return Promise.resolve(true);
+  const monthName = new Intl.DateTimeFormat(language, { month: "long" }).format(new Date(2000, month - 1, 1));
+  localise(stateUi.ageConfirmText, "age_confirm.text", { month: monthName, year: String(year) });
+  const dialog = stateUi.ageConfirm;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        const yes = dialog.returnValue === "yes";
+        if (yes) confirmedBirth = key;
+        else ui.month.focus();
+        resolve(yes);
+      },
+      { once: true },
+    );
+    dialog.showModal();
+    stateUi.ageYes.focus();
+  });
+}
+
+// A changed answer must be confirmed again.
+for (const select of [ui.month, ui.year]) {
+  select.addEventListener("change", () => {
+    confirmedBirth = null;
+  });
+}
+
+// A refusal says until when, in the chatter's language and time zone.
+function renderRefusalUntil(reason, until) {
+  const shown = typeof until === "number" && reason !== "age_check";
+  stateUi.refusedUntil.hidden = !shown;
+  if (shown) localise(stateUi.refusedUntil, "refused.until", { time: { time: until } });
+}
+
+// The ban screen: the moderator's own words when there are some (text, never HTML), a
+// network's ban told as such (its reason and case are another device's), and the state of
+// this device's appeal (GET /v1/standing), so a sent appeal never comes back as an empty form.
+const APPEAL_DRAFT = "strangers.appeal-draft";
+const APPEAL_STATES = ["pending", "upheld", "overturned"];
+
+function renderBanExtras(message) {
+  const note = typeof message.note === "string" ? message.note.trim() : "";
+  stateUi.bannedNote.hidden = !note;
+  stateUi.bannedNoteText.textContent = note;
+  const network = message.scope === "network";
+  stateUi.bannedScope.hidden = !network;
+  stateUi.bannedReasonLine.hidden = network;
+  stateUi.appealState.hidden = true;
+  if (network) ui.appeal.hidden = true;
+  let draft = null;
+  try {
+    draft = JSON.parse(store.get(APPEAL_DRAFT));
+  } catch {
+    draft = null;
+  }
+  if (draft?.case && draft.case === ui.appealForm.dataset.case && !ui.appealText.value) {
+    ui.appealText.value = String(draft.text ?? "");
+  }
+  if (message.appeal) renderAppealState(message.appeal);
+}
+
+function renderAppealState(appeal) {
+  if (!APPEAL_STATES.includes(appeal?.state)) {
+    stateUi.appealState.hidden = true;
+    return;
+  }
+  const at = appeal.state === "pending" ? appeal.submitted_at : (appeal.decided_at ?? appeal.submitted_at);
+  localise(stateUi.appealStateText, `appeal.state.${appeal.state}`, { time: { time: Number(at) || Date.now() / 1000 } });
+  const statement = typeof appeal.statement === "string" ? appeal.statement : "";
+  stateUi.appealStatement.hidden = !statement;
+  stateUi.appealStatement.textContent = statement;
+  stateUi.appealState.hidden = false;
+  ui.appeal.hidden = true; // the form's section: nothing more to send
+}
+
+function appealSent() {
+  store.remove(APPEAL_DRAFT);
+  ui.appealText.value = "";
+  renderAppealState({ state: "pending", submitted_at: Date.now() / 1000 });
+  stateUi.appealState.focus();
+}
+
+ui.appealText.addEventListener("input", () => {
+  const text = ui.appealText.value;
+  if (text) store.set(APPEAL_DRAFT, JSON.stringify({ case: ui.appealForm.dataset.case, text }));
+  else store.remove(APPEAL_DRAFT);
+});
+
+function showStanding(standing) {
+  const notice = { ...standing.notice, scope: standing.scope, appeal: standing.appeal };
+  if (standing.scope === "network") notice.reason = t("banned.reason_network");
+  showBanned(notice);
+}
+
+// On arrival, before any question: is this device banned? Only a device that was given a
+// token asks, with that token (never an id of its own choosing).
+async function checkStanding() {
+  const token = store.get(STORE.device);
+  if (!token) return false;
+  try {
+    const response = await fetch("/v1/standing", {
+      credentials: "same-origin",
+      headers: { Authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!response.ok) return false;
+    const standing = await response.json();
+    if (standing?.banned !== true || typeof standing.notice !== "object") return false;
+    showStanding(standing);
+    return true;
+  } catch {
+    return false; // the socket's hello still meets the ban, if there is one
+  }
+}
+
+// A `banned` message mid-visit: the appeal's state comes from the standing.
+const showBannedFromSocket = handlers.banned;
+handlers.banned = (message) => {
+  showBannedFromSocket(message);
+  checkStanding();
+};
+
+// Reconnection: a lost connection is tried again by itself, after 1 s, 2 s, 4 s … up to 30 s,
+// each delay with ±20 % jitter so a server's whole audience does not come back in one
+// second; "Retry now" tries at once. Where the chatter was is where they go back: looking
+// again if they were looking. A chat cannot survive it, and the log says so.
+const RECONNECT_FIRST_MS = 1000;
+const RECONNECT_MAX_MS = 30000;
+const RECONNECT_JITTER = 0.2;
+const reconnect = { active: false, attempt: 0, timer: 0, countdown: 0, due: 0, look: false };
+const reconnectLog = []; // test hook: { at, delay } per scheduled attempt
+let lookOnWelcome = true; // whether the session looks for a stranger once open
+
+window.strangersReconnect = { attempts: () => reconnectLog.map((entry) => ({ ...entry })) };
+
+function reconnectDelay(attempt) {
+  const base = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt);
+  return Math.round(base * (1 - RECONNECT_JITTER + 2 * RECONNECT_JITTER * Math.random()));
+}
+
+function stopReconnectTimers() {
+  clearTimeout(reconnect.timer);
+  clearInterval(reconnect.countdown);
+}
+
+function connectionLost() {
+  const was = phase;
+  matchId = null;
+  if (!reconnect.active) {
+    reconnect.active = true;
+    reconnect.attempt = 0;
+    reconnect.look = was === "waiting" || (was === "connecting" && lookOnWelcome);
+    if (was === "chatting") status("status.chat_lost", undefined, "status problem");
+    else status("status.lost", undefined, "status problem");
+  }
+  setPhase("closed");
+  scheduleReconnect();
+}
+
+function scheduleReconnect() {
+  stopReconnectTimers();
+  const delay = reconnectDelay(reconnect.attempt);
+  reconnect.attempt += 1;
+  stateUi.reconnect.dataset.attempt = String(reconnect.attempt); // mirrored for tests
+  reconnect.due = performance.now() + delay;
+  reconnectLog.push({ at: performance.now(), delay });
+  const render = () => {
+    const seconds = Math.max(1, Math.ceil((reconnect.due - performance.now()) / 1000));
+    localise(stateUi.reconnectText, "reconnect.in", { seconds });
+  };
+  render();
+  reconnect.countdown = setInterval(render, 250);
+  reconnect.timer = setTimeout(attemptReconnect, delay);
+  stateUi.reconnect.hidden = false;
+}
+
+function attemptReconnect() {
+  if (phase !== "closed" || socket) return;
+  localise(stateUi.reconnectText, "reconnect.trying");
+  lookOnWelcome = reconnect.look;
+  connect(true);
+}
+
+function retryNow() {
+  if (phase !== "closed") return;
+  if (!reconnect.active) {
+    search(); // a connection given up on purpose: "Reconnect" is a new search
+    return;
+  }
+  attemptReconnect();
+}
+
+stateUi.reconnectNow.addEventListener("click", retryNow);
+
+// Called at `welcome`: true when this was a reconnection that does not look again (the
+// chat it had was lost), so the page stays idle with "New".
+function reconnected() {
+  if (!reconnect.active) return false;
+  reconnect.active = false;
+  stopReconnectTimers();
+  status("status.reconnected");
+  if (lookOnWelcome) {
+    renderWaitState();
+    return false;
+  }
+  setPhase("ended");
+  return true;
+}
+
+// Terms of use and Privacy: /terms and /privacy open the page at their screen; the text
+// is the operator's or the default (GET /v1/legal/<doc>), shown as text, never as HTML.
+const LEGAL_DOCS = ["terms", "privacy"];
+let legalShown = null;
+
+function legalRoute() {
+  const name = location.pathname.replace(/^\/+|\/+$/g, "");
+  return LEGAL_DOCS.includes(name) ? name : null;
+}
+
+function legalBlocks(text) {
+  const blocks = [];
+  let paragraph = [];
+  let list = null;
+  const flush = () => {
+    if (paragraph.length) {
+      const p = document.createElement("p");
+      p.textContent = paragraph.join(" ");
+      blocks.push(p);
+    }
+    paragraph = [];
+  };
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    const heading = /^(#{1,3})\s+(.*)$/.exec(line);
+    const item = /^[-*]\s+(.*)$/.exec(line);
+    if (!item) list = null;
+    if (!line) {
+      flush();
+    } else if (heading) {
+      flush();
+      const h = document.createElement(`h${Math.min(3, heading[1].length)}`);
+      h.textContent = heading[2];
+      blocks.push(h);
+    } else if (item) {
+      flush();
+      if (!list) {
+        list = document.createElement("ul");
+        blocks.push(list);
+      }
+      const li = document.createElement("li");
+      li.textContent = item[1];
+      list.append(li);
+    } else {
+      paragraph.push(line);
+    }
+  }
+  flush();
+  return blocks;
+}
+
+async function showLegal(name) {
+  legalShown = name;
+  show(stateUi.legal);
+  stateUi.legalProblem.hidden = true;
+  stateUi.legalText.setAttribute("aria-busy", "true");
+  try {
+    const response = await fetch(`/v1/legal/${name}?lang=${language}`, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    const body = await response.json();
+    if (legalShown !== name) return;
+    stateUi.legalText.replaceChildren(...legalBlocks(String(body.text ?? "")));
+    stateUi.legalText.lang = String(body.language ?? language);
+  } catch {
+    stateUi.legalText.replaceChildren();
+    stateUi.legalProblem.hidden = false;
+  } finally {
+    stateUi.legalText.removeAttribute("aria-busy");
+  }
+  stateUi.legalText.focus();
+}
+
+function leaveLegal() {
+  legalShown = null;
+  const refused = storedRefusal();
+  if (refused) showRefused(refused.reason, refused.until);
+  else show(ui.start);
+  watchOnline();
+}
+
+// In place while nothing would be lost; during a chat or a wait, in a new tab.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("a[data-legal]");
+  if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey) return;
+  if (socket || !ui.banned.hidden) {
+    link.target = "_blank";
+    link.rel = "noopener";
+    return;
+  }
+  event.preventDefault();
+  history.pushState({ legal: link.dataset.legal }, "", `/${link.dataset.legal}`);
+  showLegal(link.dataset.legal);
+});
+
+stateUi.legalBack.addEventListener("click", (event) => {
+  event.preventDefault();
+  if (history.state?.legal) history.back();
+  else {
+    history.replaceState(null, "", "/");
+    leaveLegal();
+  }
+});
+
+window.addEventListener("popstate", () => {
+  const name = legalRoute();
+  if (name) showLegal(name);
+  else if (legalShown) leaveLegal();
+});
+
+// Once a new language's catalogue is in (setLanguage sets <html lang> last): the counts'
+// words, and the document in that language.
+new MutationObserver(() => {
+  renderOnline();
+  if (legalShown) showLegal(legalShown);
+}).observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
+
 // --- start --------------------------------------------------------------------------
 
 fillBirthSelects();
@@ -1712,6 +2156,10 @@ renderTouch();
 renderRemoteState();
 updateCounter();
 const refusal = storedRefusal();
-if (refusal) showRefused(refusal.reason, refusal.until);
+if (legalRoute()) showLegal(legalRoute());
+else if (await checkStanding()) {
+  // banned: the ban screen is up, before any question
+} else if (refusal) showRefused(refusal.reason, refusal.until);
 else show(ui.start);
 ui.app.hidden = false;
+watchOnline();

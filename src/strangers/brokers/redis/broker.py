@@ -22,7 +22,7 @@ from ...core.switchboard import PeerEvent
 from ..base import FrameHandler, PairSink, home_of
 from ..counters import BrokerCounters
 from ..keys import Keys
-from ..wire import Fact, dumps, event_to_wire, fact_to_wire
+from ..wire import Fact, WireError, dumps, event_to_wire, fact_to_wire, loads
 from . import scripts
 from .deliveries import Deliveries
 from .frames import FrameCalls
@@ -33,6 +33,9 @@ from .waiting import Waiting
 
 log = logging.getLogger("strangers.redis")
 
+#: Seconds a gateway's published online counts last: a few of its refreshes
+#: (``gateway/online.py``), so a gateway that stops counting drops out soon after.
+ONLINE_TTL = 20.0
 ALL_POOLS = tuple(Pool(band, mode) for band in AgeBand for mode in Mode)
 
 
@@ -191,6 +194,32 @@ class RedisBroker:
         with contextlib.suppress(RedisError, OSError):
             await self.heartbeats.stop()
         await self.link.aclose()
+
+    async def online(self, local: dict[str, int]) -> dict[str, int]:
+        """Publish this gateway's counts (a key that runs out ``ONLINE_TTL`` seconds
+        later, so a dead gateway's count goes with it) and sum every gateway's. Raises
+        ``RedisError``/``OSError`` when Redis is out of reach: the caller keeps its last
+        answer."""
+        client = self.link.redis
+        await client.set(self.keys.online(self.node_id), dumps(local), px=int(ONLINE_TTL * 1000))
+        members = sorted(str(m) for m in await client.smembers(self.keys.nodes))
+        if not members:
+            return dict(local)
+        values = await client.mget([self.keys.online(m) for m in members])
+        total = dict.fromkeys(local, 0)
+        for value in values:
+            if value is None:
+                continue
+            try:
+                counts = loads(value)
+            except WireError:
+                self.counters.bad_payloads += 1
+                continue
+            for mode in total:
+                count = counts.get(mode)
+                if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                    total[mode] += count
+        return total
 
     # --- the Broker interface (called in the event loop, never blocks) ----------------
 

@@ -17,7 +17,15 @@ from redis.exceptions import RedisError
 from ..base import PairSink, home_of
 from ..counters import BrokerCounters
 from ..keys import Keys
-from ..wire import WireError, event_from_wire, fact_from_wire, loads, pair_from_wire, pool_from_key
+from ..wire import (
+    WireError,
+    event_from_wire,
+    fact_from_wire,
+    loads,
+    note_from_wire,
+    pair_from_wire,
+    pool_from_key,
+)
 from .frames import FrameCalls
 from .leases import Leases
 from .link import Link
@@ -99,6 +107,10 @@ class Deliveries:
         elif kind == "pair":
             pair = pair_from_wire(value, self._clock())
             sink.on_pairs([self._waiting.claim(pair)])
+        elif kind == "note":
+            note = note_from_wire(value)
+            if home_of(note.session) == self.node_id:
+                sink.on_wait_notes([note])
         elif kind == "frame":
             self._frames.serve(value)
         elif kind == "frame_reply":

@@ -28,7 +28,7 @@ from ...core.pools import Pool
 from ..base import home_of
 from ..counters import BrokerCounters
 from ..keys import Keys
-from ..wire import WireError, dumps, loads, pair_to_wire, ticket_from_wire
+from ..wire import WireError, dumps, loads, note_to_wire, pair_to_wire, ticket_from_wire
 from .heartbeats import Heartbeats
 from .link import Link
 
@@ -243,6 +243,7 @@ class Leases:
             if not self.held:
                 continue
             pairs = self.matchmaker.tick(self._clock())
+            await self._publish_notes()
             by_pool: dict[Pool, list[Pair]] = {}
             for pair in pairs:
                 by_pool.setdefault(pair.a.pool, []).append(pair)
@@ -250,6 +251,21 @@ class Leases:
                 held = self.held.get(pool)
                 if held is not None:
                     await self._publish(pool, held, found)
+
+    async def _publish_notes(self) -> None:
+        """Tell the gateways of the chatters waiting here for a while why they still
+        wait (``WaitNote``; docs/protocol.md, ``queue``). Advisory, so unfenced: a note
+        from a holder that just lost its lease says what it saw a moment ago."""
+        notes = self.matchmaker.wait_notes(self._clock())
+        if not notes:
+            return
+        pipe = self._link.redis.pipeline(transaction=False)
+        for note in notes:
+            pipe.publish(self._keys.inbox(home_of(note.session)), dumps(note_to_wire(note)))
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("could not publish %d wait notes: %s", len(notes), exc)
 
     async def _publish(self, pool: Pool, held: Held, pairs: list[Pair]) -> None:
         """Send each pair to its sides' gateways, only while the lease is ours."""
