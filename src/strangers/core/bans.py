@@ -20,6 +20,9 @@ class BanEntry:
     reason: str
     case: str | None
     until: datetime | None  # None: for good
+    #: The moderator's written reason (plain text, at most 500 characters), shown with
+    #: ``reason``; None for automatic bans and bans made without one (DSA art. 17(3)(d)).
+    note: str | None = None
 
     def lasts_longer_than(self, other: BanEntry) -> bool:
         if self.until is None or other.until is None:

@@ -616,7 +616,7 @@ class ChatSocket:
         if entry is None:
             return None
         until = int(entry.until.timestamp()) if entry.until is not None else None
-        return Banned(reason=entry.reason, case=entry.case, until=until)
+        return Banned(reason=entry.reason, case=entry.case, until=until, note=entry.note)
 
     # --- helpers -------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ def ban_here(services: Services, device: str | None, network: str | None, ban: B
     """Put a ban in this node's index, and tell and close every session it covers here."""
     services.bans.add(device, network, ban)
     until = None if ban.until is None else int(ban.until.timestamp())
-    notice = Banned(reason=ban.reason, case=ban.case, until=until)
+    notice = Banned(reason=ban.reason, case=ban.case, until=until, note=ban.note)
     node = services.node
     if device is not None:
         node.run(node.switchboard.ban(device, network, notice))
