@@ -22,6 +22,7 @@ from strangers.core.frames import CheckedFrame, FrameSource, FrameVerdict, HashH
 from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import Filing, Line, Party, ReportReason
 from strangers.moderation import BanNotice, RecordError, Records, casework
+from strangers.moderation.cybertip import ONLINE_ENTICEMENT
 from strangers.moderation.records import (
     ESCALATED_EVIDENCE_DAYS,
     EVIDENCE_DAYS,
@@ -134,7 +135,7 @@ async def test_the_queue_lists_open_and_escalated_cases_most_severe_first_then_o
     dismissed = await records.reports.file(report(ReportReason.SEXUAL), now=NOW)
     await casework.act(records, dismissed, "dismiss", actor="mod-a", now=NOW)
 
-    items = await casework.queue(records)
+    items = (await casework.queue(records)).items
     assert [item.number for item in items] == [abuse, underage, early_harm, late_harm, nudity, spam]
     first = items[0]
     assert (first.kind, first.status, first.escalated, first.reason) == (
@@ -146,7 +147,10 @@ async def test_the_queue_lists_open_and_escalated_cases_most_severe_first_then_o
     assert (items[1].kind, items[1].reason, items[1].severity) == ("report", "underage", 90)
     assert items[1].opened_at == NOW and items[1].pool == "adult-video"
     assert items[4].reason == "nudity" and not items[4].escalated
-    assert [item.number for item in await casework.queue(records, limit=2)] == [abuse, underage]
+    assert [item.number for item in (await casework.queue(records, limit=2)).items] == [
+        abuse,
+        underage,
+    ]
     with pytest.raises(RecordError) as refused:
         await casework.queue(records, limit=0)
     assert refused.value.code == "invalid"
@@ -336,7 +340,7 @@ async def test_a_ban_bans_the_subject_device_for_its_duration(
     number = await records.reports.file(report(), now=NOW)
     acted = NOW + timedelta(minutes=10)
     outcome = await casework.act(
-        records, number, "ban", actor="mod-a", now=acted, duration=duration
+        records, number, "ban", actor="mod-a", now=acted, duration=duration, confirm=duration
     )
 
     until = None if length is None else acted + length
@@ -409,7 +413,7 @@ async def test_dismissing_closes_the_case_and_takes_it_off_the_queue(records: Re
     assert view.status == "dismissed"
     assert [(a.kind, a.actor, a.automatic) for a in view.actions] == [("dismiss", "mod-a", False)]
     assert [(e.actor, e.action) for e in view.audit][-1] == ("mod-a", "case.dismissed")
-    assert await casework.queue(records) == []
+    assert (await casework.queue(records)).items == []
     # A second look is allowed: a dismissed case can still be acted on.
     await casework.act(records, number, "warn", actor="mod-b", now=NOW, text="Be kind.")
     assert (await casework.case(records, number, now=NOW)).status == "actioned"
@@ -434,7 +438,14 @@ async def test_escalating_keeps_the_evidence_a_year_and_seals_the_address(
     later = NOW + timedelta(hours=2)
     capture = AddressCapture(address="192.0.2.44", at=NOW.timestamp() - 30)
     outcome = await casework.act(
-        records, number, "escalate", actor="mod-a", now=later, capture=capture
+        records,
+        number,
+        "escalate",
+        actor="mod-a",
+        now=later,
+        capture=capture,
+        confirm="escalate",
+        incident_type=ONLINE_ENTICEMENT,
     )
     assert outcome == casework.ActionOutcome(ban=None, device=REPORTED.device, notice=None)
 
@@ -443,7 +454,7 @@ async def test_escalating_keeps_the_evidence_a_year_and_seals_the_address(
     assert view.evidence_kept_until == NOW + timedelta(days=ESCALATED_EVIDENCE_DAYS)
     assert [(a.kind, a.actor, a.automatic) for a in view.actions] == [("escalate", "mod-a", False)]
     assert [(e.actor, e.action) for e in view.audit][-1] == ("mod-a", "case.escalated")
-    assert [item.number for item in await casework.queue(records)] == [number]
+    assert [item.number for item in (await casework.queue(records)).items] == [number]
     identifiers, _, retain = (await sealed_evidence(engine, evidence_key, number))["identifiers"]
     assert identifiers["device"] == REPORTED.device
     assert identifiers["captures"][0]["address"] == "192.0.2.44"
@@ -467,7 +478,16 @@ async def test_escalating_keeps_the_evidence_a_year_and_seals_the_address(
         (None, "dismiss", {"actor": ""}, "invalid"),
         (None, "dismiss", {"now": datetime(2025, 3, 1, 12, 0)}, "invalid"),
         ("S-999999", "ban", {"duration": "1h"}, "unknown_case"),
-        ("S-999999", "escalate", {}, "unknown_case"),
+        ("S-999999", "escalate", {"confirm": "escalate"}, "unknown_case"),
+        # Confirmations the server requires, whatever the page did (issue 19).
+        (None, "ban", {"duration": "7d"}, "invalid"),
+        (None, "ban", {"duration": "permanent", "confirm": "7d"}, "invalid"),
+        (None, "escalate", {}, "invalid"),
+        (None, "escalate", {"confirm": "yes"}, "invalid"),
+        # A harassment report has no default incident type: one must be chosen.
+        (None, "escalate", {"confirm": "escalate"}, "invalid"),
+        (None, "escalate", {"confirm": "escalate", "incident_type": "Spam"}, "invalid"),
+        (None, "ban", {"duration": "1h", "text": "x" * 501}, "invalid"),
         ("S-999999", "warn", {"text": "Be kind."}, "unknown_case"),
     ],
 )
@@ -493,7 +513,7 @@ async def test_a_refused_action_writes_nothing(
 
 async def banned_and_appealed(records: Records, *, by: str = "mod-a") -> tuple[str, int]:
     number = await records.reports.file(report(), now=NOW)
-    await casework.act(records, number, "ban", actor=by, now=NOW, duration="7d")
+    await casework.act(records, number, "ban", actor=by, now=NOW, duration="7d", confirm="7d")
     appeal_id = await records.appeals.submit(
         case=number, device=REPORTED.device, text="I was only joking.", now=NOW + timedelta(hours=1)
     )
@@ -722,7 +742,15 @@ async def test_every_measure_is_an_action_row_counted_as_human(
     await casework.act(records, number, "warn", actor="mod-a", now=NOW, text="Be kind.")
     await casework.act(records, number, "ban", actor="mod-a", now=NOW, duration="1h")
     await casework.act(records, number, "note", actor="mod-a", now=NOW, text="done")
-    await casework.act(records, number, "escalate", actor="mod-a", now=NOW)
+    await casework.act(
+        records,
+        number,
+        "escalate",
+        actor="mod-a",
+        now=NOW,
+        confirm="escalate",
+        incident_type=ONLINE_ENTICEMENT,
+    )
     await casework.act(records, number, "dismiss", actor="mod-a", now=NOW)
     rows = await table(engine, "actions")
     assert [(row["kind"], row["actor"], row["automatic"]) for row in rows] == [

@@ -28,7 +28,7 @@ from strangers.core.reports import Filing, Line, Party, ReportReason
 from strangers.gateway.app import Gateway
 from strangers.gateway.services import Services
 from strangers.gateway.settings import Settings
-from strangers.moderation import RecordError, Records, casework, sqlite_url, upgrade
+from strangers.moderation import RecordError, Records, casework, cybertip, sqlite_url, upgrade
 from strangers.moderation.accounts import Accounts
 from strangers.moderation.console.handles import Handles, token_hash
 from strangers.moderation.db import make_engine
@@ -636,13 +636,22 @@ async def test_an_escalated_case_gives_its_report_package_and_admins_a_send_butt
     handle, other = case_handle(queue, first), case_handle(queue, second)
     assert (await ana.get(f"/mod/cases/{other}/report.zip")).status_code == 403  # not escalated
     escalated = await ana.post(
-        f"/mod/cases/{handle}/act", data={"csrf": ana.csrf, "action": "escalate"}
+        f"/mod/cases/{handle}/act",
+        data={
+            "csrf": ana.csrf,
+            "action": "escalate",
+            "confirm": "escalate",
+            "incident_type": cybertip.ONLINE_ENTICEMENT,
+        },
     )
     assert escalated.status_code == 303
     page = (await ana.get(f"/mod/cases/{handle}")).text
-    assert "Download report package" in page and "Send to CyberTipline" not in page
+    assert f"/mod/cases/{handle}/report" in page
+    preview = (await ana.get(f"/mod/cases/{handle}/report")).text
+    assert "Download report package" in preview and "Send to the CyberTipline" not in preview
+    assert cybertip.ONLINE_ENTICEMENT in preview
     ben_handle = case_handle((await ben.get("/mod")).text, first)
-    assert "Send to CyberTipline" in (await ben.get(f"/mod/cases/{ben_handle}")).text
+    assert "Send to the CyberTipline" in (await ben.get(f"/mod/cases/{ben_handle}/report")).text
 
     package = await ana.get(f"/mod/cases/{handle}/report.zip")
     assert package.status_code == 200
@@ -654,7 +663,10 @@ async def test_an_escalated_case_gives_its_report_package_and_admins_a_send_butt
     audit = [(row["actor"], row["action"]) for row in (await all_rows(console.engine))["audit"]]
     assert ("ana", "cybertip.package_downloaded") in audit
 
-    sent = await ben.post(f"/mod/cases/{ben_handle}/cybertip", data={"csrf": ben.csrf})
+    sent = await ben.post(
+        f"/mod/cases/{ben_handle}/cybertip",
+        data={"csrf": ben.csrf, "incident_type": cybertip.ONLINE_ENTICEMENT},
+    )
     assert sent.status_code == 502
     assert "did not take the report" in sent.text and "Traceback" not in sent.text
     audit = [(row["actor"], row["action"]) for row in (await all_rows(console.engine))["audit"]]

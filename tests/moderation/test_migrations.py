@@ -1,6 +1,7 @@
 """Migrations 0002 (flags, frame and identifier evidence, hash lists), 0003 (text
-flags), 0004 (the console) and 0005 (age state): down and back up, on SQLite (batch
-mode) and PostgreSQL, with records in place."""
+flags), 0004 (the console), 0005 (age state) and 0006 (claims, chosen incident types,
+a ban's written reason): down and back up, on SQLite (batch mode) and PostgreSQL, with
+records in place."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NEW_TABLES = {"flags", "hash_entries"}
 CONSOLE_TABLES = {"moderators", "console_sessions", "actions", "chatter_notices"}  # 0004
 AGE_TABLES = {"device_ages", "network_holds"}  # 0005
-HEAD = "0005"
+CLAIM_TABLES = {"case_claims"}  # 0006
+HEAD = "0006"
+CASEWORK_COLUMNS = {("bans", "note")}  # 0006, with CLAIM_TABLES
 
 
 async def downgrade(url: str, revision: str) -> None:
@@ -72,7 +75,9 @@ async def test_0002_goes_down_and_up_with_records_in_place(
 
     await downgrade(db_url, "0001")
     revision, tables, _ = await state(engine)
-    assert revision == "0001" and not tables & (NEW_TABLES | CONSOLE_TABLES | AGE_TABLES)
+    assert revision == "0001" and not tables & (
+        NEW_TABLES | CONSOLE_TABLES | AGE_TABLES | CLAIM_TABLES
+    )
 
     # At 0001: a report goes in, and the evidence constraint knows transcripts only.
     records = await Records.open(db_url, evidence_key)
@@ -93,7 +98,7 @@ async def test_0002_goes_down_and_up_with_records_in_place(
     await upgrade_async(db_url)
     assert await state(engine) == (
         HEAD,
-        tables | NEW_TABLES | CONSOLE_TABLES | AGE_TABLES,
+        tables | NEW_TABLES | CONSOLE_TABLES | AGE_TABLES | CLAIM_TABLES,
         [],
     )
     records = await Records.open(db_url, evidence_key)
@@ -156,3 +161,49 @@ async def test_0005_goes_down_and_up_and_keeps_age_state_after(
     assert not (await state(engine))[1] & AGE_TABLES
     await upgrade_async(db_url)
     assert await state(engine) == (HEAD, (await state(engine))[1] | AGE_TABLES, [])
+
+
+async def columns(engine: AsyncEngine) -> set[tuple[str, str]]:
+    def look(connection: Connection) -> set[tuple[str, str]]:
+        inspector = sa.inspect(connection)
+        return {
+            (table, column["name"])
+            for table in ("bans",)
+            for column in inspector.get_columns(table)
+        }
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(look)
+
+
+async def test_0006_goes_down_and_up_keeping_cases_and_bans(
+    db_url: str, engine: AsyncEngine, records: Records
+) -> None:
+    case = await records.reports.file(filing(), now=NOW)
+    await records.bans.add(
+        device="dev-x", network=None, reason="Spam or a bot", case=case, until=None, now=NOW
+    )
+    assert await columns(engine) >= CASEWORK_COLUMNS
+    await downgrade(db_url, "0005")
+    revision, _, _ = await state(engine)
+    assert revision == "0005" and not await columns(engine) & CASEWORK_COLUMNS
+    assert not (await state(engine))[1] & CLAIM_TABLES
+    await upgrade_async(db_url)
+    revision, tables, diff = await state(engine)
+    assert (revision, diff) == (HEAD, []) and tables >= CLAIM_TABLES
+    # The rows went through both rebuilds (SQLite batch mode), unclaimed, with no note.
+    bans = await records.bans.active(now=NOW)
+    assert [(device, ban.reason, ban.case, ban.note) for device, _, ban in bans] == [
+        ("dev-x", "Spam or a bot", case, None)
+    ]
+    await records.bans.add(
+        device="dev-y",
+        network=None,
+        reason="Spam or a bot",
+        case=case,
+        until=None,
+        now=NOW,
+        note="Links to a shop, twice.",
+    )
+    notes = {device: ban.note for device, _, ban in await records.bans.active(now=NOW)}
+    assert notes == {"dev-x": None, "dev-y": "Links to a shop, twice."}

@@ -21,6 +21,9 @@ class BanEntry:
     reason: str
     case: str | None
     until: datetime | None  # None: for good
+    #: The moderator's written reason (plain text, at most 500 characters), shown with
+    #: ``reason``; None for automatic bans and bans made without one (DSA art. 17(3)(d)).
+    note: str | None = None
 
     def lasts_longer_than(self, other: BanEntry) -> bool:
         if self.until is None or other.until is None:
@@ -33,7 +36,7 @@ def banned_message(entry: BanEntry) -> Banned:
     chatter gets): the one builder of it, for the socket (at ``hello`` and mid-chat) and
     for ``GET /v1/standing``, so a field added to the notice reaches both."""
     until = None if entry.until is None else int(entry.until.timestamp())
-    return Banned(reason=entry.reason, case=entry.case, until=until)
+    return Banned(reason=entry.reason, case=entry.case, until=until, note=entry.note)
 
 
 class BanIndex:

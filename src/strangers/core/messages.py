@@ -421,13 +421,16 @@ class Reported(_Message):
 class Banned(_Message):
     """This device or network is banned: the reason, the case number, when it ends
     (Unix time; absent for a permanent ban), and where to appeal (DSA art. 17 and 20:
-    a statement of reasons and a way to contest it). The socket closes after this."""
+    a statement of reasons and a way to contest it). ``note`` is the moderator's own
+    words on the decision (plain text, at most 500 characters; show it as text, never
+    as markup), absent when there are none. The socket closes after this."""
 
     type: Literal["banned"] = "banned"
     reason: str
     case: str | None = None
     until: int | None = None
     appeal: str = "/v1/appeals"
+    note: str | None = None
 
 
 class Error(_Message):

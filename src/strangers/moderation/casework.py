@@ -20,17 +20,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from strangers.core.flags import FlagKind
+from strangers.core.messages import AgeBand, Mode
 from strangers.core.network import UNKNOWN_NETWORK
 from strangers.core.reports import ReportReason
+from strangers.moderation.cybertip.model import INCIDENT_TYPES, incident_type_for
 from strangers.moderation.records import (
     ESCALATED_EVIDENCE_DAYS,
     FLAG_BAN_REASONS,
@@ -41,6 +44,9 @@ from strangers.moderation.records import (
     Records,
 )
 from strangers.moderation.tables import (
+    BAN_NOTE_MAX,
+    CASE_KINDS,
+    CASE_STATUSES,
     NOTE_MAX,
     NOTICE_TEXT_MAX,
     Action,
@@ -48,8 +54,10 @@ from strangers.moderation.tables import (
     Audit,
     Ban,
     Case,
+    CaseClaim,
     ChatterNotice,
     Evidence,
+    Moderator,
     Report,
 )
 from strangers.moderation.tables import Flag as FlagRow
@@ -62,6 +70,16 @@ BAN_DURATIONS: Final[dict[str, timedelta | None]] = {
     "permanent": None,
 }
 ACTIONS: Final = ("dismiss", "warn", "ban", "escalate", "note")
+#: The actions that decide a case (a note does not): refused on a case another
+#: moderator holds (docs/moderation.md, "Claims"), and they end the decider's claim.
+DECISIONS: Final = ("dismiss", "warn", "ban", "escalate")
+#: Bans longer than 24 hours, and escalation, take effect only with ``confirm`` equal to
+#: the duration (or "escalate"): a second, deliberate step the server checks, so a
+#: modified page that skips the dialog is refused (docs/moderation.md, "Actions").
+CONFIRMED_DURATIONS: Final = ("7d", "permanent")
+#: How long a claim holds a case without its holder acting on it or opening it again.
+CLAIM_MINUTES: Final = 30
+CLAIM_TTL: Final = timedelta(minutes=CLAIM_MINUTES)
 APPEAL_OUTCOMES: Final = ("upheld", "overturned")
 
 #: The plain reason a banned chatter is shown (DSA art. 17(3)(c)-(d): the facts and
@@ -90,6 +108,22 @@ MAX_LIMIT: Final = 1000
 SYSTEM_ACTOR: Final = "system"
 ACTOR_MAX: Final = 128  # the ``actor`` columns
 
+#: The queue's filters (docs/moderation.md, "The queue"): states a moderator can list
+#: ("waiting" is open and escalated, the default), claim views, severity floors,
+#: page sizes; the pools are the age bands crossed with the modes (core.pools).
+QUEUE_STATES: Final = ("waiting", *CASE_STATUSES, "all")
+CLAIM_VIEWS: Final = ("any", "unclaimed", "mine")
+SEVERITY_FLOORS: Final = (0, 20, 50, 70, 90)
+POOLS: Final = tuple(f"{band.value}-{mode.value}" for band in AgeBand for mode in Mode)
+PAGE_SIZES: Final = (25, 50, 100)
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE: Final = 1_000_000
+#: The longest search accepted, and the shortest identifier prefix it matches by.
+SEARCH_MAX: Final = 128
+SEARCH_PREFIX_MIN: Final = 6
+CASE_NUMBER: Final = re.compile(r"(?:S-?)?(\d{1,12})", re.IGNORECASE)
+IDENTIFIER: Final = re.compile(r"[A-Za-z0-9_.:=+/-]+")
+
 
 # What the console shows
 
@@ -104,6 +138,120 @@ class QueueItem:
     pool: str
     reason: str  # the report's reason (e.g. "underage") or the flag's kind (e.g. "nudity")
     escalated: bool
+    holder: str | None = None  # who holds it now (a claim not yet lapsed)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue lists: filters, a search and a page (docs/moderation.md, "The
+    queue"). Every field has been checked (:meth:`parse`); ``search`` is a case
+    number ("S-000042" or "42") or a device id or network hash, whole or a prefix of
+    at least :data:`SEARCH_PREFIX_MIN` characters, on either side of a report."""
+
+    kind: str = ""  # "" any, else one of tables.CASE_KINDS
+    pool: str = ""  # "" any, else one of POOLS
+    severity: int = 0  # at least this
+    state: str = "waiting"
+    claim: str = "any"
+    search: str = ""
+    page: int = 1
+    per_page: int = DEFAULT_PAGE_SIZE
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> QueueFilter:
+        """The filter a query string asks for; ``invalid`` with what is wrong, for any
+        value out of its list or range (OWASP ASVS 5.1.3: allow lists)."""
+
+        def number(name: str, default: int, lowest: int, highest: int) -> int:
+            text = params.get(name, "").strip()
+            if not text:
+                return default
+            if not text.isascii() or not text.isdigit() or len(text) > 7:
+                raise RecordError("invalid", f"{name} must be a whole number")
+            value = int(text)
+            if not lowest <= value <= highest:
+                raise RecordError("invalid", f"{name} must be from {lowest} to {highest}")
+            return value
+
+        def choice(name: str, allowed: Sequence[str], default: str) -> str:
+            value = params.get(name, "").strip() or default
+            if value not in allowed:
+                raise RecordError("invalid", f"{name} must be one of {', '.join(allowed)}")
+            return value
+
+        search = params.get("q", "").strip()
+        if len(search) > SEARCH_MAX:
+            raise RecordError("invalid", f"the search is over {SEARCH_MAX} characters")
+        if search and not CASE_NUMBER.fullmatch(search):
+            if not IDENTIFIER.fullmatch(search):
+                raise RecordError(
+                    "invalid", "search for a case number, a device id or a network hash"
+                )
+            if len(search) < SEARCH_PREFIX_MIN:
+                raise RecordError(
+                    "invalid", f"search at least {SEARCH_PREFIX_MIN} characters of an identifier"
+                )
+        severity = number("severity", 0, 0, 100)
+        if severity not in SEVERITY_FLOORS:
+            floors = ", ".join(str(floor) for floor in SEVERITY_FLOORS)
+            raise RecordError("invalid", f"severity must be one of {floors}")
+        per_page = number("per_page", DEFAULT_PAGE_SIZE, 1, max(PAGE_SIZES))
+        if per_page not in PAGE_SIZES:
+            raise RecordError(
+                "invalid", f"per_page must be one of {', '.join(map(str, PAGE_SIZES))}"
+            )
+        return cls(
+            kind=choice("kind", ("", *CASE_KINDS), ""),
+            pool=choice("pool", ("", *POOLS), ""),
+            severity=severity,
+            state=choice("state", QUEUE_STATES, "waiting"),
+            claim=choice("claim", CLAIM_VIEWS, "any"),
+            search=search,
+            page=number("page", 1, 1, MAX_PAGE),
+            per_page=per_page,
+        )
+
+    def params(self, *, page: int | None = None) -> dict[str, str]:
+        """The query string that asks for this filter (defaults left out), on ``page``
+        (this one by default; 1 is left out)."""
+        values = {
+            "q": self.search,
+            "kind": self.kind,
+            "pool": self.pool,
+            "severity": str(self.severity) if self.severity else "",
+            "state": "" if self.state == "waiting" else self.state,
+            "claim": "" if self.claim == "any" else self.claim,
+            "per_page": "" if self.per_page == DEFAULT_PAGE_SIZE else str(self.per_page),
+        }
+        chosen = self.page if page is None else page
+        values["page"] = "" if chosen == 1 else str(chosen)
+        return {name: value for name, value in values.items() if value}
+
+    def first_page(self) -> QueueFilter:
+        return replace(self, page=1)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue: its cases, how many match in all, and the paging."""
+
+    items: list[QueueItem]
+    total: int
+    filter: QueueFilter
+    pages: int
+    waiting: int  # open and escalated cases in all, whatever the filter
+    unclaimed: int  # of those, held by nobody (or by a lapsed claim)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who holds a case and until when their claim lasts (``until`` = ``claimed_at`` +
+    :data:`CLAIM_TTL`); None: nobody."""
+
+    holder: str
+    since: datetime
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -204,6 +352,12 @@ class CaseView:
     appeals: list[AppealView]
     audit: list[AuditEntry]  # oldest first
     evidence_kept_until: datetime | None
+    claim: Claim | None = None
+    #: The CyberTipline incident type chosen at its latest escalation, or None.
+    incident_type: str | None = None
+    #: The incident type an escalation of this case defaults to (None: none fits;
+    #: the moderator must choose), :func:`cybertip.incident_type_for`.
+    default_incident_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -529,33 +683,301 @@ def _signals_and_scores(detail: dict[str, Any]) -> tuple[list[tuple[str, float]]
     return signals, scores
 
 
-async def queue(records: Records, *, limit: int = 100) -> list[QueueItem]:
-    """The cases waiting for a moderator, status "open" or "escalated" (an escalated
-    case stays until it is dismissed or otherwise acted on), most severe first, then
-    oldest (docs/design.md §1)."""
-    limit = _check_limit(limit)
+def _live_claims(now: datetime) -> Any:
+    """The claims that have not lapsed at ``now``."""
+    return select(CaseClaim.case_id).where(CaseClaim.claimed_at > now - CLAIM_TTL)
+
+
+def _unclaimed(now: datetime) -> Any:
+    return Case.id.not_in(_live_claims(now))
+
+
+def _held_by(actor: str, now: datetime) -> Any:
+    return Case.id.in_(_live_claims(now).where(CaseClaim.holder == actor))
+
+
+async def _claim_row(session: AsyncSession, case_id: int, now: datetime) -> CaseClaim | None:
+    """The case's claim while it lasts; None when nobody holds it or the claim lapsed."""
+    row = await session.get(CaseClaim, case_id)
+    return row if row is not None and row.claimed_at > now - CLAIM_TTL else None
+
+
+def _search(search: str) -> Any:
+    """Cases whose number is ``search``, or whose report (either side) or flag names a
+    device or network starting with it."""
+    number = CASE_NUMBER.fullmatch(search)
+    if number is not None:
+        return Case.number == f"S-{int(number.group(1)):06d}"
+    # "_" is a LIKE wildcard an identifier may hold: escape it, and the escape itself.
+    pattern = search.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+    def like(column: Any) -> Any:
+        return column.like(pattern, escape="\\")
+
+    reports = select(Report.case_id).where(
+        or_(
+            like(Report.reported_device),
+            like(Report.reported_network),
+            like(Report.reporter_device),
+            like(Report.reporter_network),
+        )
+    )
+    flags = select(FlagRow.case_id).where(
+        or_(like(FlagRow.subject_device), like(FlagRow.subject_network))
+    )
+    return or_(Case.id.in_(reports), Case.id.in_(flags))
+
+
+def _where(view: QueueFilter, *, actor: str, now: datetime) -> list[Any]:
+    where: list[Any] = []
+    if view.state == "waiting":
+        where.append(Case.status.in_(("open", "escalated")))
+    elif view.state != "all":
+        where.append(Case.status == view.state)
+    if view.kind:
+        where.append(Case.kind == view.kind)
+    if view.pool:
+        where.append(Case.pool == view.pool)
+    if view.severity:
+        where.append(Case.severity >= view.severity)
+    if view.claim == "unclaimed":
+        where.append(_unclaimed(now))
+    elif view.claim == "mine":
+        where.append(_held_by(actor, now))
+    if view.search:
+        where.append(_search(view.search))
+    return where
+
+
+#: The queue's order, stable across pages: most severe, then oldest, then by id.
+QUEUE_ORDER: Final = (Case.severity.desc(), Case.opened_at, Case.id)
+
+
+async def queue(
+    records: Records,
+    view: QueueFilter | None = None,
+    *,
+    actor: str = "",
+    now: datetime | None = None,
+    limit: int | None = None,
+) -> QueuePage:
+    """One page of the cases ``view`` asks for (by default those waiting for a
+    moderator, status "open" or "escalated": an escalated case stays until it is
+    dismissed or otherwise acted on), most severe first, then oldest, then by number
+    (docs/design.md §1), counted in all and paged on the server. ``actor`` is whose
+    claims "mine" lists. A page past the last one is ``invalid`` (the first page of
+    an empty list is not). ``limit`` overrides the page size (a CLI, a test)."""
+    view = view or QueueFilter()
+    if limit is not None:
+        view = replace(view, per_page=_check_limit(limit))
+    moment = now if now is not None else _utcnow()
+    _check_now(moment)
+    where = _where(view, actor=actor, now=moment)
     async with records.transaction() as session:
+        total = int(await session.scalar(select(func.count(Case.id)).where(*where)) or 0)
+        pages = max(1, -(-total // view.per_page))
+        if view.page > pages:
+            raise RecordError("invalid", f"page {view.page} is past the last page, {pages}")
+        waiting_where = Case.status.in_(("open", "escalated"))
+        waiting = int(await session.scalar(select(func.count(Case.id)).where(waiting_where)) or 0)
+        unclaimed = int(
+            await session.scalar(
+                select(func.count(Case.id)).where(waiting_where, _unclaimed(moment))
+            )
+            or 0
+        )
+        ids = (
+            select(Case.id)
+            .where(*where)
+            .order_by(*QUEUE_ORDER)
+            .offset((view.page - 1) * view.per_page)
+            .limit(view.per_page)
+        ).subquery()
+        live = _live_claims(moment).add_columns(CaseClaim.holder).subquery()
         rows = await session.execute(
-            select(Case, Report.reason, FlagRow.kind)
+            select(Case, Report.reason, FlagRow.kind, live.c.holder)
+            .join(ids, ids.c.id == Case.id)
             .outerjoin(Report, Report.case_id == Case.id)
             .outerjoin(FlagRow, FlagRow.case_id == Case.id)
-            .where(Case.status.in_(("open", "escalated")))
-            .order_by(Case.severity.desc(), Case.opened_at, Case.id)
-            .limit(limit)
+            .outerjoin(live, live.c.case_id == Case.id)
+            .order_by(*QUEUE_ORDER)
         )
-        return [
-            QueueItem(
-                number=case.number,
-                kind=case.kind,
-                severity=case.severity,
-                status=case.status,
-                opened_at=case.opened_at,
-                pool=case.pool,
-                reason=report_reason or flag_kind or "",
-                escalated=case.escalated,
+        seen: set[int] = set()
+        items: list[QueueItem] = []
+        for case, report_reason, flag_kind, holder in rows:
+            if case.id in seen:  # a case has one report or one flag; never list it twice
+                continue
+            seen.add(case.id)
+            items.append(
+                QueueItem(
+                    number=case.number,
+                    kind=case.kind,
+                    severity=case.severity,
+                    status=case.status,
+                    opened_at=case.opened_at,
+                    pool=case.pool,
+                    reason=report_reason or flag_kind or "",
+                    escalated=case.escalated,
+                    holder=holder,
+                )
             )
-            for case, report_reason, flag_kind in rows
-        ]
+    return QueuePage(
+        items=items,
+        total=total,
+        filter=view,
+        pages=pages,
+        waiting=waiting,
+        unclaimed=unclaimed,
+    )
+
+
+async def queue_counts(records: Records, *, now: datetime) -> tuple[int, int]:
+    """(waiting, unclaimed): the open and escalated cases, and those nobody holds; what
+    the console's queue count refreshes from."""
+    _check_now(now)
+    waiting_where = Case.status.in_(("open", "escalated"))
+    async with records.transaction() as session:
+        waiting = int(await session.scalar(select(func.count(Case.id)).where(waiting_where)) or 0)
+        unclaimed = int(
+            await session.scalar(select(func.count(Case.id)).where(waiting_where, _unclaimed(now)))
+            or 0
+        )
+    return waiting, unclaimed
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# Claims
+
+
+def _claim_of(row: CaseClaim | None) -> Claim | None:
+    if row is None:
+        return None
+    return Claim(holder=row.holder, since=row.claimed_at, until=row.claimed_at + CLAIM_TTL)
+
+
+async def claim(records: Records, number: str, *, actor: str, now: datetime) -> Claim:
+    """``actor`` takes the case: refused (``not_allowed``) while another moderator's
+    claim lasts; taking it again renews one's own claim. A claim lapses
+    :data:`CLAIM_TTL` after it was made or renewed, and the case is anyone's again
+    (docs/moderation.md, "Claims"). A new claim is audited; a renewal is not."""
+    _check_now(now)
+    _check_actor(actor)
+    async with records.transaction() as session:
+        row = await _case_row(session, number)
+        current = await session.get(CaseClaim, row.id)
+        live = current is not None and current.claimed_at > now - CLAIM_TTL
+        if current is not None and live and current.holder != actor:
+            raise RecordError("not_allowed", f"{current.holder} holds this case")
+        if current is None:
+            # Two moderators claiming at once: the primary key lets one insert win.
+            session.add(CaseClaim(case_id=row.id, holder=actor, claimed_at=now))
+        else:
+            taken = await session.scalar(
+                update(CaseClaim)
+                .where(
+                    CaseClaim.case_id == row.id,
+                    or_(
+                        CaseClaim.holder == actor,
+                        CaseClaim.claimed_at <= now - CLAIM_TTL,
+                    ),
+                )
+                .values(holder=actor, claimed_at=now)
+                .returning(CaseClaim.case_id)
+            )
+            if taken is None:
+                raise RecordError("not_allowed", "another moderator took this case first")
+        if not (live and current is not None and current.holder == actor):
+            records.audit(session, at=now, action="case.claimed", case_id=row.id, actor=actor)
+    return Claim(holder=actor, since=now, until=now + CLAIM_TTL)
+
+
+async def assign(
+    records: Records, number: str, *, to: str | None, actor: str, now: datetime
+) -> None:
+    """Give the case to moderator ``to`` (None: release it to the queue), whoever holds
+    it. Only a lead (an admin) may do this to another's claim: the console checks the
+    role, this checks that ``to`` names an account that can sign in. Audited with the
+    previous holder."""
+    _check_now(now)
+    _check_actor(actor)
+    async with records.transaction() as session:
+        row = await _case_row(session, number)
+        if to is not None:
+            account = await session.scalar(
+                select(Moderator.id).where(Moderator.name == to, Moderator.disabled.is_(False))
+            )
+            if account is None:
+                raise RecordError("invalid", "there is no such moderator")
+        before = await _claim_row(session, row.id, now)
+        current = await session.get(CaseClaim, row.id)
+        if to is None:
+            if current is not None:
+                await session.delete(current)
+        elif current is None:
+            session.add(CaseClaim(case_id=row.id, holder=to, claimed_at=now))
+        else:
+            current.holder, current.claimed_at = to, now
+        records.audit(
+            session,
+            at=now,
+            action="case.assigned" if to is not None else "case.released",
+            case_id=row.id,
+            actor=actor,
+            holder=to,
+            previous=None if before is None else before.holder,
+        )
+
+
+async def release(records: Records, number: str, *, actor: str, now: datetime) -> None:
+    """The holder gives the case back to the queue; ``not_allowed`` for anyone else
+    (a lead uses :func:`assign`). Nothing to do when nobody holds it."""
+    _check_now(now)
+    _check_actor(actor)
+    async with records.transaction() as session:
+        row = await _case_row(session, number)
+        current = await _claim_row(session, row.id, now)
+        if current is None:
+            return
+        if current.holder != actor:
+            raise RecordError("not_allowed", f"{current.holder} holds this case")
+        await session.delete(current)
+        records.audit(
+            session, at=now, action="case.released", case_id=row.id, actor=actor, previous=actor
+        )
+
+
+async def next_case(
+    records: Records, view: QueueFilter, *, actor: str, now: datetime, skip: str | None = None
+) -> str | None:
+    """Claim and return the first case in ``view``'s order that nobody else holds (a
+    case ``actor`` already holds counts), other than ``skip``; None when there is
+    none. The filter's page and claim view are ignored: the next case is the first one
+    free. A case taken by someone else between the look and the claim is passed over."""
+    where = _where(replace(view, claim="any", page=1), actor=actor, now=now)
+    free = or_(_unclaimed(now), _held_by(actor, now))
+    tried: set[str] = set() if skip is None else {skip}
+    for _ in range(8):
+        async with records.transaction() as session:
+            number = await session.scalar(
+                select(Case.number)
+                .where(*where, free, Case.number.not_in(tried) if tried else True)
+                .order_by(*QUEUE_ORDER)
+                .limit(1)
+            )
+        if number is None:
+            return None
+        try:
+            await claim(records, number, actor=actor, now=now)
+        except RecordError as exc:
+            if exc.code != "not_allowed":
+                raise
+            tried.add(number)
+            continue
+        return number
+    return None
 
 
 async def case(records: Records, number: str, *, now: datetime) -> CaseView:
@@ -581,6 +1003,7 @@ async def case(records: Records, number: str, *, now: datetime) -> CaseView:
         actions = await _actions(session, row.id)
         appeals = await _appeals(session, Appeal.case_id == row.id)
         audit = await _audit_entries(session, [Audit.case_id == row.id], newest_first=False)
+        held = _claim_of(await _claim_row(session, row.id, now))
 
     transcript: list[Line] = []
     frames: list[FrameView] = []
@@ -612,6 +1035,9 @@ async def case(records: Records, number: str, *, now: datetime) -> CaseView:
         appeals=appeals,
         audit=audit,
         evidence_kept_until=_kept_until(row, [(created, kept) for _, _, created, kept in evidence]),
+        claim=held,
+        incident_type=chosen_incident_type(actions),
+        default_incident_type=incident_type_for(about.reason, row.pool),
     )
 
 
@@ -654,6 +1080,8 @@ async def act(
     duration: str | None = None,
     text: str = "",
     capture: AddressCapture | None = None,
+    confirm: str = "",
+    incident_type: str | None = None,
 ) -> ActionOutcome:
     """Take ``action`` on a case as moderator ``actor``; any status may be acted on
     again (a second look).
@@ -662,10 +1090,20 @@ async def act(
     - warn: status "actioned"; ``text`` (required, ≤ 500 characters) is the warning the
       subject device is shown on its next visit (DSA art. 17).
     - ban: ``duration`` one of :data:`BAN_DURATIONS`; a device ban on the subject with
-      the case's plain reason (:data:`BAN_REASONS`, DSA art. 17); status "actioned".
+      the case's plain reason (:data:`BAN_REASONS`, DSA art. 17) and ``text``, when
+      given, as the moderator's written reason (≤ 500 characters, plain text: DSA art.
+      17(3)(d)); status "actioned". A ban of :data:`CONFIRMED_DURATIONS` needs
+      ``confirm`` equal to the duration.
     - escalate: ``Cases.escalate`` (status "escalated", evidence kept a year, REPORT
       Act), sealing ``capture`` (the subject's raw address, while its session is live)
-      into the evidence for a CyberTipline report (18 U.S.C. 2258A(b)).
+      into the evidence for a CyberTipline report (18 U.S.C. 2258A(b)), with
+      ``incident_type`` (one of the CyberTipline's :data:`INCIDENT_TYPES`; required
+      when the case's kind has no default, :func:`incident_type_for`). Needs
+      ``confirm`` "escalate".
+
+    A decision (:data:`DECISIONS`) on a case another moderator holds is
+    ``not_allowed`` until a lead reassigns it or the claim lapses; it ends the
+    decider's own claim. A missing confirmation is ``invalid``.
     - note: ``text`` required (≤ 500 characters); status unchanged; not a measure, so
       the transparency report does not count it.
 
@@ -684,14 +1122,40 @@ async def act(
         text = _text(text, "warning", NOTICE_TEXT_MAX)
     elif action == "note":
         text = _text(text, "note", NOTE_MAX)
+    elif action == "ban":
+        text = text.strip()
+        if len(text) > BAN_NOTE_MAX:
+            raise RecordError("invalid", f"the written reason is over {BAN_NOTE_MAX} characters")
+        if duration in CONFIRMED_DURATIONS and confirm != duration:
+            raise RecordError("invalid", "a ban over 24 hours must be confirmed")
+    elif action == "escalate":
+        if confirm != "escalate":
+            raise RecordError("invalid", "an escalation must be confirmed")
+        if incident_type is not None and incident_type not in INCIDENT_TYPES:
+            raise RecordError("invalid", "not an incident type of the CyberTipline")
 
     if action == "escalate":
-        device, _ = await case_subject(records, number)
-        await records.cases.escalate(number, actor=actor, now=now, capture=capture, device=device)
+        async with records.transaction() as session:
+            row = await _case_row(session, number)
+            await _check_holder(session, row, actor, now)
+            about = await _about(session, row)
+            device = about.subject[0]
+            chosen = incident_type or incident_type_for(about.reason, row.pool)
+        if chosen is None:
+            raise RecordError("invalid", "choose the CyberTipline incident type")
+        await records.cases.escalate(
+            number, actor=actor, now=now, capture=capture, device=device, incident_type=chosen
+        )
         return ActionOutcome(ban=None, device=device, notice=None)
 
     async with records.transaction() as session:
         row = await _case_row(session, number)
+        if action in DECISIONS:
+            await _check_holder(session, row, actor, now)
+            # The decision ends the decider's claim (a lapsed one of anyone's too).
+            claimed = await session.get(CaseClaim, row.id)
+            if claimed is not None:
+                await session.delete(claimed)
         about = await _about(session, row)
         device = about.subject[0]
         ban: BanNotice | None = None
@@ -725,6 +1189,7 @@ async def act(
             until = None if length is None else now + length
             reason = ban_reason(about.reason)
             row.status = "actioned"
+            note = text or None
             ban_id = await records.bans.add_in(
                 session,
                 device=device,
@@ -733,8 +1198,9 @@ async def act(
                 case_id=row.id,
                 until=until,
                 now=now,
+                note=note,
             )
-            ban = BanNotice(reason=reason, case=row.number, until=until)
+            ban = BanNotice(reason=reason, case=row.number, until=until, note=note)
             until_text = None if until is None else until.isoformat()
             records.record_action(
                 session,
@@ -746,6 +1212,7 @@ async def act(
                 until=until_text,
                 target="device",
                 reason=reason,
+                **({"note": note} if note else {}),
             )
             records.audit(
                 session,
@@ -762,6 +1229,24 @@ async def act(
             # The note's text stays with the action; the audit says only that one was made.
             records.audit(session, at=now, action="case.noted", case_id=row.id, actor=actor)
     return ActionOutcome(ban=ban, device=device, notice=notice)
+
+
+async def _check_holder(session: AsyncSession, row: Case, actor: str, now: datetime) -> None:
+    held = await _claim_row(session, row.id, now)
+    if held is not None and held.holder != actor:
+        raise RecordError(
+            "not_allowed", f"{held.holder} holds this case: ask a lead to reassign it, or wait"
+        )
+
+
+def chosen_incident_type(actions: Sequence[ActionView]) -> str | None:
+    """The CyberTipline incident type chosen at the case's latest escalation (kept in
+    the escalation's action detail), or None."""
+    for action in reversed(actions):
+        if action.kind == "escalate":
+            chosen = action.detail.get("incident_type")
+            return chosen if isinstance(chosen, str) and chosen in INCIDENT_TYPES else None
+    return None
 
 
 # Appeals

@@ -11,7 +11,8 @@ console: :class:`Moderator` accounts and their :class:`ConsoleSession`, the
 automatically or not), the :class:`ChatterNotice` a device is shown on its next visit
 (a warning, an appeal's outcome), and an appeal's statement and delivery; 0005 the
 age state of devices (:class:`DeviceAgeState`) and networks (:class:`NetworkHoldState`),
-so a restart keeps it.
+so a restart keeps it; 0006 casework at volume: who holds a case (:class:`CaseClaim`)
+and a ban's written reason (``Ban.note``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ NOTICE_KINDS: Final = ("warning", "appeal_upheld", "appeal_overturned")
 MODERATOR_NAME_MAX: Final = 64
 NOTICE_TEXT_MAX: Final = 500
 NOTE_MAX: Final = 500  # the same bound as strangers.core.reports.MAX_NOTE_CHARS
+BAN_NOTE_MAX: Final = 500
 HASH_HEX_CHARS: Final = 64  # a PDQ hash: 256 bits as lowercase hex
 HASH_LABEL_MAX: Final = 128
 HASH_LIST_MAX: Final = 64
@@ -122,6 +124,18 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     pool: Mapped[str] = mapped_column(String(32))
+
+
+class CaseClaim(Base):
+    """Who holds a case (a moderator's name) and since when. A claim older than
+    ``casework.CLAIM_TTL`` has lapsed and the case is anyone's again (docs/moderation.md,
+    "Claims"); the row goes when the holder decides the case or releases it."""
+
+    __tablename__ = "case_claims"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(MODERATOR_NAME_MAX), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class Report(Base):
@@ -215,6 +229,9 @@ class Ban(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: permanent
+    #: The moderator's written reason, shown to the chatter with ``reason`` (DSA art.
+    #: 17(3)(d): the facts relied on); plain text, None for automatic bans.
+    note: Mapped[str | None] = mapped_column(String(BAN_NOTE_MAX))
 
 
 class Strike(Base):

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from .. import casework
 from ..accounts import list_moderators
 from .base import Pages, Route, Visit
+from .language import say
 
 AUDIT_PAGE: Final = 100
 
@@ -39,7 +40,11 @@ class AdminPages(Pages):
         if before_text:
             if not before_text.isascii() or not before_text.isdigit() or len(before_text) > 18:
                 return self.message(
-                    visit.request, 400, "Bad page", "The page asked for does not exist.", visit.user
+                    visit.request,
+                    400,
+                    say("error.bad_page"),
+                    say("error.bad_page_text"),
+                    visit.user,
                 )
             before = int(before_text)
         entries = await casework.audit_log(visit.records, limit=AUDIT_PAGE, before=before)

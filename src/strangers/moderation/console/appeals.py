@@ -11,11 +11,10 @@ from starlette.responses import Response
 
 from .. import casework
 from ..records import RecordError
-from .base import CSRF_FIELD, DONE, TEXT_MAX, Pages, Route, Stop, Visit, see_other
+from .base import CSRF_FIELD, TEXT_MAX, Pages, Route, Stop, Visit, done_notice, see_other
+from .language import Phrase, say
 
-NOT_YOURS: Final = (
-    "You took the decision under appeal; another moderator must decide it (DSA art. 20(6))"
-)
+NOT_YOURS: Final = say("appeal.not_yours")
 
 
 class AppealPages(Pages):
@@ -57,7 +56,7 @@ class AppealPages(Pages):
             section="appeals",
             items=items,
             now=visit.now,
-            notice=DONE.get(visit.query("done"), ""),
+            notice=done_notice(visit),
         )
 
     def _appeal_id(self, visit: Visit) -> int:
@@ -68,7 +67,7 @@ class AppealPages(Pages):
 
     async def appeal_page(self, visit: Visit) -> Response:
         appeal = await casework.appeal(visit.records, self._appeal_id(visit))
-        return await self._appeal(visit, appeal, notice=DONE.get(visit.query("done"), ""))
+        return await self._appeal(visit, appeal, notice=done_notice(visit))
 
     async def _appeal(
         self, visit: Visit, appeal: casework.AppealView, *, status: int = 200, **context: Any
@@ -96,13 +95,13 @@ class AppealPages(Pages):
         appeal = await casework.appeal(visit.records, ident)
         outcome = visit.field("outcome")
         statement = visit.field("statement").strip()
-        problem = ""
+        problem: Phrase | None = None
         if outcome not in casework.APPEAL_OUTCOMES:
-            problem = "Choose an outcome: upheld or overturned."
+            problem = say("appeal.problem.outcome")
         elif not statement:
-            problem = "Write the statement of reasons the chatter will read."
+            problem = say("appeal.problem.statement")
         elif len(statement) > TEXT_MAX:
-            problem = f"The statement is over {TEXT_MAX} characters."
+            problem = say("appeal.problem.too_long", most=TEXT_MAX)
         if problem:
             return await self._appeal(visit, appeal, status=400, error=problem)
         try:
@@ -117,11 +116,15 @@ class AppealPages(Pages):
         except RecordError as exc:
             if exc.code == "not_allowed":
                 return self.message(
-                    visit.request, 403, "Not yours to decide", NOT_YOURS, visit.user
+                    visit.request, 403, say("appeal.not_yours_title"), NOT_YOURS, visit.user
                 )
             if exc.code == "duplicate":
                 return self.message(
-                    visit.request, 409, "Already decided", "This appeal is decided.", visit.user
+                    visit.request,
+                    409,
+                    say("appeal.already_decided"),
+                    say("appeal.already_decided_text"),
+                    visit.user,
                 )
             if exc.code == "invalid":
                 return await self._appeal(visit, appeal, status=400, error=exc.detail)

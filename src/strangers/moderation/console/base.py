@@ -30,7 +30,9 @@ from ..cybertip import CybertipSettings
 from ..live import LiveChat
 from ..records import RecordError, Records
 from ..tables import NOTE_MAX, NOTICE_TEXT_MAX
+from .cookies import set_cookie
 from .handles import Handles
+from .language import LANG_COOKIE, LANG_COOKIE_DAYS, LANGUAGES, Catalogue, Phrase, choose, say
 
 Kind = Literal["page", "download", "post"]
 Handler = Callable[["Visit"], Awaitable[Response]]
@@ -42,16 +44,21 @@ UPLOAD_MAX_BYTES: Final = 32 * 1024 * 1024
 FORM_MAX_FIELDS: Final = 16
 #: The longest warning, note and appeal statement: what a notice can carry.
 TEXT_MAX: Final = min(NOTICE_TEXT_MAX, NOTE_MAX)
-#: What a page says after a POST sent it back there with ``?done=<what>``.
-DONE: Final[dict[str, str]] = {
-    "dismiss": "The case is dismissed.",
-    "warn": "The warning is recorded; the chatter sees it on their next visit.",
-    "ban": "The device is banned; a live session was ended at once.",
-    "escalate": "The case is escalated: its evidence is kept a year for a report.",
-    "note": "The note is added.",
-    "decided": "The appeal is decided; the chatter is told on their next visit.",
-    "filed": "The report was sent to the CyberTipline.",
-}
+#: What a page says after a POST sent it back there with ``?done=<what>``: the
+#: catalogue key of each (``done.<what>``).
+DONE: Final = (
+    "dismiss",
+    "warn",
+    "ban",
+    "escalate",
+    "note",
+    "decided",
+    "filed",
+    "claimed",
+    "released",
+    "assigned",
+    "empty",
+)
 CSRF_FIELD: Final[dict[str, Any]] = {
     "type": "string",
     "description": "The session's CSRF token, from any of its pages' forms.",
@@ -186,13 +193,34 @@ class Pages:
         context.setdefault("section", "")
         context.setdefault("error", "")
         context.setdefault("notice", "")
+        lang, chosen = choose(request)
+        words = Catalogue(lang)
+        # The language switch: this page again in the other language; from a refusal
+        # or an error, the queue (a page that never echoes what was asked for).
+        switch = {
+            other: (
+                str(request.url.include_query_params(lang=other).replace(scheme="", netloc=""))
+                if status < 400 and request.method == "GET"
+                else f"/mod?lang={other}"
+            )
+            for other in LANGUAGES
+            if other != lang
+        }
         context.update(
             user=user,
             is_admin=user is not None and user.role == "admin",
             case_url=(lambda number: f"/mod/cases/{handles.case(number)}") if handles else None,
             appeal_url=(lambda ident: f"/mod/appeals/{handles.appeal(ident)}") if handles else None,
+            t=words.t,
+            tx=words.text,
+            label=words.label,
+            lang=lang,
+            switch=switch,
         )
-        return self.templates.TemplateResponse(request, name, context, status_code=status)
+        response = self.templates.TemplateResponse(request, name, context, status_code=status)
+        if chosen:
+            set_cookie(response, request, LANG_COOKIE, lang, max_age=LANG_COOKIE_DAYS * 24 * 3600)
+        return response
 
     def page(self, visit: Visit, name: str, *, status: int = 200, **context: Any) -> Response:
         return self.render(
@@ -200,15 +228,22 @@ class Pages:
         )
 
     def message(
-        self, request: Request, status: int, title: str, text: str, user: ConsoleUser | None
+        self,
+        request: Request,
+        status: int,
+        title: Phrase | str,
+        text: Phrase | str,
+        user: ConsoleUser | None,
     ) -> Response:
+        """A page that says one thing: ``title`` and ``text`` are catalogue phrases, or
+        words already said (a record's refusal)."""
         return self.render(
             request, "message.html", status=status, user=user, title=title, text=text
         )
 
     def not_found(self, request: Request, user: ConsoleUser | None) -> Response:
         # One page for an unknown case, a bad handle and another session's handle.
-        return self.message(request, 404, "Not found", "There is nothing here.", user)
+        return self.message(request, 404, say("error.not_found"), say("error.nothing_here"), user)
 
     def record_error(
         self, request: Request, exc: RecordError, user: ConsoleUser | None
@@ -217,25 +252,18 @@ class Pages:
             return self.not_found(request, user)
         if exc.code == "unavailable":
             return self.message(
-                request,
-                503,
-                "Records unavailable",
-                "The records database cannot be reached; try again in a moment.",
-                user,
+                request, 503, say("error.unavailable"), say("error.unavailable_text"), user
             )
         if exc.code == "undecryptable":
             return self.message(
-                request,
-                500,
-                "Evidence unreadable",
-                "This evidence was sealed under another key and cannot be shown.",
-                user,
+                request, 500, say("error.undecryptable"), say("error.undecryptable_text"), user
             )
+        # A record's refusal says why in its own words (English): shown as it is.
         if exc.code == "not_allowed":
-            return self.message(request, 403, "Not allowed", exc.detail, user)
+            return self.message(request, 403, say("error.not_allowed"), exc.detail, user)
         if exc.code == "duplicate":
-            return self.message(request, 409, "Already done", exc.detail, user)
-        return self.message(request, 400, "Refused", exc.detail, user)
+            return self.message(request, 409, say("error.duplicate"), exc.detail, user)
+        return self.message(request, 400, say("error.refused"), exc.detail, user)
 
     # Reading a request
 
@@ -253,9 +281,15 @@ class Pages:
         limit = UPLOAD_MAX_BYTES if upload else FORM_MAX_BYTES
         length = request.headers.get("content-length", "")
         if not length.isascii() or not length.isdigit():
-            raise Stop(self.message(request, 411, "Refused", "The form has no length.", user))
+            raise Stop(
+                self.message(request, 411, say("error.refused"), say("error.no_length"), user)
+            )
         if int(length) > limit:
-            raise Stop(self.message(request, 413, "Too large", "The form is too large.", user))
+            raise Stop(
+                self.message(
+                    request, 413, say("error.too_large"), say("error.too_large_text"), user
+                )
+            )
         try:
             # One file allowed everywhere, so a stray file is not a reason to skip the
             # CSRF check: the size cap above is what keeps uploads to the upload form.
@@ -266,7 +300,7 @@ class Pages:
             )
         except (MultiPartException, HTTPException):
             raise Stop(
-                self.message(request, 400, "Refused", "The form could not be read.", user)
+                self.message(request, 400, say("error.refused"), say("error.unreadable_form"), user)
             ) from None
 
     def case_number(self, visit: Visit) -> str:
@@ -275,6 +309,12 @@ class Pages:
         if number is None:
             raise Stop(self.not_found(visit.request, visit.user))
         return number
+
+
+def done_notice(visit: Visit) -> Phrase | str:
+    """What the page says after a POST sent it back with ``?done=<what>`` ("" if none)."""
+    what = visit.query("done")
+    return say(f"done.{what}") if what in DONE else ""
 
 
 def see_other(url: str) -> Response:

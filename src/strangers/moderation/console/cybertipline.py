@@ -1,17 +1,32 @@
-"""The law-enforcement report of an escalated case (18 U.S.C. 2258A): its package, to
-download (audited before it leaves: it holds the evidence and the raw address), and
-its filing with NCMEC's CyberTipline (admins; ``cybertip.py`` builds and sends it)."""
+"""The law-enforcement report of an escalated case (18 U.S.C. 2258A): a preview of its
+package (the fields, the files and the incident type that will be sent), the package to
+download (audited before it leaves: it holds the evidence and the raw address), and its
+filing with NCMEC's CyberTipline (admins; ``cybertip`` builds and sends it).
+
+The incident type is one of the CyberTipline's own (``cybertip.INCIDENT_TYPES``): the
+one chosen at escalation, or one chosen on the preview (``?incident=`` on the preview and
+the download, ``incident_type`` on the send form). Anything else is a 400, never sent.
+Without the reporter settings (a default install) the preview says what to set, and the
+download answers a page saying so: never a download that silently does nothing.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Final
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from .. import cybertip
-from .base import CSRF_FIELD, Pages, Route, Visit, see_other
+from .. import casework, cybertip
+from ..records import RecordError
+from .base import CSRF_FIELD, Pages, Route, Stop, Visit, see_other
+from .language import say
 
 log = logging.getLogger("strangers.console")
+
+#: The settings a package needs, by what they say in it.
+REPORTER_SETTINGS: Final = ("STRANGERS_CYBERTIP_REPORTER_NAME", "STRANGERS_CYBERTIP_REPORTER_EMAIL")
 
 
 class CyberTiplinePages(Pages):
@@ -19,10 +34,18 @@ class CyberTiplinePages(Pages):
         return [
             Route(
                 "GET",
+                "/mod/cases/{handle}/report",
+                "What the CyberTipline report of an escalated case will hold, before it goes.",
+                self.preview,
+                query=("incident",),
+            ),
+            Route(
+                "GET",
                 "/mod/cases/{handle}/report.zip",
                 "The CyberTipline report package (audited).",
                 self.report_package,
                 kind="download",
+                answers={"409": "The reporter settings are missing: a page says which."},
             ),
             Route(
                 "POST",
@@ -31,18 +54,100 @@ class CyberTiplinePages(Pages):
                 self.send_report,
                 kind="post",
                 admin=True,
-                form={"csrf": CSRF_FIELD},
+                form={
+                    "csrf": CSRF_FIELD,
+                    "incident_type": {"type": "string", "enum": list(cybertip.INCIDENT_TYPES)},
+                },
                 answers={"502": "The CyberTipline did not take the report."},
             ),
         ]
 
-    async def _package(self, visit: Visit, number: str) -> cybertip.ReportPackage:
-        reporter = cybertip.ReporterInfo.from_settings(self.services.settings)
-        return await cybertip.build_package(visit.records, number, reporter=reporter, now=visit.now)
+    def _missing(self) -> list[str]:
+        settings = self.services.settings
+        missing = []
+        if not (settings.cybertip_reporter_name or "").strip():
+            missing.append(REPORTER_SETTINGS[0])
+        if "@" not in (settings.cybertip_reporter_email or ""):
+            missing.append(REPORTER_SETTINGS[1])
+        return missing
+
+    def _incident(self, visit: Visit, value: str) -> str | None:
+        """The incident type asked for ("" none), or a 400 page for one not in the list."""
+        if not value:
+            return None
+        if value not in cybertip.INCIDENT_TYPES:
+            raise Stop(
+                self.message(
+                    visit.request,
+                    400,
+                    say("error.refused"),
+                    say("report.bad_incident_type"),
+                    visit.user,
+                )
+            )
+        return value
+
+    async def _package(
+        self, visit: Visit, number: str, incident: str | None
+    ) -> cybertip.ReportPackage:
+        if self._missing():
+            # The preview still shows what will be sent; the reporter is marked missing.
+            reporter = cybertip.ReporterInfo(name="", email="")
+        else:
+            reporter = cybertip.ReporterInfo.from_settings(self.services.settings)
+        return await cybertip.build_package(
+            visit.records, number, reporter=reporter, now=visit.now, incident_type=incident
+        )
+
+    async def preview(self, visit: Visit) -> Response:
+        number = self.case_number(visit)
+        incident = self._incident(visit, visit.query("incident"))
+        case = await casework.case(visit.records, number, now=visit.now)
+        if not case.escalated:
+            return self.message(
+                visit.request, 409, say("report.title"), say("report.not_escalated"), visit.user
+            )
+        chosen = incident or case.incident_type or case.default_incident_type
+        package = None
+        if chosen is not None:
+            package = await self._package(visit, number, chosen)
+        base = f"/mod/cases/{visit.handles.case(number)}"
+        filed = await cybertip.filing_of(visit.records, number)
+        return self.page(
+            visit,
+            "report.html",
+            section="queue",
+            case=case,
+            base=base,
+            package=package,
+            chosen=chosen,
+            incident_types=cybertip.INCIDENT_TYPES,
+            download=f"{base}/report.zip?{urlencode({'incident': chosen})}" if chosen else "",
+            missing=self._missing(),
+            cybertip=bool(self.services.settings.cybertip_username),
+            filed=filed,
+        )
 
     async def report_package(self, visit: Visit) -> Response:
         number = self.case_number(visit)
-        package = await self._package(visit, number)
+        incident = self._incident(visit, visit.query("incident"))
+        missing = self._missing()
+        if missing:
+            return self.message(
+                visit.request,
+                409,
+                say("report.not_set_up"),
+                say("report.missing", settings=", ".join(missing)),
+                visit.user,
+            )
+        try:
+            package = await self._package(visit, number, incident)
+        except RecordError as exc:
+            if exc.code != "invalid":
+                raise
+            return self.message(
+                visit.request, 400, say("report.title"), say("report.choose_first"), visit.user
+            )
         data = package.to_zip()
         # It holds the evidence and the raw address: audited before it leaves.
         await cybertip.record_download(visit.records, package, actor=visit.user.name, now=visit.now)
@@ -54,14 +159,14 @@ class CyberTiplinePages(Pages):
 
     async def send_report(self, visit: Visit) -> Response:
         number = self.case_number(visit)
+        incident = self._incident(visit, visit.field("incident_type"))
         settings = self.services.settings
-        if not settings.cybertip_username:
+        if not settings.cybertip_username or self._missing():
             return self.message(
                 visit.request,
                 409,
-                "CyberTipline not set up",
-                "Set STRANGERS_CYBERTIP_USERNAME and STRANGERS_CYBERTIP_PASSWORD to send "
-                "reports; meanwhile, download the report package.",
+                say("report.not_set_up"),
+                say("report.not_set_up_text"),
                 visit.user,
             )
         earlier = await cybertip.filing_of(visit.records, number)
@@ -69,31 +174,32 @@ class CyberTiplinePages(Pages):
             return self.message(
                 visit.request,
                 409,
-                "Already reported",
-                f"This case was reported to the CyberTipline as report {earlier}.",
+                say("report.already"),
+                say("report.already_text", report=earlier),
                 visit.user,
             )
-        package = await self._package(visit, number)
+        try:
+            package = await self._package(visit, number, incident)
+        except RecordError as exc:
+            if exc.code != "invalid":
+                raise
+            return self.message(
+                visit.request, 400, say("report.title"), say("report.choose_first"), visit.user
+            )
         try:
             async with cybertip.CyberTiplineClient.from_settings(settings) as client:
                 filed = await client.send(package)
         except ValueError as exc:  # the URL or the credentials as set
-            return self.message(visit.request, 409, "CyberTipline not set up", str(exc), visit.user)
+            return self.message(visit.request, 409, say("report.not_set_up"), str(exc), visit.user)
         except cybertip.ReportNotFiled as exc:
             log.warning("a CyberTipline report was not filed (%s)", exc.code)
-            opened = (
-                ""
-                if exc.report_id is None
-                else f" Report {exc.report_id} was "
-                + ("withdrawn." if exc.retracted else "opened and may need withdrawing.")
-            )
-            return self.message(
-                visit.request,
-                502,
-                "Not filed",
-                f"The CyberTipline did not take the report: {exc.reason}.{opened}",
-                visit.user,
-            )
+            if exc.report_id is None:
+                text = say("report.not_filed_text", reason=exc.reason)
+            elif exc.retracted:
+                text = say("report.not_filed_withdrawn", reason=exc.reason, report=exc.report_id)
+            else:
+                text = say("report.not_filed_open", reason=exc.reason, report=exc.report_id)
+            return self.message(visit.request, 502, say("report.not_filed"), text, visit.user)
         await cybertip.record_filing(
             visit.records, number, filed, actor=visit.user.name, now=visit.now
         )

@@ -17,6 +17,7 @@ from ..records import RecordError
 from .base import Handler, Kind, Pages, Stop, Visit
 from .cookies import SESSION_COOKIE
 from .handles import Handles, token_hash
+from .language import say
 
 log = logging.getLogger("strangers.console")
 
@@ -35,11 +36,11 @@ class Guard(Pages):
                 if kind == "page":
                     return RedirectResponse("/mod/signin", status_code=303)
                 return self.message(
-                    request, 403, "Sign in first", "Sign in to the console to do this.", None
+                    request, 403, say("error.sign_in_first"), say("error.sign_in_text"), None
                 )
             if admin and user.role != "admin":
                 return self.message(
-                    request, 403, "Admins only", "This part of the console is for admins.", user
+                    request, 403, say("error.admins_only"), say("error.admins_only_text"), user
                 )
             form = FormData()
             if request.method == "POST":
@@ -49,9 +50,8 @@ class Guard(Pages):
                     return self.message(
                         request,
                         403,
-                        "Form refused",
-                        "This form did not come from your console session, or the session "
-                        "changed. Go back, reload the page and try again.",
+                        say("error.form_refused"),
+                        say("error.form_refused_text"),
                         user,
                     )
             visit = Visit(
@@ -68,9 +68,7 @@ class Guard(Pages):
         except Exception:
             # The route's template, not the URL: a case handle is not for the logs.
             log.exception("console: %s %s failed", request.method, _route_of(request))
-            return self.message(
-                request, 500, "Something went wrong", "The console could not do this.", user
-            )
+            return self.message(request, 500, say("error.failed"), say("error.failed_text"), user)
 
 
 def _route_of(request: Request) -> str:

@@ -15,6 +15,7 @@ from ..hash_import import HashListError, parse_hash_list
 from ..records import RecordError
 from ..tables import HASH_LIST_MAX
 from .base import CSRF_FIELD, UPLOAD_MAX_BYTES, Pages, Route, Visit, see_other
+from .language import Phrase, say
 
 log = logging.getLogger("strangers.console")
 
@@ -51,10 +52,10 @@ class HashListPages(Pages):
         ]
 
     async def hashes(self, visit: Visit) -> Response:
-        notice = ""
+        notice: Phrase | str = ""
         added, present = visit.query("added"), visit.query("present")
-        if added.isdigit() and present.isdigit():
-            notice = f"Imported: {added} new hashes, {present} already listed."
+        if added.isascii() and added.isdigit() and present.isascii() and present.isdigit():
+            notice = say("hashes.imported", added=int(added), present=int(present))
         return await self._hashes(visit, notice=notice)
 
     async def _hashes(self, visit: Visit, *, status: int = 200, **context: Any) -> Response:
@@ -72,23 +73,23 @@ class HashListPages(Pages):
     async def import_hashes(self, visit: Visit) -> Response:
         list_name = visit.field("list").strip()
         upload = visit.form.get("file")
-        problem = ""
+        problem: Phrase | None = None
         entries: list[tuple[str, str]] = []
         if not list_name or len(list_name) > HASH_LIST_MAX:
-            problem = f"Name the list (1 to {HASH_LIST_MAX} characters)."
+            problem = say("hashes.problem.name", most=HASH_LIST_MAX)
         elif not isinstance(upload, UploadFile):
-            problem = "Choose a hash list file."
+            problem = say("hashes.problem.file")
         else:
             data = await upload.read(UPLOAD_MAX_BYTES + 1)
             try:
                 entries = parse_hash_list(data.decode("utf-8-sig"))
             except UnicodeDecodeError:
-                problem = "The file is not UTF-8 text."
+                problem = say("hashes.problem.utf8")
             except HashListError as exc:
-                problem = f"Nothing imported: {exc}."
+                problem = say("hashes.problem.nothing", why=str(exc))
             else:
                 if not entries:
-                    problem = "The file holds no hashes."
+                    problem = say("hashes.problem.empty")
         if problem:
             return await self._hashes(visit, status=400, error=problem)
         try:
@@ -98,7 +99,9 @@ class HashListPages(Pages):
         except RecordError as exc:
             if exc.code != "invalid":
                 raise
-            return await self._hashes(visit, status=400, error=f"Nothing imported: {exc.detail}.")
+            return await self._hashes(
+                visit, status=400, error=say("hashes.problem.nothing", why=exc.detail)
+            )
         try:
             # At once on this node; the other nodes at their next hash refresh.
             entries_now = await visit.records.hash_lists.entries()

@@ -32,14 +32,13 @@ from .cookies import (
     clear_cookie,
     set_cookie,
 )
+from .language import Phrase, say
 
 #: The one answer to every refused sign-in, whatever was wrong (ASVS 5.0 V6.3.8): it
 #: names the lock-out, as a rule, without saying whether it applies.
-SIGNIN_WRONG: Final = (
-    f"Wrong name, password or code. After {MAX_FAILURES} failures in a row an account is "
-    f"locked for {LOCKOUT.total_seconds() / 60:.0f} minutes, even with the right password."
+SIGNIN_WRONG: Final = say(
+    "signin.wrong", failures=MAX_FAILURES, minutes=f"{LOCKOUT.total_seconds() / 60:.0f}"
 )
-SIGNIN_LIMITED: Final = "Too many sign-in attempts from here or for this name; try again in {}"
 SIGNIN_FORM: Final[dict[str, Any]] = {
     "csrf": {"type": "string", "description": "The sign-in form's token (with its cookie)."},
     "name": {"type": "string", "maxLength": 64},
@@ -114,14 +113,12 @@ class SignInPages(Pages):
 
             presented = text("csrf")
             if not self.signin_tokens.check(request.cookies.get(SIGNIN_COOKIE), presented, now):
-                return self._signin_page(
-                    request, now, 403, "The sign-in form expired. Please sign in again."
-                )
+                return self._signin_page(request, now, 403, say("signin.expired"))
             refusal = await self._sign_in_limits(request, text("name"))
             if refusal is not None:
                 minutes = max(1, math.ceil(refusal.retry_after / 60))
-                wait = f"{minutes} minute{'s' if minutes > 1 else ''}"
-                response = self._signin_page(request, now, 429, SIGNIN_LIMITED.format(wait))
+                limited = say("signin.limited" if minutes > 1 else "signin.limited_one", n=minutes)
+                response = self._signin_page(request, now, 429, limited)
                 response.headers["retry-after"] = str(max(1, math.ceil(refusal.retry_after)))
                 return response
             accounts = Accounts(records)
@@ -161,7 +158,9 @@ class SignInPages(Pages):
         ).hexdigest()[:32]
         return await limits.hit(Action.SIGN_IN, device="a:" + account, network=network)
 
-    def _signin_page(self, request: Request, now: datetime, status: int, error: str) -> Response:
+    def _signin_page(
+        self, request: Request, now: datetime, status: int, error: Phrase | str
+    ) -> Response:
         cookie, form_value = self.signin_tokens.issue(now)
         response = self.render(request, "signin.html", status=status, csrf=form_value, error=error)
         set_cookie(

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..transparency import report_csv, report_figures, report_json, transparency_report
 from .base import Pages, Route, Visit
+from .language import say
 
 DEFAULT_PERIOD: Final = timedelta(days=30)
 LONGEST_PERIOD: Final = timedelta(days=3660)
@@ -53,7 +54,7 @@ class TransparencyPages(Pages):
                 "transparency.html",
                 status=400,
                 section="transparency",
-                error=str(exc),
+                error=say(exc.key) if isinstance(exc, PeriodError) else str(exc),
                 report=None,
                 figures=[],
                 start=visit.query("from")[:10],
@@ -97,13 +98,24 @@ class TransparencyPages(Pages):
         )
 
 
+class PeriodError(ValueError):
+    """A period that cannot be read: its words (the JSON and CSV answers) and its
+    catalogue key (the page)."""
+
+    def __init__(self, text: str, key: str) -> None:
+        super().__init__(text)
+        self.key = key
+
+
 def _day(value: str, what: str) -> datetime:
     try:
         if len(value) != 10:
             raise ValueError(value)
         day = date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{what} must be a date as YYYY-MM-DD.") from None
+        raise PeriodError(
+            f"{what} must be a date as YYYY-MM-DD.", f"transparency.bad_{what}"
+        ) from None
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
@@ -111,10 +123,12 @@ def _period(start_text: str, end_text: str, now: datetime) -> tuple[datetime, da
     """``[from, to)`` at UTC midnights, ``to`` excluded as in ``strangers transparency``;
     by default the 30 days up to and including today."""
     tomorrow = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(0), UTC)
-    end = _day(end_text, "“To”") if end_text else tomorrow
-    start = _day(start_text, "“From”") if start_text else end - DEFAULT_PERIOD
+    end = _day(end_text, "to") if end_text else tomorrow
+    start = _day(start_text, "from") if start_text else end - DEFAULT_PERIOD
     if start >= end:
-        raise ValueError("“From” must be before “To” (the “To” day is not included).")
+        raise PeriodError(
+            "“From” must be before “To” (the “To” day is not included).", "transparency.bad_order"
+        )
     if end - start > LONGEST_PERIOD:
-        raise ValueError("A period is at most ten years.")
+        raise PeriodError("A period is at most ten years.", "transparency.too_long")
     return start, end

@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,7 @@ from strangers.moderation.cybertip.package import ReportPackage
 from strangers.moderation.errors import RecordError
 from strangers.moderation.records import Records
 from strangers.moderation.records.checks import check_time
-from strangers.moderation.tables import Case, Evidence, Report
+from strangers.moderation.tables import Action, Case, Evidence, Report
 from strangers.moderation.tables import Flag as FlagRow
 
 
@@ -49,8 +50,10 @@ async def build_package(
 
     Only an escalated case is reported: any other is ``not_allowed`` (18 U.S.C. 2258A
     concerns apparent child sexual exploitation, which is what escalation marks). The
-    incident type is ``incident_type`` when a moderator chose one of
-    :data:`INCIDENT_TYPES`, else derived from the case (:func:`incident_type_for`). The
+    incident type is ``incident_type`` when given (a moderator's choice, one of
+    :data:`INCIDENT_TYPES`), else the one chosen at escalation (``Case.incident_type``),
+    else the case kind's default (:func:`incident_type_for`); ``invalid`` when there is
+    none (a kind with no default, escalated without a choice). The
     reported person is the flag's subject or the report's reported side, with the raw
     addresses sealed in the case's "identifiers" evidence. The files are the kept frames
     (``frame-NN.jpg``, each checked against the SHA-256 recorded when it was kept) and the
@@ -75,6 +78,13 @@ async def build_package(
                 .order_by(Evidence.id)
             )
         ).all()
+        escalation = await session.scalar(
+            select(Action.detail)
+            .where(Action.case_id == row.id, Action.kind == "escalate")
+            .order_by(Action.id.desc())
+            .limit(1)
+        )
+        stored_type = _chosen_type(escalation)
         number, pool = row.number, row.pool
     evidence = [(kind, records.unseal(bytes(blob))) for kind, blob in sealed]
     identifiers = [item for kind, item in evidence if kind == "identifiers"]
@@ -110,7 +120,9 @@ async def build_package(
         device=facts.device, network=facts.network, seen=_addresses_seen(identifiers, facts.device)
     )
     files = _evidence_files(evidence, facts)
-    chosen = incident_type or incident_type_for(facts.kind, facts.pool)
+    chosen = incident_type or stored_type or incident_type_for(facts.kind, facts.pool)
+    if chosen is None:
+        raise RecordError("invalid", "choose the CyberTipline incident type of this case")
     report_xml = documents.report_xml(facts, chosen, reporter, reported, files)
     return ReportPackage(
         case=number,
@@ -122,6 +134,15 @@ async def build_package(
         report_xml=report_xml,
         built_at=now,
     )
+
+
+def _chosen_type(detail: str | None) -> str | None:
+    """The incident type an escalation's action detail (JSON) names, if it is one."""
+    try:
+        chosen = json.loads(detail or "{}").get("incident_type")
+    except (ValueError, AttributeError):
+        return None
+    return chosen if chosen in INCIDENT_TYPES else None
 
 
 async def escalated_case(session: AsyncSession, case: str) -> Case:

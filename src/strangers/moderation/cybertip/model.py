@@ -137,20 +137,26 @@ class CaseFacts:
     note: str
 
 
-def incident_type_for(kind: str, pool: str) -> str:
-    """The closest documented incident type for a case's flag kind or report reason.
+def incident_type_for(kind: str, pool: str) -> str | None:
+    """The incident type an escalation of a case defaults to, by its flag kind or report
+    reason; None when no incident type follows from the kind alone and the moderator
+    must choose one (docs/moderation.md, "Reports to law enforcement").
 
     A hash-list match is known abuse material, and nudity that was escalated is treated
-    as apparent material of a minor: *Child Pornography*. An adult's age statement in the
-    teen pool, grooming signals that added up, a report that someone looks under 18 (or
-    adult in the teen pool): *Online Enticement*. Sexual content reported from the teen
-    pool was sent to a child: *Unsolicited Obscene Material*; from the adult pool,
-    escalation means a minor appeared in it. Anything else escalated is a child being
-    approached in a chat: *Online Enticement*.
+    as apparent material of a minor: *Child Pornography*. Sexual content reported from
+    the teen pool was sent to a child: *Unsolicited Obscene Material*; from the adult
+    pool, escalation means a minor appeared in it: *Child Pornography*. An adult's age
+    statement in the teen pool, grooming signals that added up, or a report that
+    someone in the teen pool looks adult: an adult approaching children, *Online
+    Enticement*. A report of someone who looks under 18, of harassment, spam or
+    anything else says nothing of which crime it may be: no default, so that such a
+    case is never labelled enticement of a child by default.
     """
     teen = pool.startswith("teen")
     if kind in (FlagKind.KNOWN_ABUSE, FlagKind.NUDITY):
         return CHILD_PORNOGRAPHY
     if kind == ReportReason.SEXUAL:
         return UNSOLICITED_OBSCENE_MATERIAL if teen else CHILD_PORNOGRAPHY
-    return ONLINE_ENTICEMENT
+    if kind in (FlagKind.ADULT_IN_TEEN, FlagKind.TEXT_RISK, ReportReason.ADULT):
+        return ONLINE_ENTICEMENT
+    return None

@@ -15,9 +15,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from strangers.core.bans import BanEntry
+from strangers.moderation.errors import RecordError
 from strangers.moderation.records.checks import check_ban, check_id, check_reason, check_time
 from strangers.moderation.records.store import Store
-from strangers.moderation.tables import Ban, Case, Strike
+from strangers.moderation.tables import BAN_NOTE_MAX, Ban, Case, Strike
 
 STRIKE_WINDOW: Final = timedelta(hours=24)
 
@@ -40,8 +41,10 @@ class Bans:
         case: str | None,
         until: datetime | None,
         now: datetime,
+        note: str | None = None,
     ) -> int:
-        """Ban a device, a network or both until ``until`` (None: for good). Returns its id.
+        """Ban a device, a network or both until ``until`` (None: for good), with the
+        moderator's written reason ``note`` when there is one. Returns its id.
 
         ``reason`` is shown to the banned chatter with the case number (DSA art. 17):
         at most 64 characters. The unknown network is never a ban target."""
@@ -57,6 +60,7 @@ class Bans:
                 case_id=case_id,
                 until=until,
                 now=now,
+                note=note,
             )
 
     async def add_in(
@@ -69,10 +73,15 @@ class Bans:
         case_id: int | None,
         until: datetime | None,
         now: datetime,
+        note: str | None = None,
     ) -> int:
         """:meth:`add` inside the caller's transaction (a flag's bans, a moderator's
-        ban with the rest of the decision). Returns the ban's id."""
+        ban with the rest of the decision). ``note`` is the moderator's written reason
+        (plain text, at most :data:`BAN_NOTE_MAX` characters), shown with ``reason``.
+        Returns the ban's id."""
         check_ban(device, network, reason, until)
+        if note is not None and (not note.strip() or len(note) > BAN_NOTE_MAX):
+            raise RecordError("invalid", f"a ban's note is 1 to {BAN_NOTE_MAX} characters")
         ban = Ban(
             device=device,
             network=network,
@@ -80,6 +89,7 @@ class Bans:
             case_id=case_id,
             created_at=now,
             until=until,
+            note=note,
         )
         session.add(ban)
         await session.flush()
@@ -99,14 +109,14 @@ class Bans:
         async with self._store.transaction() as session:
             rows = (
                 await session.execute(
-                    select(Ban.device, Ban.network, Ban.reason, Case.number, Ban.until)
+                    select(Ban.device, Ban.network, Ban.reason, Case.number, Ban.until, Ban.note)
                     .outerjoin(Case, Case.id == Ban.case_id)
                     .where(or_(Ban.until.is_(None), Ban.until > now))
                 )
             ).all()
         return [
-            (device, network, BanNotice(reason=reason, case=number, until=until))
-            for device, network, reason, number, until in rows
+            (device, network, BanNotice(reason=reason, case=number, until=until, note=note))
+            for device, network, reason, number, until, note in rows
         ]
 
     async def strike(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strangers.moderation.records.checks import check_time
 from strangers.moderation.records.evidence import AddressCapture, capture_json
 from strangers.moderation.records.store import Store
-from strangers.moderation.tables import Case, Evidence
+from strangers.moderation.tables import Case, CaseClaim, Evidence
 
 EVIDENCE_DAYS: Final = 90  # docs/design.md §6
 ESCALATED_EVIDENCE_DAYS: Final = 365  # REPORT Act: a year when escalated
@@ -100,10 +100,14 @@ class Cases:
         now: datetime,
         capture: AddressCapture | None = None,
         device: str | None = None,
+        incident_type: str | None = None,
     ) -> None:
         """Mark a case for a law-enforcement report: its evidence is kept a year. With
         ``capture`` (the raw address of ``device``, the case's subject, while its session
-        is still live), an "identifiers" evidence item holds it, sealed."""
+        is still live), an "identifiers" evidence item holds it, sealed. ``incident_type``
+        is the CyberTipline incident type a moderator chose (checked by the caller,
+        ``casework.act``), kept in the action's detail for the report. An escalation
+        ends any claim on the case."""
         check_time(now)
         store = self._store
         async with store.transaction() as session:
@@ -111,6 +115,9 @@ class Cases:
             assert row is not None
             row.escalated = True
             row.status = "escalated"
+            claimed = await session.get(CaseClaim, row.id)
+            if claimed is not None:
+                await session.delete(claimed)
             if capture is not None:
                 sealed = {
                     "identifiers": store.seal(
@@ -120,7 +127,8 @@ class Cases:
                 session.add_all(
                     evidence_rows(row.id, sealed, days=ESCALATED_EVIDENCE_DAYS, now=now)
                 )
-            store.record_action(session, row.id, "escalate", now=now, actor=actor)
+            chosen = {} if incident_type is None else {"incident_type": incident_type}
+            store.record_action(session, row.id, "escalate", now=now, actor=actor, **chosen)
             store.audit(
                 session,
                 at=now,
@@ -128,6 +136,7 @@ class Cases:
                 case_id=row.id,
                 actor=actor,
                 address_kept=capture is not None,
+                **chosen,
             )
 
     async def purge(self, *, now: datetime) -> int:
