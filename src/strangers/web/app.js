@@ -84,7 +84,6 @@ const ui = {
   mic: $("mic"),
   camera: $("camera"),
   cameraDialog: $("camera-dialog"),
-  cameraForm: $("camera-form"),
   cameraKeep: $("camera-keep"),
   remote: $("remote"),
   remoteState: $("remote-state"),
@@ -902,6 +901,11 @@ const handlers = {
   waiting() {
     setPhase("waiting");
     status("status.waiting");
+    if (ui.chat.hidden) {
+      // A Next already on its way when "Change" was pressed: stop looking after all.
+      pending = true;
+      send({ type: "stop" });
+    }
   },
   matched(message) {
     matchId = message.match;
