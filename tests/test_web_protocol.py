@@ -3,7 +3,8 @@
 ``src/strangers/web/app.js`` is plain JavaScript served as it is, so it holds by hand
 the protocol values it acts on: the version it says hello with, the interest limits,
 and the values of the protocol's enums it tells apart (the ``refused`` reasons, the
-``decision`` kinds, the safety nudges of ``notice``, the ``blur`` reasons); the report
+``decision`` kinds, the safety nudges of ``notice``, the ``blur`` reasons, whose face an
+``ended`` with ``no_face`` names); the report
 form in ``index.html`` offers the report reasons. A value added to or renamed in
 ``core/messages.py`` or ``core/reports.py`` and not in the page would be shown as
 something else (an unknown nudge is dropped, an unknown refusal reads as "too young"),
@@ -82,6 +83,7 @@ COPIES: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
         lambda: js_strings("BLUR_REASONS"),
         lambda: [r for r in literal(messages.Blur, "reason") if r != "clear"],
     ),
+    "NO_FACE_SIDES": (lambda: js_strings("NO_FACE_SIDES"), lambda: literal(messages.Ended, "face")),
 }
 
 

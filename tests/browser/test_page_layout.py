@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,6 +163,12 @@ def test_text_and_video_show_in_the_first_screen(new_page: NewPage, server: str,
     expect(page.locator(".rules li")).to_have_count(4)
     if size == "phone":
         screenshot(page, "phone-start")
+    # French runs longer: still in the first screen.
+    page.select_option("#language", "fr")
+    expect(page.locator("#text-button")).to_have_text("Texte")
+    for button in ("#text-button", "#video-button"):
+        assert inside_viewport(page, button), f"{button} is below the first screen in French"
+    assert no_horizontal_scroll(page)
 
 
 @SIZES
@@ -261,6 +268,31 @@ def test_change_ends_the_chat_and_goes_back_with_the_current_choices(
 
 
 @SIZES
+def test_change_keeps_the_session_unless_the_birth_date_changes(
+    new_page: NewPage, server: str, size: str
+) -> None:
+    # The session's hello carried the birth date: a new one needs a new session.
+    page = open_at(new_page, size)
+    answer(page, server)
+    press(page, "#text-button")
+    connecting = page.locator("#log .status", has_text=EN["status.connecting"])
+    waiting = page.locator("#log .status", has_text=EN["status.waiting"])
+    expect(waiting).to_have_count(1)
+    press(page, "#change")
+    expect(page.locator("#log")).to_contain_text(EN["status.stopped"])
+    press(page, "#text-button")
+    expect(waiting).to_have_count(2)
+    expect(connecting).to_have_count(1)
+
+    press(page, "#change")
+    page.select_option("#birth-year", "1985")
+    press(page, "#text-button")
+    expect(waiting).to_have_count(3)
+    expect(connecting).to_have_count(2)
+    assert page.evaluate("JSON.parse(localStorage.getItem('strangers.memory')).birth_year") == 1985
+
+
+@SIZES
 def test_next_is_one_tap_on_a_phone_and_esc_twice_on_a_desktop(
     new_page: NewPage, server: str, size: str
 ) -> None:
@@ -355,18 +387,25 @@ def start_video(page: Page, url: str) -> None:
 
 
 def swipe(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
-    """A one-finger swipe from ``start`` to ``end`` (CSS px), as touch events."""
+    """A one-finger swipe from ``start`` to ``end`` (CSS px), as touch events: 8 moves
+    30 ms apart, then the finger rests 100 ms before it lifts, so that no fling follows
+    (a fling would swallow the next tap, as on a real phone)."""
     cdp = page.context.new_cdp_session(page)
+    stamp = time.time()
+
+    def touch(kind: str, x: float, y: float, after: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y}]
+        event = {"type": kind, "touchPoints": points, "timestamp": stamp + after}
+        cdp.send("Input.dispatchTouchEvent", event)
+
+    touch("touchStart", *start, 0)
     steps = 8
-    cdp.send(
-        "Input.dispatchTouchEvent",
-        {"type": "touchStart", "touchPoints": [dict(x=start[0], y=start[1])]},
-    )
     for step in range(1, steps + 1):
         x = start[0] + (end[0] - start[0]) * step / steps
         y = start[1] + (end[1] - start[1]) * step / steps
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [dict(x=x, y=y)]})
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        touch("touchMove", x, y, 0.03 * step)
+    touch("touchMove", *end, 0.03 * steps + 0.1)
+    touch("touchEnd", *end, 0.03 * steps + 0.1)
     cdp.detach()
 
 
@@ -485,6 +524,12 @@ def test_video_fills_a_phone_under_the_chat_and_sits_beside_it_on_a_desktop(
         expect(a.locator("#remote-state")).to_contain_text(EN["video.idle"])
         expect(a.locator("#log .line").first).to_be_visible()
 
+    # Change: back to the start screen, the camera off with the chat.
+    press(a, "#change")
+    expect(a.locator("#start")).to_be_visible()
+    expect(a.locator("#video-button")).to_be_focused()
+    assert a.evaluate("document.getElementById('local-video').srcObject === null")
+
 
 @SIZES
 def test_the_no_face_ending_says_whose_face_was_not_seen(
@@ -495,6 +540,7 @@ def test_the_no_face_ending_says_whose_face_was_not_seen(
     # and the other is told its own was.
     settings: dict[str, Any] = {
         "frame_checker": "tests.checkers:faceless",
+        "frame_check_mode": "thread",  # no check-worker process to start: nothing to load
         "no_face_blur_checks": 1,
         "no_face_end_checks": 2,
     }

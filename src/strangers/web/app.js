@@ -83,7 +83,6 @@ const ui = {
   mic: $("mic"),
   camera: $("camera"),
   cameraDialog: $("camera-dialog"),
-  cameraForm: $("camera-form"),
   cameraKeep: $("camera-keep"),
   remote: $("remote"),
   remoteState: $("remote-state"),
@@ -908,6 +907,11 @@ const handlers = {
   waiting() {
     setPhase("waiting");
     status("status.waiting");
+    if (ui.chat.hidden) {
+      // A Next already on its way when "Change" was pressed: stop looking after all.
+      pending = true;
+      send({ type: "stop" });
+    }
   },
   matched(message) {
     matchId = message.match;
@@ -953,7 +957,7 @@ const handlers = {
     if (message.reason === "safety" || message.reason === "no_face") {
       if (message.match && message.match !== matchId) return; // an older match
       // no_face says whose face was not seen (face: own | partner) when the server knows.
-      const whose = message.reason === "no_face" && ["own", "partner"].includes(message.face) ? `_${message.face}` : "";
+      const whose = message.reason === "no_face" && NO_FACE_SIDES.includes(message.face) ? `_${message.face}` : "";
       status(`status.ended_${message.reason}${whose}`, undefined, "status problem");
     } else if (message.reason === "report") status("status.reported_ended");
     else if (message.match && message.match === matchId) status("status.you_left");
@@ -1225,6 +1229,7 @@ const FRAME_EARLY_MS = 10000;
 const FRAME_EARLY_EVERY_MS = 2000;
 const FRAME_EVERY_MS = 5000;
 const BLUR_REASONS = ["nudity", "face_not_visible", "known_abuse", "not_checked"];
+const NO_FACE_SIDES = ["own", "partner"]; // whose face `ended` with `no_face` says was missing
 // Fail closed (issue 15, attack 2; docs/safety.md, "Sampling"): the stranger's video
 // stays visible only while checks of it keep coming back. Without an answered check for
 // FRAME_FRESH_MS (shed under load, refused, timed out, the network), it is blurred again
