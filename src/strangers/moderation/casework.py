@@ -911,7 +911,8 @@ async def assign(
             )
             if account is None:
                 raise RecordError("invalid", "there is no such moderator")
-        before = await _claim_row(session, row.id, now)
+        held = await _claim_row(session, row.id, now)
+        previous = None if held is None else held.holder  # before the row changes below
         current = await session.get(CaseClaim, row.id)
         if to is None:
             if current is not None:
@@ -927,7 +928,7 @@ async def assign(
             case_id=row.id,
             actor=actor,
             holder=to,
-            previous=None if before is None else before.holder,
+            previous=previous,
         )
 
 
@@ -960,12 +961,12 @@ async def next_case(
     free = or_(_unclaimed(now), _held_by(actor, now))
     tried: set[str] = set() if skip is None else {skip}
     for _ in range(8):
+        conditions = [*where, free]
+        if tried:
+            conditions.append(Case.number.not_in(tried))
         async with records.transaction() as session:
-            number = await session.scalar(
-                select(Case.number)
-                .where(*where, free, Case.number.not_in(tried) if tried else True)
-                .order_by(*QUEUE_ORDER)
-                .limit(1)
+            number: str | None = await session.scalar(
+                select(Case.number).where(*conditions).order_by(*QUEUE_ORDER).limit(1)
             )
         if number is None:
             return None

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from .. import casework, cybertip
 from ..accounts import list_moderators
 from ..records import RecordError
-from ..tables import BAN_NOTE_MAX
+from ..tables import BAN_NOTE_MAX, CASE_KINDS
 from .base import CSRF_FIELD, TEXT_MAX, Pages, Route, Stop, Visit, done_notice, see_other
 from .blur import blurred_jpeg
 from .language import Phrase, say
@@ -206,7 +206,7 @@ class CasePages(Pages):
                 else _view_query(view.first_page())
             ),
             now=visit.now,
-            kinds=casework.CASE_KINDS,
+            kinds=CASE_KINDS,
             pools=casework.POOLS,
             states=casework.QUEUE_STATES,
             claims=casework.CLAIM_VIEWS,

@@ -17,6 +17,17 @@ TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 #: The ban lengths, in the order the case page offers them (casework.BAN_DURATIONS).
 DURATIONS: Final = ("1h", "24h", "7d", "permanent")
 SHORT_HASH: Final = 12
+#: The detail fields whose values are codes with words in the catalogues: the field
+#: and the catalogue prefix of its values.
+VALUE_LABELS: Final = {
+    "pool": "pool",
+    "reason": "reason",
+    "kind": "reason",
+    "duration": "duration",
+    "outcome": "appeal",
+    "target": "target",
+    "status": "status",
+}
 
 
 def iso(moment: datetime | None) -> str:
@@ -79,5 +90,5 @@ def environment() -> jinja2.Environment:
         seconds=seconds,
         show=show,
     )
-    env.globals.update(durations=DURATIONS)
+    env.globals.update(durations=DURATIONS, value_labels=VALUE_LABELS)
     return env
