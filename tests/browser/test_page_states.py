@@ -424,6 +424,7 @@ def test_the_page_reconnects_by_itself_with_backoff_and_looks_again(
         # The server is gone: the page says so and counts down to its next try.
         banner = page.locator("#reconnect")
         expect(banner).to_be_visible(timeout=ARRIVES)
+        expect(page.locator("#log")).to_contain_text(EN["status.lost"])
         expect(page.locator("#reconnect-text")).to_contain_text("Reconnecting")
         expect(page.locator("#reconnect-now")).to_be_visible()
         expect(banner).to_have_attribute("data-attempt", "3", timeout=ARRIVES)
