@@ -25,12 +25,13 @@ import pytest
 
 from strangers.gateway.settings import Settings
 
+from ..gateway.chatter import SCRIPTED_CHALLENGE, proves
 from ..standings import BannedCase, ban_with_case, device_token, loopback_network
 from .conftest import DESKTOP, NewPage, running_server
 from .test_text_chat import EN, PHONE, ROOT, no_horizontal_scroll
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, ViewportSize
+    from playwright.sync_api import Browser, Page, ViewportSize, WebSocketRoute
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -320,6 +321,35 @@ def test_a_network_ban_is_shown_without_anything_about_whose_it_was(
         assert banned.case not in body and "Spam" not in body
 
 
+@VIEWPORTS
+def test_the_moderators_own_words_are_shown_as_text_when_the_notice_has_them(
+    new_page: NewPage, server: str, viewport: ViewportSize
+) -> None:
+    """A ``banned`` notice with the moderator's ``note`` (the console's written reason):
+    shown under the category, as text. Against a scripted socket: the page alone."""
+    page = new_page(viewport)
+    note = "You kept asking <i>where</i> a stranger lives after they said no."
+
+    def socket(ws: WebSocketRoute) -> None:
+        def on_message(frame: str | bytes) -> None:
+            hello = json.loads(frame)
+            if hello.get("type") == "hello" and proves(hello):
+                banned = {"type": "banned", "reason": "Harassment", "case": "S-7", "note": note}
+                ws.send(json.dumps({**banned, "until": 1_900_000_000, "appeal": "/v1/appeals"}))
+                ws.close()
+
+        ws.on_message(on_message)
+        ws.send(json.dumps(SCRIPTED_CHALLENGE))
+
+    page.route_web_socket("**/v1/ws", socket)
+    look(page, server)
+    expect(page.locator("#banned")).to_be_visible()
+    expect(page.locator("#banned-note")).to_be_visible()
+    expect(page.locator("#banned-note-text")).to_have_text(note)
+    assert page.locator("#banned-note-text i").count() == 0
+    expect(page.locator("#appeal-form")).to_be_visible()
+
+
 # --- Terms and Privacy ------------------------------------------------------------------------
 
 
@@ -394,6 +424,7 @@ def test_the_page_reconnects_by_itself_with_backoff_and_looks_again(
         # The server is gone: the page says so and counts down to its next try.
         banner = page.locator("#reconnect")
         expect(banner).to_be_visible(timeout=ARRIVES)
+        expect(page.locator("#log")).to_contain_text(EN["status.lost"])
         expect(page.locator("#reconnect-text")).to_contain_text("Reconnecting")
         expect(page.locator("#reconnect-now")).to_be_visible()
         expect(banner).to_have_attribute("data-attempt", "3", timeout=ARRIVES)
@@ -429,8 +460,8 @@ def test_a_chat_lost_with_the_connection_says_so_and_the_page_comes_back_idle(
         # countdown goes on.
         tries = len(attempts(a))
         a.click("#reconnect-now")
-        expect(a.locator("#reconnect")).to_have_attribute(
-            "data-attempt", str(tries + 1), timeout=ARRIVES
+        expect(a.locator("#reconnect")).not_to_have_attribute(
+            "data-attempt", str(tries), timeout=ARRIVES
         )
         with running_server(tmp_path, port=port):
             for page in (a, b):
