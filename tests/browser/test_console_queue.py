@@ -322,6 +322,7 @@ def test_long_bans_and_escalation_need_a_confirmation_and_the_package_has_the_ch
         )
         fill_start(chatter, server)
         chatter.click("#text-button")
+        chatter.click("#age-yes")  # "You said … — is that right?"
         expect(chatter.locator("#log")).to_contain_text(EN["status.waiting"])
 
         ana = new_page(viewport=viewport)

@@ -93,6 +93,21 @@ def press(page: Page, selector: str) -> None:
         page.click(selector)
 
 
+def start(page: Page, selector: str) -> None:
+    """Press Text or Video as the chatter would, and say yes to "You said … — is that
+    right?" when the page asks (a new answer; a confirmed or remembered one is not asked
+    again). Returns once the page has moved on: the question, the chat, or the birth
+    date's problem shown."""
+    press(page, selector)
+    page.wait_for_function(
+        "document.getElementById('age-confirm').open"
+        " || document.body.dataset.screen !== 'start'"
+        " || !document.getElementById('birth-problem').hidden"
+    )
+    if page.evaluate("document.getElementById('age-confirm').open"):
+        page.click("#age-yes")
+
+
 def viewport(page: Page) -> dict[str, float]:
     size = page.viewport_size
     assert size is not None
@@ -134,7 +149,7 @@ def text_pair(new_page: NewPage, url: str, size: str) -> tuple[Page, Page]:
     a, b = open_at(new_page, size), new_page()
     for page in (a, b):
         answer(page, url)
-        page.click("#text-button")
+        start(page, "#text-button")
     for page in (a, b):
         expect(page.locator("#log")).to_contain_text(EN["status.matched"])
     return a, b
@@ -177,7 +192,7 @@ def test_the_age_answer_and_interests_are_remembered_until_forget_me(
 ) -> None:
     page = open_at(new_page, size)
     answer(page, server, year=1991, month=4, interests=("chess", "jazz"))
-    page.click("#text-button")
+    start(page, "#text-button")
     expect(page.locator("#log")).to_contain_text(EN["status.waiting"])
 
     page.reload()
@@ -205,7 +220,7 @@ def test_a_refusal_forgets_the_birth_date_but_not_the_interests(
 ) -> None:
     page = open_at(new_page, size)
     answer(page, server, year=datetime.date.today().year - 10, month=1, interests=("chess",))
-    page.click("#text-button")
+    start(page, "#text-button")
     expect(page.locator("#refused")).to_be_visible()
     remembered = page.evaluate("JSON.parse(localStorage.getItem('strangers.memory'))")
     assert remembered == {"interests": ["chess"]}
@@ -217,7 +232,7 @@ def test_a_corrected_birth_date_is_no_longer_marked_invalid(
 ) -> None:
     page = open_at(new_page, size)
     page.goto(server)
-    press(page, "#text-button")
+    start(page, "#text-button")
     expect(page.locator("#birth-problem")).to_be_visible()
     for select in ("#birth-month", "#birth-year"):
         expect(page.locator(select)).to_have_attribute("aria-invalid", "true")
@@ -240,9 +255,9 @@ def test_change_ends_the_chat_and_goes_back_with_the_current_choices(
 ) -> None:
     a, b = open_at(new_page, size), new_page()
     answer(a, server, month=2, interests=("chess",))
-    a.click("#text-button")
+    start(a, "#text-button")
     answer(b, server, interests=("chess", "films"))
-    b.click("#text-button")
+    start(b, "#text-button")
     for page in (a, b):
         expect(page.locator("#log")).to_contain_text(EN["status.matched"])
 
@@ -256,13 +271,13 @@ def test_change_ends_the_chat_and_goes_back_with_the_current_choices(
 
     a.fill("#interest-input", "films")
     a.press("#interest-input", "Enter")
-    press(a, "#text-button")
+    start(a, "#text-button")
     expect(a.locator("#chat")).to_be_visible()
     # A new stranger (the last one is not met again so soon) who likes films only: the
     # new choice is the one looked for.
     c = new_page()
     answer(c, server, interests=("films",))
-    c.click("#text-button")
+    start(c, "#text-button")
     expect(a.locator("#log .status", has_text=EN["status.matched"])).to_have_count(2)
     expect(a.locator("#log .status").last).to_have_text("You both like films.")
 
@@ -274,19 +289,19 @@ def test_change_keeps_the_session_unless_the_birth_date_changes(
     # The session's hello carried the birth date: a new one needs a new session.
     page = open_at(new_page, size)
     answer(page, server)
-    press(page, "#text-button")
+    start(page, "#text-button")
     connecting = page.locator("#log .status", has_text=EN["status.connecting"])
     waiting = page.locator("#log .status", has_text=EN["status.waiting"])
     expect(waiting).to_have_count(1)
     press(page, "#change")
     expect(page.locator("#log")).to_contain_text(EN["status.stopped"])
-    press(page, "#text-button")
+    start(page, "#text-button")
     expect(waiting).to_have_count(2)
     expect(connecting).to_have_count(1)
 
     press(page, "#change")
     page.select_option("#birth-year", "1985")
-    press(page, "#text-button")
+    start(page, "#text-button")
     expect(waiting).to_have_count(3)
     expect(connecting).to_have_count(2)
     assert page.evaluate("JSON.parse(localStorage.getItem('strangers.memory')).birth_year") == 1985
@@ -382,7 +397,7 @@ def test_repeated_slow_down_lines_collapse_into_one(
 
 def start_video(page: Page, url: str) -> None:
     answer(page, url)
-    press(page, "#video-button")
+    start(page, "#video-button")
     expect(page.locator("#stage")).to_be_visible()
 
 

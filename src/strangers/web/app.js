@@ -456,6 +456,8 @@ function recall() {
     ui.month.value = String(remembered.birth_month);
     ui.year.value = String(remembered.birth_year);
     if (!ui.month.value || !ui.year.value) ui.month.value = ui.year.value = ""; // out of the lists
+    // Remembered only once confirmed (the submit handler): not asked to confirm it again.
+    else confirmedBirth = `${remembered.birth_year}-${remembered.birth_month}`;
   }
   interests = [];
   addInterests(tags.join(","));
@@ -463,6 +465,8 @@ function recall() {
 
 ui.forget.addEventListener("click", () => {
   deviceMemory.forget();
+  store.remove(APPEAL_DRAFT); // an unsent appeal's words are the chatter's too
+  confirmedBirth = null;
   for (const select of [ui.month, ui.year]) {
     select.value = "";
     select.removeAttribute("aria-invalid");
