@@ -54,7 +54,7 @@ class TransparencyPages(Pages):
                 "transparency.html",
                 status=400,
                 section="transparency",
-                error=say(exc.key) if isinstance(exc, PeriodError) else str(exc),
+                error=say(PERIOD_PROBLEMS[str(exc)]) if str(exc) in PERIOD_PROBLEMS else str(exc),
                 report=None,
                 figures=[],
                 start=visit.query("from")[:10],
@@ -98,13 +98,14 @@ class TransparencyPages(Pages):
         )
 
 
-class PeriodError(ValueError):
-    """A period that cannot be read: its words (the JSON and CSV answers) and its
-    catalogue key (the page)."""
-
-    def __init__(self, text: str, key: str) -> None:
-        super().__init__(text)
-        self.key = key
+#: What a period that cannot be read is refused with: the words of the JSON and CSV
+#: answers, and the catalogue key of the page's.
+PERIOD_PROBLEMS: Final = {
+    "“From” must be a date as YYYY-MM-DD.": "transparency.bad_from",
+    "“To” must be a date as YYYY-MM-DD.": "transparency.bad_to",
+    "“From” must be before “To” (the “To” day is not included).": "transparency.bad_order",
+    "A period is at most ten years.": "transparency.too_long",
+}
 
 
 def _day(value: str, what: str) -> datetime:
@@ -113,9 +114,7 @@ def _day(value: str, what: str) -> datetime:
             raise ValueError(value)
         day = date.fromisoformat(value)
     except ValueError:
-        raise PeriodError(
-            f"{what} must be a date as YYYY-MM-DD.", f"transparency.bad_{what}"
-        ) from None
+        raise ValueError(f"{what} must be a date as YYYY-MM-DD.") from None
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
@@ -123,12 +122,10 @@ def _period(start_text: str, end_text: str, now: datetime) -> tuple[datetime, da
     """``[from, to)`` at UTC midnights, ``to`` excluded as in ``strangers transparency``;
     by default the 30 days up to and including today."""
     tomorrow = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(0), UTC)
-    end = _day(end_text, "to") if end_text else tomorrow
-    start = _day(start_text, "from") if start_text else end - DEFAULT_PERIOD
+    end = _day(end_text, "“To”") if end_text else tomorrow
+    start = _day(start_text, "“From”") if start_text else end - DEFAULT_PERIOD
     if start >= end:
-        raise PeriodError(
-            "“From” must be before “To” (the “To” day is not included).", "transparency.bad_order"
-        )
+        raise ValueError("“From” must be before “To” (the “To” day is not included).")
     if end - start > LONGEST_PERIOD:
-        raise PeriodError("A period is at most ten years.", "transparency.too_long")
+        raise ValueError("A period is at most ten years.")
     return start, end
