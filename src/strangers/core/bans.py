@@ -39,6 +39,21 @@ def banned_message(entry: BanEntry) -> Banned:
     return Banned(reason=entry.reason, case=entry.case, until=until, note=entry.note)
 
 
+#: What a network's ban reads as to a device it was not made against: its own reason,
+#: case and written note may tell what another device on that network did (OWASP ASVS 5.0
+#: V8.2.2, data is disclosed to its subject only).
+NETWORK_BAN_REASON = "Abuse from this network"
+
+
+def network_banned_message(entry: BanEntry | Banned) -> Banned:
+    """The ``banned`` notice of a network's ban for a device it was not made against: that
+    it is the network's, and until when; never its reason, case or note."""
+    until = entry.until
+    if isinstance(until, datetime):
+        until = int(until.timestamp())
+    return Banned(reason=NETWORK_BAN_REASON, until=until)
+
+
 class BanIndex:
     def __init__(self) -> None:
         self._by_device: dict[str, BanEntry] = {}
@@ -75,6 +90,15 @@ class BanIndex:
                 entry = None
             found.append(entry)
         return found[0], found[1]
+
+    def notice_for(self, device: str, network: str, now: datetime) -> Banned | None:
+        """The ``banned`` notice for a device arriving from ``network``: the longest ban in
+        force, told in full when it is the device's own, as a network's ban
+        (:func:`network_banned_message`) when it is only its network's."""
+        own, shared = self.lookup_by_scope(device, network, now)
+        if own is not None and (shared is None or not shared.lasts_longer_than(own)):
+            return banned_message(own)
+        return None if shared is None else network_banned_message(shared)
 
     def lookup(self, device: str, network: str, now: datetime) -> BanEntry | None:
         """The longest-lasting ban in force on this device or network."""

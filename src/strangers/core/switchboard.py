@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .bans import network_banned_message
 from .errors import LimitExceeded, MatchOver, NotRecent, StateError
 from .face_age import FaceAgeOutcome, FaceAgeRules, judge_face_age
 from .flags import Enforcement, Flag, FlagKind
@@ -586,15 +587,22 @@ class Switchboard:
     def ban(self, device: str, network: str | None, notice: Banned) -> list[Effect]:
         """A ban just made: every session of ``device`` (or of ``network``, when the ban
         covers it) on this node leaves its wait or chat, is told, and is closed. A
-        session already banned is not told twice."""
+        session already banned is not told twice. A session reached only through the
+        network is told that it is the network's ban and until when, never the banned
+        device's reason, case or note (:func:`~strangers.core.bans.network_banned_message`)."""
         effects: list[Effect] = []
+        shared: Banned | None = None
         for session in list(self.sessions.values()):
             on_network = network not in (None, UNKNOWN_NETWORK) and session.network == network
             if session.state is State.BANNED or (session.device != device and not on_network):
                 continue  # told already, or not concerned
             effects += self._leave(session)
             session.state = State.BANNED
-            effects += [Send(session.id, notice), Kick(session.id)]
+            told = notice
+            if session.device != device:
+                shared = shared or network_banned_message(notice)
+                told = shared
+            effects += [Send(session.id, told), Kick(session.id)]
         return effects
 
     def send_to_age_question(

@@ -46,7 +46,6 @@ from starlette.types import Receive, Send
 
 from ..core.admission import Challenge
 from ..core.age import Admitted
-from ..core.bans import banned_message
 from ..core.device import DeviceClaims
 from ..core.errors import HelloRequired, InternalError, LimitExceeded, StrangersError
 from ..core.limits import RateLimit
@@ -613,10 +612,7 @@ class ChatSocket:
         )
 
     def _ban(self, device: str) -> Banned | None:
-        entry = self.services.bans.lookup(device, self.network, datetime.now(UTC))
-        if entry is None:
-            return None
-        return banned_message(entry)
+        return self.services.bans.notice_for(device, self.network, datetime.now(UTC))
 
     # --- helpers -------------------------------------------------------------------
 

@@ -33,16 +33,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ..core.bans import BanEntry, banned_message
+from ..core.bans import banned_message, network_banned_message
 from ..core.network import network_hash
 from ..moderation.records import RecordError
 from ..moderation.tables import Appeal, Case
 from ..safety.ratelimits import Action
 from .frames import error_response
 from .services import Services
-
-#: What a network's ban reads as: its own reason may name what another device did.
-NETWORK_BAN_REASON = "Abuse from this network"
 
 
 class AppealState(BaseModel):
@@ -162,8 +159,7 @@ def standing_router(services: Services) -> APIRouter:
             return _answer(body, 200, {})
         if shared is not None:
             # Only that it is the network's, and until when: the rest is another's.
-            entry = BanEntry(reason=NETWORK_BAN_REASON, case=None, until=shared.until)
-            notice = banned_message(entry).model_dump(mode="json", exclude_none=True)
+            notice = network_banned_message(shared).model_dump(mode="json", exclude_none=True)
             return _answer({"banned": True, "scope": "network", "notice": notice}, 200, {})
         return _answer({"banned": False}, 200, {})
 
