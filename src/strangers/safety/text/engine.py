@@ -41,6 +41,7 @@ from strangers.core.text import GROOMING_KINDS, SignalKind, TextScan, TextSignal
 
 from .age import AgeReader
 from .contact import ContactFinder
+from .learned import LearnedScorer
 from .lexicon import Lexicon, PhraseRules
 from .normalise import LeetDecoder, NumberReader, WordViewer, WordViews, fold, prepare
 from .profanity import ProfanityScorer, tokens_of
@@ -70,6 +71,7 @@ class SignalEngine:
         *,
         profanity: bool = True,
         profanity_threshold: float = 0.8,
+        learned: bool = True,
     ) -> None:
         if not languages:
             raise ValueError("at least one language")
@@ -116,6 +118,9 @@ class SignalEngine:
         self._email_gate = _EMAIL_WORDS | providers
         self._tld_words = frozenset(lexicon.words("tlds")) | frozenset(lexicon.words("tlds_weak"))
         self._profanity = ProfanityScorer.load() if profanity else None
+        # the learned layer (issue 20): a bad model file raises here, at start
+        self._learned = LearnedScorer.load() if learned else None
+        self._vetoes = {kind: rules.veto for kind, rules in self._phrases if rules.veto}
         # Every word a token gate of ``_scan`` looks for: one intersection per line, and the
         # gates ask the (most often empty) result rather than the line's tokens.
         self._gate_words = frozenset().union(
@@ -203,6 +208,17 @@ class SignalEngine:
                 if score and score > found.get(kind, 0.0):
                     found[kind] = score
 
+        # the learned layer: kinds the rules did not find; a kind the rules found keeps
+        # the rules' score, and a rule's veto ("send me a pic of your dog") stands
+        if self._learned is not None and views.raw:
+            words = views.words
+            for kind, score in self._learned.scores(views.letters or words):
+                if kind in found:
+                    continue
+                veto = self._vetoes.get(kind)
+                if veto is None or not veto.search(words):
+                    found[kind] = score
+
         if self._profanity is not None and views.raw:
             probability = self._profanity.at_least_tokens(
                 _profanity_tokens(views, text.isascii()), self.profanity_threshold
@@ -217,6 +233,20 @@ class SignalEngine:
             for kind, score in sorted(found.items(), key=lambda item: _ORDER[item[0]])
         )
         return TextScan(signals, age)
+
+    def model_view(self, text: str) -> str:
+        """The view of ``text`` the learned layer reads (the words view, with spaced-out
+        letters joined when there were any): the training script reads its lines through
+        this very method, so training and scanning see the same text."""
+        views = self._words(self._decode(fold(text)))
+        return views.letters or views.words
+
+    def vetoed(self, text: str) -> frozenset[SignalKind]:
+        """The kinds whose rule vetoes match ``text`` ("send me a pic of your dog"): the
+        learned layer never raises them (the training script reads its thresholds with
+        them out, as the engine does)."""
+        words = self._words(self._decode(fold(text))).words
+        return frozenset(kind for kind, veto in self._vetoes.items() if veto.search(words))
 
     def _matching_kinds(self, hits: frozenset[str], views: WordViews) -> set[int]:
         """The positions of the gated kinds with a pattern that matches the line: only the
