@@ -270,7 +270,9 @@ def test_without_profanity_and_at_another_threshold() -> None:
     texts = [*labelled_lines()[::3], "fuck you", "shit 555 0123", "damn it im 14"]
     for profanity, threshold in ((False, 0.8), (True, 0.5)):
         assert_same(
-            SignalEngine(("en", "fr"), profanity=profanity, profanity_threshold=threshold),
+            SignalEngine(
+                ("en", "fr"), profanity=profanity, profanity_threshold=threshold, learned=False
+            ),
             ReferenceEngine(("en", "fr"), profanity=profanity, profanity_threshold=threshold),
             texts,
         )
@@ -280,7 +282,7 @@ def test_one_language() -> None:
     texts = labelled_lines()[::2]
     for languages in (("en",), ("fr",)):
         assert_same(
-            SignalEngine(languages, profanity=False),
+            SignalEngine(languages, profanity=False, learned=False),
             ReferenceEngine(languages, profanity=False),
             texts,
         )

@@ -58,6 +58,12 @@ _NOTHING = TextScan()
 _DOTTED = re.compile(r"[a-z0-9]\s*\.\s*[a-z]|[a-z0-9]\.\s*[a-z]")
 _LINK_WORDS = frozenset({"dot", "point", "dt", "www", "http", "https", "hxxp", "hxxps"})
 _EMAIL_WORDS = frozenset({"arobase", "arrobase", "dot", "point"})
+# emoji and pictographs typed inside a word ("gr🔥am", "e😏lse"): the learned layer reads
+# the word without them, an evasion its training variants teach it to expect
+_INNER_SYMBOL = re.compile(
+    "(?<=[a-z0-9])[\u2190-\u2bff\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d\u20e3]+"
+    "(?=[a-z0-9])"
+)
 
 
 class SignalEngine:
@@ -212,7 +218,7 @@ class SignalEngine:
         # the rules' score, and a rule's veto ("send me a pic of your dog") stands
         if self._learned is not None and views.raw:
             words = views.words
-            for kind, score in self._learned.scores(views.letters or words):
+            for kind, score in self._learned.scores(self._model_view(decoded, views)):
                 if kind in found:
                     continue
                 veto = self._vetoes.get(kind)
@@ -238,7 +244,12 @@ class SignalEngine:
         """The view of ``text`` the learned layer reads (the words view, with spaced-out
         letters joined when there were any): the training script reads its lines through
         this very method, so training and scanning see the same text."""
-        views = self._words(self._decode(fold(text)))
+        decoded = self._decode(fold(text))
+        return self._model_view(decoded, self._words(decoded))
+
+    def _model_view(self, decoded: str, views: WordViews) -> str:
+        if not decoded.isascii() and _INNER_SYMBOL.search(decoded):
+            views = self._words(_INNER_SYMBOL.sub("", decoded))
         return views.letters or views.words
 
     def vetoed(self, text: str) -> frozenset[SignalKind]:

@@ -64,8 +64,8 @@ DECIMALS = 4
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 FOLDS = 5
 #: Benign lines of the repository file (636) the layer may flag out of fold, all kinds
-#: together: 3 is 0.5%, half the target of issue 20.
-BENIGN_BUDGET = 3
+#: together: 5 is 0.8%, under the 1% of issue 20 with room for the rules' own.
+BENIGN_BUDGET = 5
 #: How much a benign line and a line of the repository file weigh in training.
 BENIGN_WEIGHT = 4.0
 REPO_WEIGHT = 2.0
@@ -126,7 +126,8 @@ def expand(template: str, slots: dict[str, list[str]], rng: random.Random) -> st
 
         def choose(match: re.Match[str]) -> str:
             if match[1] is not None:
-                return rng.choice(match[1].split("|"))
+                options: list[str] = match[1].split("|")
+                return rng.choice(options)
             if match[2] not in slots:
                 raise ValueError(f"unknown slot {{{match[2]}}} in {template!r}")
             return rng.choice(slots[match[2]])
@@ -292,8 +293,10 @@ def fit(views: Sequence[str], examples: Sequence[Example]) -> tuple[Any, list[An
     a false alarm on ordinary chat costs more than a miss the rules may still catch."""
     import warnings
 
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+        CountVectorizer,
+    )
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     vectorizer = CountVectorizer(analyzer=learned.features, binary=True, lowercase=False)
     matrix = vectorizer.fit_transform(views)
