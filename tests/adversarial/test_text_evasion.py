@@ -73,7 +73,11 @@ CASES: list[tuple[str, SignalKind, list[str]]] = [
     (
         "tu fais combien en taille ?",
         SignalKind.BODY,
-        ["tu f4is combi3n en t4ille", "tu fais c o m b i e n en taille", "tu fais comb🙈ien en taille"],
+        [
+            "tu f4is combi3n en t4ille",
+            "tu fais c o m b i e n en taille",
+            "tu fais comb🙈ien en taille",
+        ],
     ),
 ]
 

@@ -97,14 +97,45 @@ def test_the_shipped_model_scores_lines_deterministically(scorer: LearnedScorer)
         assert scorer.probabilities(view) == probabilities  # same numbers every call
 
 
+VOCABULARY = [
+    "how",
+    "old",
+    "are",
+    "you",
+    "send",
+    "me",
+    "a",
+    "pic",
+    "snap",
+    "add",
+    "on",
+    "tu",
+    "es",
+    "seule",
+    "ta",
+    "cam",
+    "allume",
+    "la",
+    "photo",
+    "secret",
+    "between",
+    "us",
+    "meet",
+    "robux",
+    "alone",
+    "parents",
+    "ton",
+    "corps",
+    "viens",
+    "zzz",
+    "x",
+]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.sampled_from(
-            "how old are you send me a pic snap add on tu es seule ta cam allume la "
-            "photo secret between us meet robux alone parents ton corps viens zzz x".split()
-        )
-        | st.text(alphabet="abcdeéxyz0_@", min_size=1, max_size=8),
+        st.sampled_from(VOCABULARY) | st.text(alphabet="abcdeéxyz0_@", min_size=1, max_size=8),
         max_size=14,
     )
 )

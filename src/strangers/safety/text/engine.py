@@ -61,8 +61,7 @@ _EMAIL_WORDS = frozenset({"arobase", "arrobase", "dot", "point"})
 # emoji and pictographs typed inside a word ("gr🔥am", "e😏lse"): the learned layer reads
 # the word without them, an evasion its training variants teach it to expect
 _INNER_SYMBOL = re.compile(
-    "(?<=[a-z0-9])[\u2190-\u2bff\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d\u20e3]+"
-    "(?=[a-z0-9])"
+    "(?<=[a-z0-9])[\u2190-\u2bff\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d\u20e3]+(?=[a-z0-9])"
 )
 
 
