@@ -72,14 +72,14 @@ def rules() -> SignalEngine:
 #: Words views and the probability the shipped model gives them for one kind, to four
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
-    (" how old are you ", SignalKind.ASKS_AGE, 0.9999),
-    (" hello there ", SignalKind.ASKS_ALONE, 0.0008),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9309),
-    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9998),
-    (" where do you go to school ", SignalKind.MEET, 0.1546),
-    (" i like your shoes ", SignalKind.BODY, 0.036),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9896),
-    (" on se voit ou ", SignalKind.MEET, 0.996),
+    (" how old are you ", SignalKind.ASKS_AGE, 0.9998),
+    (" hello there ", SignalKind.ASKS_ALONE, 0.0005),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9752),
+    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9995),
+    (" where do you go to school ", SignalKind.MEET, 0.2313),
+    (" i like your shoes ", SignalKind.BODY, 0.039),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.9841),
+    (" on se voit ou ", SignalKind.MEET, 0.9958),
 ]
 
 
@@ -245,13 +245,14 @@ def test_the_layer_finds_phrasings_no_rule_was_written_for(
     each (checked, so the test proves the layer's part)."""
     lines = {
         "does anybody ever check ur phone": SignalKind.ASKS_ALONE,
-        "recule que je voie ta tenue": SignalKind.ASKS_CAMERA,
         "got tele?": SignalKind.OTHER_APP,
-        "personne doit jamais savoir qu'on se parle": SignalKind.SECRECY,
-        "tu fais combien en taille ?": SignalKind.BODY,
-        "on se capte ce week-end ?": SignalKind.MEET,
         "i bet u look amazing in a dress": SignalKind.BODY,
         "what happens here stays here": SignalKind.SECRECY,
+        "where do u hang out after school": SignalKind.MEET,
+        "garde bien ça pour nous deux": SignalKind.SECRECY,
+        "je peux te filer des thunes": SignalKind.GIFTS,
+        "viens me rejoindre au parc": SignalKind.MEET,
+        "tu m'envoies un petit selfie ?": SignalKind.ASKS_PICTURES,
     }
     for text, kind in lines.items():
         assert kind not in rules.scan(text).kinds(), text

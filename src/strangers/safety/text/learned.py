@@ -52,6 +52,10 @@ WORD_MARK = "\x01"
 TOKEN_CACHE = 20_000
 
 
+#: A token with no weighted feature: skipped in the sum.
+_ZERO: tuple[float, ...] = ()
+
+
 class LearnedModelError(ValueError):
     """The model file is missing, truncated, corrupt or of another layout."""
 
@@ -64,16 +68,19 @@ def token_grams(token: str) -> frozenset[str]:
     return frozenset(padded[start : start + n] for n in CHAR_SIZES for start in range(size - n + 1))
 
 
-def features(view: str) -> set[str]:
-    """The features of a words view (``" how old are you "``: single spaces, padded):
-    the character n-grams of each token (:func:`token_grams`), and the word unigrams
-    and bigrams, marked with :data:`WORD_MARK`. Present or not: a feature counts once."""
+def features(view: str) -> list[str]:
+    """The features of a words view (``" how old are you "``: single spaces, padded), as
+    counts: for each token, its character n-grams (:func:`token_grams`, each once) and
+    the token itself marked with :data:`WORD_MARK`; then each pair of neighbouring
+    tokens, marked. A feature met in two tokens counts twice, so a line's score is the
+    sum of its tokens' scores plus its pairs': what lets :class:`LearnedScorer` keep one
+    vector per token it has seen."""
     tokens = view.split()
-    grams: set[str] = set()
+    grams: list[str] = []
     for token in tokens:
-        grams.update(token_grams(token))
-    grams.update(WORD_MARK + token for token in tokens)
-    grams.update(f"{WORD_MARK}{a} {b}" for a, b in itertools.pairwise(tokens))
+        grams.extend(token_grams(token))
+        grams.append(WORD_MARK + token)
+    grams.extend(f"{WORD_MARK}{a} {b}" for a, b in itertools.pairwise(tokens))
     return grams
 
 
@@ -98,14 +105,20 @@ class LearnedScorer:
         # a line is scored only if some kind can reach its threshold: compare logits
         self._logit_thresholds = tuple(math.log(t / (1.0 - t)) for t in thresholds)
         self._weights = {gram: tuple(pairs) for gram, pairs in weights.items()}
-        self._grams = frozenset(self._weights)
-        # token → its n-grams with a weight; plain dict operations, safe across threads
-        self._token_hits: dict[str, frozenset[str]] = {}
         count = len(self.kinds)
         for gram, pairs in self._weights.items():
             for index, weight in pairs:
                 if not 0 <= index < count or not math.isfinite(weight):
                     raise LearnedModelError(f"feature {gram!r}: bad kind index or weight")
+        # every weighted feature as a dense vector over the kinds, and each token's share
+        # once it is seen; plain dict operations, safe across threads
+        self._vectors: dict[str, tuple[float, ...]] = {}
+        for gram, pairs in self._weights.items():
+            vector = [0.0] * count
+            for index, weight in pairs:
+                vector[index] += weight
+            self._vectors[gram] = tuple(vector)
+        self._token_vectors: dict[str, tuple[float, ...]] = {}
 
     @property
     def size(self) -> int:
@@ -157,34 +170,44 @@ class LearnedScorer:
             ) from None
 
     def logits(self, view: str) -> list[float]:
-        """Each kind's decision ``w·x + b`` for a words view: the sum over
-        :func:`features` that have a weight.
+        """Each kind's decision ``w·x + b`` for a words view: the sum of the weights of
+        :func:`features`, counted.
 
-        A token's weighted n-grams are cut once and kept (:data:`TOKEN_CACHE` tokens at
-        most; chat repeats its words), so a line costs a look-up per token, one set
-        intersection for its word features and a sum over the few n-grams that have a
-        weight: a few microseconds (issue 20: the engine's budget per line).
-        """
+        Each token's share (its n-grams' and its own weights) is added up once and kept
+        (:data:`TOKEN_CACHE` tokens at most; chat repeats its words), so a line costs a
+        look-up per token and per pair of tokens and one column sum in C: a few
+        microseconds (issue 20: the engine's budget per line)."""
         tokens = view.split()
-        cache = self._token_hits
-        hits: set[str] = set()
+        cache = self._token_vectors
+        vectors: list[tuple[float, ...]] = [self.bias]
         for token in tokens:
-            found = cache.get(token)
-            if found is None:
-                found = self._grams.intersection(token_grams(token))
+            vector = cache.get(token)
+            if vector is None:
+                vector = self._token_vector(token)
                 if len(cache) >= TOKEN_CACHE:
                     cache.clear()  # rare; a bound on memory, not a policy
-                cache[token] = found
-            hits.update(found)
-        words = [WORD_MARK + token for token in tokens]
-        words.extend(f"{WORD_MARK}{a} {b}" for a, b in itertools.pairwise(tokens))
-        hits.update(self._grams.intersection(words))
-        totals = list(self.bias)
-        weights = self._weights
-        for gram in hits:
-            for index, weight in weights[gram]:
-                totals[index] += weight
-        return totals
+                cache[token] = vector
+            if vector is not _ZERO:
+                vectors.append(vector)
+        if len(tokens) > 1:
+            get = self._vectors.get
+            for a, b in itertools.pairwise(tokens):
+                pair = get(f"{WORD_MARK}{a} {b}")
+                if pair is not None:
+                    vectors.append(pair)
+        return [sum(column) for column in zip(*vectors, strict=True)]
+
+    def _token_vector(self, token: str) -> tuple[float, ...]:
+        get = self._vectors.get
+        total = [0.0] * len(self.kinds)
+        found = False
+        for gram in (*token_grams(token), WORD_MARK + token):
+            vector = get(gram)
+            if vector is not None:
+                found = True
+                for index, weight in enumerate(vector):
+                    total[index] += weight
+        return tuple(total) if found else _ZERO
 
     def probabilities(self, view: str) -> dict[SignalKind, float]:
         """Every kind's probability for a words view (for tests and the evaluation)."""

@@ -298,7 +298,7 @@ def fit(views: Sequence[str], examples: Sequence[Example]) -> tuple[Any, list[An
     )
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-    vectorizer = CountVectorizer(analyzer=learned.features, binary=True, lowercase=False)
+    vectorizer = CountVectorizer(analyzer=learned.features, lowercase=False)
     matrix = vectorizer.fit_transform(views)
     weights = [
         (BENIGN_WEIGHT if e.benign else 1.0) * (REPO_WEIGHT if e.source == "repo" else 1.0)
