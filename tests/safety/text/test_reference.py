@@ -6,7 +6,9 @@ purpose, so the comparison is now between the reference and the live engine's *r
 What this test guards — that every gate and fast path of the rules skips only work that
 could not have produced a signal — still holds and is still worth guarding; the
 reference reads the live data files, so rules added to them (French parity, the
-invitations to another app) are compared too. The layer has its own tests
+invitations to another app) are compared too. One rule of issue 20 is code, not data
+(``age.py``: "17 turning 18" states 17): it was added to the reference's ``age.py``
+as well, the only change to the reference. The layer has its own tests
 (``test_learned.py``).
 
 ``reference_engine`` is the engine as it was before that work; every gate and fast path
