@@ -195,7 +195,7 @@ class LearnedScorer:
                 pair = get(f"{WORD_MARK}{a} {b}")
                 if pair is not None:
                     vectors.append(pair)
-        return [sum(column) for column in zip(*vectors, strict=True)]
+        return list(map(sum, zip(*vectors, strict=True)))
 
     def _token_vector(self, token: str) -> tuple[float, ...]:
         get = self._vectors.get
@@ -218,13 +218,12 @@ class LearnedScorer:
     def scores(self, view: str) -> list[tuple[SignalKind, float]]:
         """The kinds whose probability reaches their threshold, with it (rounded to three
         decimals, like the rules' scores), in the model's kind order."""
-        found: list[tuple[SignalKind, float]] = []
-        for kind, total, limit in zip(
-            self.kinds, self.logits(view), self._logit_thresholds, strict=True
-        ):
-            if total >= limit:
-                found.append((kind, round(_sigmoid(total), 3)))
-        return found
+        totals = self.logits(view)
+        return [
+            (self.kinds[index], round(_sigmoid(total), 3))
+            for index, (total, limit) in enumerate(zip(totals, self._logit_thresholds, strict=True))
+            if total >= limit
+        ]
 
 
 def _sigmoid(value: float) -> float:
