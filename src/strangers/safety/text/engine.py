@@ -19,7 +19,10 @@ How a line is read (see :mod:`.normalise` for the views):
    each grooming kind (the language files, after Ofcom's ICU grooming measures), each run
    only when its gate words or characters are in the line, so an ordinary line costs a
    few set intersections;
-5. profanity, a weak signal (:mod:`.profanity`), reported at ``profanity_threshold``.
+5. the learned layer (:mod:`.learned`, issue 20; docs/safety.md, "The learned layer"):
+   a linear model per grooming kind over the words view, for the kinds the rules did not
+   find; a rule's veto stands against it, and it never raises a contact detail or an age;
+6. profanity, a weak signal (:mod:`.profanity`), reported at ``profanity_threshold``.
 
 One signal per kind, with the best score found; ``TextScan.age`` is set with ``AGE``.
 
@@ -28,8 +31,8 @@ no signal, so every check is gated, and a gate may skip only work that could not
 produced a signal: the phrase patterns are searched by the groups of the gate words the
 line holds (:class:`~.lexicon.PhraseRules`), the numeric view's passes and the age
 rules skip what their own patterns could not match, and the profanity model takes the
-tokens of the words view. ``tests/safety/text/test_reference.py`` checks the answers
-against the engine as it was before, line for line.
+tokens of the words view. ``tests/safety/text/test_reference.py`` checks the rules'
+answers (``learned=False``) against the engine as it was before, line for line.
 """
 
 from __future__ import annotations
@@ -67,8 +70,12 @@ _INNER_SYMBOL = re.compile(
 
 class SignalEngine:
     """The text signal engine. Build it once (it reads its data files, builds its Unicode
-    tables and, unless ``profanity=False``, reads the profanity model: one to two seconds)
-    and share it: ``scan`` keeps no state between calls and is safe from many threads."""
+    tables and, unless ``profanity=False``, reads the profanity model; unless
+    ``learned=False``, the learned layer's model, raising
+    :class:`~.learned.LearnedModelError` if that file is missing or corrupt: one to two
+    seconds) and share it: ``scan`` keeps no state between calls that changes an answer
+    (the learned layer keeps each word's share of its scores, a cache) and is safe from
+    many threads."""
 
     def __init__(
         self,

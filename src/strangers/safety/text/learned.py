@@ -8,7 +8,7 @@ Rules trail new phrasings; this layer generalises from the phrasings the project
 leetspeak, emoji and casing). :mod:`.train_learned` fits it at build time with
 scikit-learn (L1-regularised logistic regression, one model per kind) and writes the
 weights it keeps to ``data/learned.json.gz``; this module reads them once and scores a
-line with a dictionary look-up per n-gram and a sparse sum per kind, without
+line with a look-up per word and per pair of words and a sum per kind, without
 scikit-learn (the chat process stays small: ``tests/safety/test_light_imports.py``) and
 without any download.
 
