@@ -17,7 +17,9 @@ Printed:
 - *latency*: p50, p99, p99.9 and max of one ``scan`` (``perf_counter_ns`` around each
   call), over a second run, with the garbage collector on as in the service.
 
-Run: ``.venv/bin/python bench/text.py`` (``--messages``, ``--seed``, ``--json``).
+Run: ``.venv/bin/python bench/text.py`` (``--messages``, ``--seed``, ``--json``);
+``--no-learned`` measures the rules alone, without the learned layer (issue 20: the
+"before" of an interleaved before/after comparison, docs/safety.md "The learned layer").
 """
 
 from __future__ import annotations
@@ -90,12 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-learned", action="store_true", help="the rules alone")
     args = parser.parse_args(argv)
 
     from strangers.safety.text import SignalEngine
 
     started = time.perf_counter()
-    engine = SignalEngine(languages=("en", "fr"))
+    engine = SignalEngine(languages=("en", "fr"), learned=not args.no_learned)
     build_seconds = time.perf_counter() - started
     messages = make_mix(args.messages, args.seed)
     for text in messages[:2000]:  # warm up: first regex calls, the interpreter's caches
@@ -124,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = {
         "messages": len(messages),
         "mix": MIX,
+        "learned_layer": not args.no_learned,
         "engine_build_seconds": round(build_seconds, 2),
         "per_cpu_second": round(len(messages) / cpu),
         "per_wall_second": round(len(messages) / wall),

@@ -4,12 +4,13 @@
 The file is tab-separated, one line per message, in one of two layouts (all the lines of
 a file use the same one):
 
-- ``labels<TAB>text`` (the repo's ``tests/data/text_lines.tsv`` and
-  ``tests/data/text_lines_holdout.tsv``);
+- ``labels<TAB>text`` (``tests/data/text_lines_holdout.tsv``);
 - ``labels<TAB>lang<TAB>text``, ``lang`` a two-letter language code (``en``, ``fr``):
-  ``tests/data/text_lines_independent.tsv``, the independent held-out file of issue 20
-  (docs/safety.md, "The independent held-out file"), written by an author who had not
-  read the engine, before any tuning, and never to be trained or tuned on.
+  the repo's ``tests/data/text_lines.tsv`` (issue 20 added its ``lang`` column, so
+  French parity is measured on it too) and ``tests/data/text_lines_independent.tsv``,
+  the independent held-out file of issue 20 (docs/safety.md, "The independent held-out
+  file"), written by an author who had not read the engine, before any tuning, and
+  never to be trained or tuned on.
 
 ``labels`` is ``benign`` or kinds separated by commas: ``phone``, ``email``, ``link``,
 ``handle``, ``age=N`` (the sender states they are N), ``asks_age``, ``asks_alone``,

@@ -12,6 +12,11 @@ from strangers.safety.text import SignalEngine
     ("text", "age"),
     [
         ("im 14", 14),
+        # the age now, then the next birthday (issue 20): the age now, not the next
+        ("17 turning 18 in june", 17),
+        ("17, turning 18 soon", 17),
+        ("16 going on 17", 16),
+        ("15 bientôt 16", 15),
         ("i'm 14", 14),
         ("I’m 14 btw", 14),
         ("i am fourteen", 14),
@@ -67,6 +72,8 @@ def test_age_statements(engine: SignalEngine, text: str, age: int) -> None:
         "my brother is 14 years old",
         "she is 15 years old",
         "room 14",
+        "room 17 turning 18 left",
+        "bus 17 soon 18",
         "level 14",
         "i'm level 14",
         "i'm in grade 9",

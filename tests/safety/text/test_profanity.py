@@ -51,7 +51,7 @@ def lines() -> list[str]:
     for name in ("text_lines.tsv", "text_lines_holdout.tsv"):
         for row in (DATA / name).read_text(encoding="utf-8").splitlines():
             if row and not row.startswith("#"):
-                found.append(row.partition("\t")[2])
+                found.append(row.split("\t")[-1])
     return found + EXTRA
 
 

@@ -1,5 +1,16 @@
 """The engine made cheaper per line (issue 18) gives exactly the answers it gave before.
 
+Refreshed for issue 20, not retired: the learned layer changes the engine's answers on
+purpose, so the comparison is now between the reference and the live engine's *rules*
+(``SignalEngine(learned=False)``, the path every line still takes before the layer).
+What this test guards — that every gate and fast path of the rules skips only work that
+could not have produced a signal — still holds and is still worth guarding; the
+reference reads the live data files, so rules added to them (French parity, the
+invitations to another app) are compared too. One rule of issue 20 is code, not data
+(``age.py``: "17 turning 18" states 17): it was added to the reference's ``age.py``
+as well, the only change to the reference. The layer has its own tests
+(``test_learned.py``).
+
 ``reference_engine`` is the engine as it was before that work; every gate and fast path
 of the live one may only skip work that could not have produced a signal, so the two
 must agree, :class:`TextScan` for :class:`TextScan` (kinds, scores, order, the stated
@@ -55,6 +66,12 @@ def load_bench(file: str, name: str) -> ModuleType:
 
 text_eval = load_bench("text_eval", "text_eval")
 text_bench = load_bench("text", "text_bench")
+
+
+@pytest.fixture(scope="module")
+def engine() -> SignalEngine:
+    """The live engine's rules alone (see the module's docstring)."""
+    return SignalEngine(languages=("en", "fr"), learned=False)
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +272,9 @@ def test_without_profanity_and_at_another_threshold() -> None:
     texts = [*labelled_lines()[::3], "fuck you", "shit 555 0123", "damn it im 14"]
     for profanity, threshold in ((False, 0.8), (True, 0.5)):
         assert_same(
-            SignalEngine(("en", "fr"), profanity=profanity, profanity_threshold=threshold),
+            SignalEngine(
+                ("en", "fr"), profanity=profanity, profanity_threshold=threshold, learned=False
+            ),
             ReferenceEngine(("en", "fr"), profanity=profanity, profanity_threshold=threshold),
             texts,
         )
@@ -265,7 +284,7 @@ def test_one_language() -> None:
     texts = labelled_lines()[::2]
     for languages in (("en",), ("fr",)):
         assert_same(
-            SignalEngine(languages, profanity=False),
+            SignalEngine(languages, profanity=False, learned=False),
             ReferenceEngine(languages, profanity=False),
             texts,
         )

@@ -3,7 +3,8 @@ statements, grooming and solicitation signals and profanity for each chat line, 
 :class:`~strangers.core.text.TextScanner`.
 
 ``SignalEngine(languages=("en", "fr"))`` is built once (it loads the word lists in
-``data/`` and the profanity model) and then ``scan(text)`` is pure and fast.
+``data/``, the profanity model and the learned layer's model, docs/safety.md "The learned
+layer") and then ``scan(text)`` is pure and fast.
 """
 
 from .engine import SignalEngine

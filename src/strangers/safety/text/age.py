@@ -30,6 +30,11 @@ _BEFORE_WORD = re.compile(r"[a-z0-9]+")
 _GLUED_BEFORE = re.compile(r"([a-z]+)$")
 _GLUED_AFTER = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?")
 _AFTER_TOKEN = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?|\d+|\S")
+# "17 turning 18 in june", "15 bientot 16" (issue 20): the age now, then the next one
+_NEXT_AGE = re.compile(
+    r"[\s,-]*(?:turning|turn|going on|soon|almost|nearly|bientot|presque|et bientot)\s+"
+    r"([1-9][0-9]?)(?![0-9])"
+)
 # After the number: a decimal, a time, a score, a fraction, a height, a percentage.
 _NOT_AN_AGE_AFTER = re.compile(r"\s*(?:[:.,/h-]\s*\d|[%'\"°x*^]|\d)")
 _NOT_AN_AGE_BEFORE = re.compile(r"(?:\d\s*[:.,/'-]|[$£€#@+*^&])\s*$")
@@ -125,6 +130,10 @@ class AgeReader:
         follows = self._follows(after)
         if follows is None:
             return None
+        if follows == "word":
+            following = _NEXT_AGE.match(after)
+            if following and int(following[1]) == age + 1 and self._at_clause_start(before):
+                return AgeStatement(age, 0.8)
         glued = _glued_before(before)
         if glued is not None:  # "f19" and "m19" are ages; "covid19", "ps5", "mp3" are not
             word, glued_at = glued

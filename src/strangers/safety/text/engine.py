@@ -19,7 +19,10 @@ How a line is read (see :mod:`.normalise` for the views):
    each grooming kind (the language files, after Ofcom's ICU grooming measures), each run
    only when its gate words or characters are in the line, so an ordinary line costs a
    few set intersections;
-5. profanity, a weak signal (:mod:`.profanity`), reported at ``profanity_threshold``.
+5. the learned layer (:mod:`.learned`, issue 20; docs/safety.md, "The learned layer"):
+   a linear model per grooming kind over the words view, for the kinds the rules did not
+   find; a rule's veto stands against it, and it never raises a contact detail or an age;
+6. profanity, a weak signal (:mod:`.profanity`), reported at ``profanity_threshold``.
 
 One signal per kind, with the best score found; ``TextScan.age`` is set with ``AGE``.
 
@@ -28,8 +31,8 @@ no signal, so every check is gated, and a gate may skip only work that could not
 produced a signal: the phrase patterns are searched by the groups of the gate words the
 line holds (:class:`~.lexicon.PhraseRules`), the numeric view's passes and the age
 rules skip what their own patterns could not match, and the profanity model takes the
-tokens of the words view. ``tests/safety/text/test_reference.py`` checks the answers
-against the engine as it was before, line for line.
+tokens of the words view. ``tests/safety/text/test_reference.py`` checks the rules'
+answers (``learned=False``) against the engine as it was before, line for line.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from strangers.core.text import GROOMING_KINDS, SignalKind, TextScan, TextSignal
 
 from .age import AgeReader
 from .contact import ContactFinder
+from .learned import LearnedScorer
 from .lexicon import Lexicon, PhraseRules
 from .normalise import LeetDecoder, NumberReader, WordViewer, WordViews, fold, prepare
 from .profanity import ProfanityScorer, tokens_of
@@ -57,12 +61,21 @@ _NOTHING = TextScan()
 _DOTTED = re.compile(r"[a-z0-9]\s*\.\s*[a-z]|[a-z0-9]\.\s*[a-z]")
 _LINK_WORDS = frozenset({"dot", "point", "dt", "www", "http", "https", "hxxp", "hxxps"})
 _EMAIL_WORDS = frozenset({"arobase", "arrobase", "dot", "point"})
+# emoji and pictographs typed inside a word ("gr🔥am", "e😏lse"): the learned layer reads
+# the word without them, an evasion its training variants teach it to expect
+_INNER_SYMBOL = re.compile(
+    "(?<=[a-z0-9])[\u2190-\u2bff\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d\u20e3]+(?=[a-z0-9])"
+)
 
 
 class SignalEngine:
     """The text signal engine. Build it once (it reads its data files, builds its Unicode
-    tables and, unless ``profanity=False``, reads the profanity model: one to two seconds)
-    and share it: ``scan`` keeps no state between calls and is safe from many threads."""
+    tables and, unless ``profanity=False``, reads the profanity model; unless
+    ``learned=False``, the learned layer's model, raising
+    :class:`~.learned.LearnedModelError` if that file is missing or corrupt: one to two
+    seconds) and share it: ``scan`` keeps no state between calls that changes an answer
+    (the learned layer keeps each word's share of its scores, a cache) and is safe from
+    many threads."""
 
     def __init__(
         self,
@@ -70,6 +83,7 @@ class SignalEngine:
         *,
         profanity: bool = True,
         profanity_threshold: float = 0.8,
+        learned: bool = True,
     ) -> None:
         if not languages:
             raise ValueError("at least one language")
@@ -116,6 +130,9 @@ class SignalEngine:
         self._email_gate = _EMAIL_WORDS | providers
         self._tld_words = frozenset(lexicon.words("tlds")) | frozenset(lexicon.words("tlds_weak"))
         self._profanity = ProfanityScorer.load() if profanity else None
+        # the learned layer (issue 20): a bad model file raises here, at start
+        self._learned = LearnedScorer.load() if learned else None
+        self._vetoes = {kind: rules.veto for kind, rules in self._phrases if rules.veto}
         # Every word a token gate of ``_scan`` looks for: one intersection per line, and the
         # gates ask the (most often empty) result rather than the line's tokens.
         self._gate_words = frozenset().union(
@@ -203,6 +220,17 @@ class SignalEngine:
                 if score and score > found.get(kind, 0.0):
                     found[kind] = score
 
+        # the learned layer: kinds the rules did not find; a kind the rules found keeps
+        # the rules' score, and a rule's veto ("send me a pic of your dog") stands
+        if self._learned is not None and views.raw:
+            words = views.words
+            for kind, score in self._learned.scores(self._model_view(decoded, views)):
+                if kind in found:
+                    continue
+                veto = self._vetoes.get(kind)
+                if veto is None or not veto.search(words):
+                    found[kind] = score
+
         if self._profanity is not None and views.raw:
             probability = self._profanity.at_least_tokens(
                 _profanity_tokens(views, text.isascii()), self.profanity_threshold
@@ -217,6 +245,25 @@ class SignalEngine:
             for kind, score in sorted(found.items(), key=lambda item: _ORDER[item[0]])
         )
         return TextScan(signals, age)
+
+    def model_view(self, text: str) -> str:
+        """The view of ``text`` the learned layer reads (the words view, with spaced-out
+        letters joined when there were any): the training script reads its lines through
+        this very method, so training and scanning see the same text."""
+        decoded = self._decode(fold(text))
+        return self._model_view(decoded, self._words(decoded))
+
+    def _model_view(self, decoded: str, views: WordViews) -> str:
+        if not decoded.isascii() and _INNER_SYMBOL.search(decoded):
+            views = self._words(_INNER_SYMBOL.sub("", decoded))
+        return views.letters or views.words
+
+    def vetoed(self, text: str) -> frozenset[SignalKind]:
+        """The kinds whose rule vetoes match ``text`` ("send me a pic of your dog"): the
+        learned layer never raises them (the training script reads its thresholds with
+        them out, as the engine does)."""
+        words = self._words(self._decode(fold(text))).words
+        return frozenset(kind for kind, veto in self._vetoes.items() if veto.search(words))
 
     def _matching_kinds(self, hits: frozenset[str], views: WordViews) -> set[int]:
         """The positions of the gated kinds with a pattern that matches the line: only the
