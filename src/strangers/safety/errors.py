@@ -22,8 +22,11 @@ Hierarchy, with each class's code and the finer codes its instances carry::
     │                    bad_answer      its answer was not a verdict (killed)
     │                    checker_raised  the checker raised (the worker goes on)
     │                    not_loaded      a worker could not load the checker
-    └── NotProven      not_proven: a check service or a gateway did not prove the shared
-                         secret in the check service's handshake (``remote.py``)
+    ├── NotProven      not_proven: a check service or a gateway did not prove the shared
+    │                    secret in the check service's handshake (``remote.py``)
+    └── LearnedModelError  learned_model: the text engine's learned model file is missing,
+                         truncated, corrupt or of another layout (``text/learned.py``);
+                         raised at start, never per line
 """
 
 from __future__ import annotations

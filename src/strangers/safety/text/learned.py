@@ -40,6 +40,8 @@ from typing import Any
 
 from strangers.core.text import SignalKind
 
+from ..errors import SafetyError
+
 #: The model's file in ``data/`` and the layout version it must declare.
 DATA_FILE = "learned.json.gz"
 FORMAT = "strangers-learned 1"
@@ -56,8 +58,11 @@ TOKEN_CACHE = 20_000
 _ZERO: tuple[float, ...] = ()
 
 
-class LearnedModelError(ValueError):
-    """The model file is missing, truncated, corrupt or of another layout."""
+class LearnedModelError(SafetyError, ValueError):
+    """The model file is missing, truncated, corrupt or of another layout: raised when
+    the engine is built, so a server with a bad file stops at start."""
+
+    code = "learned_model"
 
 
 def token_grams(token: str) -> frozenset[str]:
