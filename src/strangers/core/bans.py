@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from .network import UNKNOWN_NETWORK
+
+#: The longest written reason a moderator may give a ban (docs/moderation.md, "Actions").
+BAN_NOTE_MAX_CHARS: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
