@@ -28,7 +28,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -247,7 +247,6 @@ class QueuePage:
     pages: int
     waiting: int  # open and escalated cases in all, whatever the filter
     unclaimed: int  # of those, held by nobody (or by a lapsed claim)
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
