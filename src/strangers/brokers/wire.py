@@ -22,7 +22,7 @@ import orjson
 from pydantic import ValidationError
 
 from ..core.age import AgeRecord, DeviceAge, NetworkHold, Stage
-from ..core.bans import BAN_NOTE_MAX_CHARS, BanEntry
+from ..core.bans import BanEntry
 from ..core.matching import Pair, Ticket
 from ..core.messages import AgeBand, Blur, Mode, Notice, PartnerSignal
 from ..core.pools import Pool
@@ -300,7 +300,7 @@ def fact_from_wire(value: dict[str, Any]) -> Fact:
                 raise WireError("bad ban")
             until = value.get("u")
             note = _optional_str(value.get("o"))
-            if note is not None and len(note) > BAN_NOTE_MAX_CHARS:
+            if note is not None and len(note) > BanEntry.NOTE_MAX_CHARS:
                 raise WireError("a ban's note is too long")
             entry = BanEntry(
                 reason=reason,
