@@ -3,7 +3,7 @@ virtualenv, run from a directory outside the repository with no ``PYTHONPATH``,
 ``strangers migrate`` creates a fresh SQLite database and ``strangers serve`` answers
 ``/readyz`` with 200 (migrating again in a child process of the installed interpreter).
 Its file list has the Alembic scripts, ``py.typed``, the chatter page, the console's
-templates and static files, the profanity model's numbers, and no module the source
+templates, static files and catalogues, the profanity model's numbers, and no module the source
 tree lacks.
 
 Marked ``process`` because the point is the installed console script in another
@@ -47,6 +47,7 @@ DATA_DIRS = (
     "web",
     "moderation/console/templates",
     "moderation/console/static",
+    "moderation/console/i18n",
     "safety/text/data",
     "migrations",
 )

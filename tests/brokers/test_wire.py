@@ -85,6 +85,8 @@ def test_every_partner_event_crosses_unchanged(event) -> None:
         BlockFact("dev-a", "dev-b"),
         BanFact("dev-a", None, BanEntry("nudity", "C-000001", None)),
         BanFact(None, "net-x", BanEntry("hash", None, datetime(2030, 5, 1, 12, tzinfo=UTC))),
+        # A moderator's written reason goes to every gateway with the ban (issue 19).
+        BanFact("dev-b", None, BanEntry("Spam or a bot", "S-000002", None, note="Links, twice.")),
         AgeFact("dev-a", DeviceAge(AgeRecord(Stage.TEEN, 1_900_000_000), 1_800_000_000)),
         AgeFact("dev-a", DeviceAge(AgeRecord(Stage.CHILD, 1_900_000_000))),
         AgeFact("dev-a", DeviceAge(teen_barred_until=1_900_000_000)),
@@ -93,6 +95,16 @@ def test_every_partner_event_crosses_unchanged(event) -> None:
 )
 def test_every_fact_crosses_unchanged(fact) -> None:
     assert fact_from_wire(loads(json.dumps(fact_to_wire(fact)))) == fact
+
+
+def test_a_ban_note_over_its_bound_is_refused() -> None:
+    wire = fact_to_wire(BanFact("dev-b", None, BanEntry("Spam", None, None, note="x")))
+    wire["o"] = "x" * 501
+    with pytest.raises(WireError, match="note is too long"):
+        fact_from_wire(wire)
+    wire["o"] = 5
+    with pytest.raises(WireError):
+        fact_from_wire(wire)
 
 
 def test_a_pair_across_pools_is_refused() -> None:

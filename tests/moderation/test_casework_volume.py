@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from strangers.core.reports import Party, ReportReason
 from strangers.moderation import RecordError, Records, casework
+from strangers.moderation import tables as t
 from strangers.moderation.accounts import Accounts
 from strangers.moderation.casework import CLAIM_TTL, QueueFilter
 from strangers.moderation.cybertip import (
@@ -314,3 +315,53 @@ async def test_the_incident_type_chosen_at_escalation_is_the_one_reported(
         records, number, reporter=reporter, now=LATER, incident_type=CHILD_PORNOGRAPHY
     )
     assert chosen.incident_type == CHILD_PORNOGRAPHY
+
+
+async def test_a_queue_of_thousands_is_paged_to_its_last_case(records: Records) -> None:
+    """No cut at 200 or anywhere: 3,000 waiting cases, 60 pages of 50, every case once,
+    in the queue's order (the rows go in as the records would hold them, in bulk)."""
+    count = 3000
+    async with records.transaction() as session:
+        cases = [
+            t.Case(
+                number=f"S-{n + 1:06d}",
+                kind="report",
+                severity=(50, 20, 10)[n % 3],
+                status="open",
+                opened_at=NOW + timedelta(seconds=n),
+                escalated=False,
+                pool="adult-text",
+            )
+            for n in range(count)
+        ]
+        session.add_all(cases)
+        await session.flush()
+        session.add_all(
+            t.Report(
+                case_id=case.id,
+                reason=("harassment", "spam", "other")[n % 3],
+                note="",
+                match=f"m-{n}",
+                reporter_device="dev-alice",
+                reporter_network="net-" + "a" * 60,
+                reported_device=f"dev-{n:05d}",
+                reported_network="net-" + "b" * 60,
+                matched_at=NOW,
+                reported_at=NOW,
+            )
+            for n, case in enumerate(cases)
+        )
+    expected = [case.number for case in sorted(cases, key=lambda c: (-c.severity, c.opened_at))]
+    seen: list[str] = []
+    view = QueueFilter()
+    for page in range(1, 61):
+        listed = await casework.queue(records, dataclasses.replace(view, page=page), now=LATER)
+        assert (listed.total, listed.pages) == (count, 60)
+        seen += [item.number for item in listed.items]
+    assert seen == expected
+    last = await casework.queue(
+        records, dataclasses.replace(view, page=30, per_page=100), now=LATER
+    )
+    assert [item.number for item in last.items] == expected[-100:]
+    found = await casework.queue(records, QueueFilter(search="dev-02999"), now=LATER)
+    assert [item.number for item in found.items] == ["S-003000"]

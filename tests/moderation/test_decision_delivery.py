@@ -70,11 +70,17 @@ async def test_a_decision_is_shown_once_on_the_next_visit_even_to_a_banned_devic
                 case=case,
                 until=datetime.now(UTC) + timedelta(hours=1),
                 now=datetime.now(UTC),
+                note="Insults after a warning.",
             )
             await notify(records, case, device, "appeal_upheld", "The transcript shows it.")
             await asyncio.sleep(0.6)  # the gateway's refresh: every 0.2 s here
             first = await first_messages(url, token)
             assert [m["type"] for m in first] == ["decision", "decision", "banned"]
+            # The moderator's written reason, as the records keep it (issue 19).
+            assert (first[2]["reason"], first[2]["note"]) == (
+                "Harassment or hate",
+                "Insults after a warning.",
+            )
             assert first[0] == {
                 "type": "decision",
                 "kind": "warning",

@@ -274,6 +274,9 @@ def fact_to_wire(fact: Fact) -> dict[str, Any]:
                 "r": entry.reason,
                 "c": entry.case,
                 "u": _unix(entry.until),
+                # The moderator's written reason, when there is one (docs/protocol.md,
+                # ``banned``): every gateway tells the chatter the same.
+                **({"o": entry.note} if entry.note is not None else {}),
             }
         case AgeFact(device=device, state=state):
             record = state.record
@@ -313,10 +316,14 @@ def fact_from_wire(value: dict[str, Any]) -> Fact:
             if not isinstance(reason, str):
                 raise WireError("bad ban")
             until = value.get("u")
+            note = _optional_str(value.get("o"))
+            if note is not None and len(note) > BanEntry.NOTE_MAX_CHARS:
+                raise WireError("a ban's note is too long")
             entry = BanEntry(
                 reason=reason,
                 case=_optional_str(value.get("c")),
                 until=None if until is None else datetime.fromtimestamp(float(until), UTC),
+                note=note,
             )
             device, network = _optional_str(value.get("d")), _optional_str(value.get("n"))
             if device is None and network is None:

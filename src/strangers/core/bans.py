@@ -11,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar, Final
 
 from .messages import Banned
 from .network import UNKNOWN_NETWORK
 
+#: The longest written reason a moderator may give a ban (docs/moderation.md, "Actions").
+BAN_NOTE_MAX_CHARS: Final = 500
+
 
 @dataclass(frozen=True, slots=True)
 class BanEntry:
+    #: :data:`BAN_NOTE_MAX_CHARS`, where a ban entry is read (the brokers' wire).
+    NOTE_MAX_CHARS: ClassVar[int] = BAN_NOTE_MAX_CHARS
+
     reason: str
     case: str | None
     until: datetime | None  # None: for good

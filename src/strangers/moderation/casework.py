@@ -1,11 +1,17 @@
-"""Casework: what the moderator console reads and does (docs/design.md §1, Moderator).
+"""Casework: what the moderator console reads and does (docs/design.md §1, Moderator;
+docs/moderation.md).
 
-The queue of open cases, most severe first, then oldest; one case with its evidence
-decrypted (the transcript of both sides, the sampled frames, the automatic signals), the
-history of the same device and network (keyed hashes, never raw addresses), its bans,
-actions, appeals and audit trail; the actions a moderator takes (dismiss, warn, ban,
-escalate, note); the appeals and their decision by a different moderator (DSA art.
-20(6)); the audit log.
+The queue of cases, most severe first, then oldest, then by number: filtered by kind,
+pool, severity, state and claim, searched by case number, device id or network hash,
+and paged on the server (:class:`QueueFilter`, :func:`queue`). Claims: who holds a case,
+lapsing after :data:`CLAIM_MINUTES` (:func:`claim`, :func:`assign`, :func:`release`,
+:func:`next_case`). One case with its evidence decrypted (the transcript of both sides,
+the sampled frames, the automatic signals), the history of the same device and network
+(keyed hashes, never raw addresses), its bans, actions, appeals and audit trail; the
+actions a moderator takes (dismiss, warn, ban, escalate, note), a decision refused on a
+case another moderator holds, and long bans and escalations that need a confirmation;
+the appeals and their decision by a different moderator (DSA art. 20(6)); the audit
+log.
 
 Every function is one transaction (``Records.transaction``): it commits before it
 returns, or it leaves nothing behind. Every change is appended to the audit log with
@@ -22,7 +28,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -241,7 +247,6 @@ class QueuePage:
     pages: int
     waiting: int  # open and escalated cases in all, whatever the filter
     unclaimed: int  # of those, held by nobody (or by a lapsed claim)
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from strangers.core.bans import BAN_NOTE_MAX_CHARS
+
 #: Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -69,7 +71,7 @@ NOTICE_KINDS: Final = ("warning", "appeal_upheld", "appeal_overturned")
 MODERATOR_NAME_MAX: Final = 64
 NOTICE_TEXT_MAX: Final = 500
 NOTE_MAX: Final = 500  # the same bound as strangers.core.reports.MAX_NOTE_CHARS
-BAN_NOTE_MAX: Final = 500
+BAN_NOTE_MAX: Final = BAN_NOTE_MAX_CHARS  # strangers.core.bans
 HASH_HEX_CHARS: Final = 64  # a PDQ hash: 256 bits as lowercase hex
 HASH_LABEL_MAX: Final = 128
 HASH_LIST_MAX: Final = 64

@@ -99,6 +99,19 @@ class CyberTiplinePages(Pages):
             visit.records, number, reporter=reporter, now=visit.now, incident_type=incident
         )
 
+    def _refused(self, visit: Visit, exc: RecordError) -> Response:
+        """A package that cannot be built, in the reader's words: a case not escalated
+        (403), no incident type chosen (400); anything else as the records say it."""
+        if exc.code == "not_allowed":
+            return self.message(
+                visit.request, 403, say("report.title"), say("report.not_escalated"), visit.user
+            )
+        if exc.code == "invalid" and "incident type" in exc.detail:
+            return self.message(
+                visit.request, 400, say("report.title"), say("report.choose_first"), visit.user
+            )
+        raise exc
+
     async def preview(self, visit: Visit) -> Response:
         number = self.case_number(visit)
         incident = self._incident(visit, visit.query("incident"))
@@ -143,11 +156,7 @@ class CyberTiplinePages(Pages):
         try:
             package = await self._package(visit, number, incident)
         except RecordError as exc:
-            if exc.code != "invalid":
-                raise
-            return self.message(
-                visit.request, 400, say("report.title"), say("report.choose_first"), visit.user
-            )
+            return self._refused(visit, exc)
         data = package.to_zip()
         # It holds the evidence and the raw address: audited before it leaves.
         await cybertip.record_download(visit.records, package, actor=visit.user.name, now=visit.now)
@@ -181,11 +190,7 @@ class CyberTiplinePages(Pages):
         try:
             package = await self._package(visit, number, incident)
         except RecordError as exc:
-            if exc.code != "invalid":
-                raise
-            return self.message(
-                visit.request, 400, say("report.title"), say("report.choose_first"), visit.user
-            )
+            return self._refused(visit, exc)
         try:
             async with cybertip.CyberTiplineClient.from_settings(settings) as client:
                 filed = await client.send(package)

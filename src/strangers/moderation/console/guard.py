@@ -47,6 +47,7 @@ class Guard(Pages):
                 form = await self.read_form(request, user, upload=upload)
                 csrf = form.get("csrf")
                 if not Accounts.csrf_ok(user, csrf if isinstance(csrf, str) else None):
+                    await form.close()  # an upload's spooled file, not left to the collector
                     return self.message(
                         request,
                         403,

@@ -24,7 +24,7 @@ VALUE_LABELS: Final = {
     "reason": "reason",
     "kind": "reason",
     "duration": "duration",
-    "outcome": "appeal",
+    "outcome": "appeal_status",
     "target": "target",
     "status": "status",
 }
