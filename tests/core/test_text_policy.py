@@ -216,6 +216,19 @@ def test_a_raised_notice_level_silences_kinds_too_light_to_reach_it_alone():
     assert heavier.nudges == ("asks_alone",)  # weight 3 reaches 2 alone, at any confidence
 
 
+def test_a_handle_and_an_invitation_to_another_app_in_one_line_count_once():
+    watch = TextWatch()
+    scan = TextScan((TextSignal(K.HANDLE, 0.9), TextSignal(K.OTHER_APP, 0.9)))
+    decision = judge_line(watch, scan, teen=False)
+    assert watch.risk == pytest.approx(2.7)  # the heavier of the two, not their sum
+    assert decision.hidden is None and decision.level is RiskLevel.NUDGE
+    assert decision.nudges == ("contact", "other_app")
+    assert [kind for kind, _ in watch.signals] == ["handle", "other_app"]  # both recorded
+    # On other lines they add up as any signals do.
+    judge_line(watch, TextScan((TextSignal(K.SECRECY, 1.0),)), teen=False)
+    assert watch.risk == pytest.approx(6.7)
+
+
 def test_thresholds_must_rise():
     with pytest.raises(ValueError):
         RiskThresholds(nudge=5, mask=4)

@@ -66,7 +66,8 @@ async def sessions(base: str) -> list[str]:
         lines.append(said() + " add me on snap coolkid_22")
         await a.send(type="message", text=lines[-1])
         await b.expect("message")
-        await b.expect("notice")  # "they asked for your contact details"
+        # "they shared contact details", "they asked you to move to another app"
+        assert {(await b.expect("notice"))["kind"] for _ in range(2)} == {"contact", "other_app"}
         await b.send(type="report", reason="harassment", note=said())
         assert (await b.expect("ended"))["reason"] == "report"
         await b.expect("reported", timeout=10)

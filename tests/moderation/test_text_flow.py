@@ -55,12 +55,14 @@ async def test_nudges_and_hidden_lines_and_a_case_when_risk_adds_up(tmp_path, db
         # Contact details in the adult pool: relayed, with a calm notice to b.
         await a.send(type="message", text="add me on snap: coolkid_22")
         assert (await b.expect("message"))["text"] == "add me on snap: coolkid_22"
-        assert await b.expect("notice") == {
-            "type": "notice",
-            "kind": "contact",
-            "active": True,
-            "match": match,
-        }
+        # A handle and an invitation to another app: one act, one weight, two notices.
+        for kind in ("contact", "other_app"):
+            assert await b.expect("notice") == {
+                "type": "notice",
+                "kind": kind,
+                "active": True,
+                "match": match,
+            }
         # Secrecy on top: from now on b gets a's risky lines hidden.
         await a.send(type="message", text="don't tell your parents about me ok?")
         assert await b.expect("message") == {"type": "message", "text": "", "hidden": "risk"}

@@ -60,6 +60,9 @@ WEIGHTS: Final[dict[SignalKind, float]] = {
     SignalKind.PROFANITY: 0.5,
 }
 
+#: Contact details and invitations to another app: how grooming leaves the platform.
+OFF_PLATFORM_KINDS: Final = CONTACT_KINDS | {SignalKind.OTHER_APP}
+
 Nudge = TextNudge
 
 #: The notice each kind earns the recipient (profanity and age statements earn none).
@@ -155,10 +158,20 @@ def judge_line(
             return LineDecision(hidden="risk", end=True, case="adult_in_teen")
         if not teen and scan.age < ADULT_AGE:
             return LineDecision(end=True, restage=scan.age)
+    # A line's ways off the platform (contact details, another app) are one act: "add me
+    # on snap: coolkid_22" is a handle and an invitation to another app, and counting both
+    # made one adult's line weigh as two and reach the masking level alone. They count
+    # once, at the heaviest; each is still recorded and earns its own notice.
+    route = 0.0
     for signal in scan.signals:
         if signal.score >= thresholds.min_score and WEIGHTS[signal.kind]:
-            watch.risk += WEIGHTS[signal.kind] * signal.score
+            weight = WEIGHTS[signal.kind] * signal.score
+            if signal.kind in OFF_PLATFORM_KINDS:
+                route = max(route, weight)
+            else:
+                watch.risk += weight
             watch.signals.append((str(signal.kind), round(signal.score, 3)))
+    watch.risk += route
     level = thresholds.level(watch.risk)
     contact = bool(kinds & CONTACT_KINDS)
     hidden: Hidden | None = None
