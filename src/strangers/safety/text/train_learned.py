@@ -441,9 +441,7 @@ def build(
     vectorizer, models = fit_final(templates, repo, view)
     validation_scores = probabilities(vectorizer, models, [view(e.text) for e in validation])
     validation_ruled = [settled(e.text) for e in validation]
-    thresholds = choose_thresholds(
-        out_of_fold, repo, ruled, (validation_scores, validation_ruled)
-    )
+    thresholds = choose_thresholds(out_of_fold, repo, ruled, (validation_scores, validation_ruled))
 
     figures: dict[str, Any] = {}
     for index, kind in enumerate(KINDS):
