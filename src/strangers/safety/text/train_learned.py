@@ -63,7 +63,7 @@ KINDS: tuple[SignalKind, ...] = GROOMING_KINDS
 EXPANSIONS = 10
 VARIANTS = 2
 #: The regularisation of each kind's model (liblinear's C): lower keeps fewer weights.
-C = 3.0
+C = 2.0
 #: Weights smaller than this are dropped, and the others rounded to this many decimals.
 MIN_WEIGHT = 1e-3
 DECIMALS = 4
