@@ -6,20 +6,25 @@ Training data, all written by the project and kept in the repository:
 1. the labelled lines of ``tests/data/text_lines.tsv`` (never the two held-out files,
    ``text_lines_holdout.tsv`` and ``text_lines_independent.tsv``: they only measure);
 2. the paraphrase templates of ``data/train_en.txt`` and ``data/train_fr.txt``, one
-   section per kind (``[secrecy]``, ``[asks_pictures,other_app]``, ``[benign]`` …),
-   expanded with their ``(a|b|c)`` alternatives and ``{slot}`` word lists;
+   section per kind (``[secrecy]``, ``[asks_pictures,other_app]``, ``[benign]`` …), and
+   the tricky benign chat of ``data/train_benign_en.txt`` and ``data/train_benign_fr.txt``
+   (each kind's words in innocent senses), expanded with their ``(a|b|c)`` alternatives
+   and ``{slot}`` word lists;
 3. variants of every line of 1 and 2: typos, chat slang, letters spaced out, leetspeak,
    emoji between letters, casing (:func:`vary`).
 
 Every line is read through the engine's own normalisation
 (:meth:`~.engine.SignalEngine.model_view`) and cut into :func:`~.learned.features`; one
 L1-regularised logistic regression per grooming kind (scikit-learn, ``liblinear``) keeps
-a few thousand weights. Each kind's threshold is chosen by five-fold cross-validation
-on the repository file (train on the templates and four folds, score the fifth), a score
-counted as the engine counts it (not for a kind the rules found or vetoed on that line):
-all kinds start at 0.5, and while more than :data:`BENIGN_BUDGET` of the file's benign
-lines would get a signal from the layer, the kind flagging the most moves a step up
-(:func:`choose_thresholds`). Every random choice comes from one seeded generator and the
+a few thousand weights. Each kind's threshold is chosen on two sets of benign lines: the
+repository file's, scored by five-fold cross-validation (train on the templates and four
+folds, score the fifth), and those of ``tests/data/text_lines_benign_validation.tsv``,
+scored by the final model and never trained on; a score counted as the engine counts it
+(not for a kind the rules found or vetoed on that line). All kinds start at 0.5, and
+while more than :data:`BENIGN_BUDGET` of the repository file's benign lines or more than
+:data:`VALIDATION_BUDGET` of the validation lines would get a signal from the layer, the
+kind flagging the most moves a step up (:func:`choose_thresholds`; docs/safety.md,
+"Issue 20: benign validation"). Every random choice comes from one seeded generator and the
 file is written canonically, so a rebuild from the same templates gives the same bytes
 (``tests/safety/text/test_learned.py`` checks it). docs/safety.md, "The learned layer",
 describes the data, the contract and the limits.
