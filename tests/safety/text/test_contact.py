@@ -65,6 +65,45 @@ def test_ordinary_numbers_are_not_phone_numbers(engine: SignalEngine, text: str)
 @pytest.mark.parametrize(
     "text",
     [
+        "8675309 area code 415",
+        "867 53 09, area code 415",
+        "5309 867 then the area code is 415",
+        "86 75 30 9 area code 415",
+        "eight six seven five three oh nine, area code four one five",
+        "five five five zero one three four. area code: two one two",
+        "12 34 56 78 avec 06 devant",
+        "douze trente quatre cinquante six soixante dix huit, indicatif 06",
+        "34 56 78 12 et le préfixe c'est 07",
+    ],
+)
+def test_a_local_number_with_its_area_code_after_it_is_a_phone_number(
+    engine: SignalEngine, text: str
+) -> None:
+    """Issue 20's cluster: a number spoken as grouped digits, the area code said after
+    it; the local part alone has no phone word and no phone grouping."""
+    assert SignalKind.PHONE in kinds(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we won 2134567 to nothing lol, area 51 is next",
+        "my high score is 1234567 in the code area",
+        "order 4821377 arrives in the area tomorrow",
+        "the answer is 1 2 3 4 5 6 7, the code is 42",
+        "i scored 8675309 points, 415 more than you",
+        "on a fait 1 234 567 vues, indicatif de reussite lol",
+    ],
+)
+def test_numbers_near_area_or_code_words_are_not_phone_numbers(
+    engine: SignalEngine, text: str
+) -> None:
+    assert SignalKind.PHONE not in kinds(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "sam.jones@gmail.com",
         "sam dot jones at gmail dot com",
         "samjones (at) gmail (dot) com",

@@ -73,13 +73,13 @@ def rules() -> SignalEngine:
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
     (" how old are you ", SignalKind.ASKS_AGE, 0.9998),
-    (" hello there ", SignalKind.ASKS_ALONE, 0.0005),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9752),
-    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9995),
-    (" where do you go to school ", SignalKind.MEET, 0.2313),
-    (" i like your shoes ", SignalKind.BODY, 0.039),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9841),
-    (" on se voit ou ", SignalKind.MEET, 0.9958),
+    (" hello there ", SignalKind.ASKS_ALONE, 0.0004),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.6474),
+    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9975),
+    (" where do you go to school ", SignalKind.MEET, 0.2714),
+    (" i like your shoes ", SignalKind.BODY, 0.2604),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.9831),
+    (" on se voit ou ", SignalKind.MEET, 0.9885),
 ]
 
 

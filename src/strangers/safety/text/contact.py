@@ -14,7 +14,8 @@ Phone numbers
     ``Leniency.VALID``, for a leading "+" or "00" as an international number, otherwise
     for the regions US, GB and FR) scores 1.0; 10 to 15 digits score 0.9 without it
     (numbers of other countries); 7 to 9 digits count only next to a phone word ("call",
-    "text", "mon num") or grouped like a local number ("555 0123").
+    "text", "mon num"), grouped like a local number ("555 0123") or followed by their
+    area code (issue 20: "867 53 09, area code 415", "12 34 56 78 avec 06 devant").
 E-mail
     ``local@domain.tld`` in the decoded view, after reading "(at)", "[at]", " at ",
     "arobase" as "@" and "dot", "point", "(dot)" as "." when a provider or a top-level
@@ -49,6 +50,19 @@ _DATE = re.compile(
 )
 _THOUSANDS = re.compile(r"^[0-9]{1,3}(?:[.' ][0-9]{3})+$")
 _LOCAL_GROUPING = re.compile(r"^[0-9]{3}[\s.-]+[0-9]{4}$")
+#: After a local number (7 to 9 digits), its area code said after it, read in the numeric
+#: view (folded: no accents, number words as digits): "…, area code 415", "… then the
+#: area code is 4 1 5", "…, indicatif 06", "… et le prefixe c'est 07", "… avec 06
+#: devant". The code is 2 to 4 digits right after the words, so "area 51" or "the code
+#: is 42" after a score are not read as one (issue 20's independent file: a phone number
+#: spoken as grouped digits with the area code after it).
+_AREA_CODE_AFTER = re.compile(
+    r"[\s,.;:!-]*(?:[a-z']+\s+){0,4}?"
+    r"(?:(?:area|dialling|dialing|dial)\s*code|indicatif|prefixe?|prefix)"
+    r"\s*(?:(?:is|its|=|:|-|c'?est|est)\s*)?\(?\+?(?:[0-9][\s.-]?){1,3}[0-9](?![0-9])"
+    r"|[\s,.;:!-]*(?:(?:with|and|avec|et|puis|then|plus)\s+)?(?:(?:the|le)\s+)?"
+    r"\+?(?:[0-9]\s?){1,3}[0-9]\s+(?:devant|au debut|en premier|in front|before it|first)\b"
+)
 _REGIONS = ("US", "GB", "FR")
 #: What a name next to an app must hold to look like a handle (``_looks_like_handle``).
 _HANDLE_MARK = re.compile(r"[._#0-9]")
@@ -189,6 +203,8 @@ class ContactFinder:
                 best = max(best, 0.8)
             elif _valid_phone(digits, international):  # a short national number: "612 34 56 78"
                 return 1.0
+            elif _AREA_CODE_AFTER.match(numeric[match.end() : match.end() + 64]):
+                best = max(best, 0.9)  # the local part and its area code: a whole number
         return best
 
     # --- e-mail and links -----------------------------------------------------------

@@ -3,9 +3,10 @@ the character and word n-grams of a line's words view (issue 20; docs/safety.md,
 "The learned layer").
 
 Rules trail new phrasings; this layer generalises from the phrasings the project wrote
-(the labelled lines of ``tests/data/text_lines.tsv`` and the paraphrase templates of
-``data/train_en.txt`` and ``data/train_fr.txt``, varied with typos, slang, spacing,
-leetspeak, emoji and casing). :mod:`.train_learned` fits it at build time with
+(the labelled lines of ``tests/data/text_lines.tsv``, the paraphrase templates of
+``data/train_en.txt`` and ``data/train_fr.txt`` and the tricky benign chat of
+``data/train_benign_en.txt`` and ``data/train_benign_fr.txt``, varied with typos, slang,
+spacing, leetspeak, emoji and casing). :mod:`.train_learned` fits it at build time with
 scikit-learn (L1-regularised logistic regression, one model per kind) and writes the
 weights it keeps to ``data/learned.json.gz``; this module reads them once and scores a
 line with a look-up per word and per pair of words and a sum per kind, without
@@ -17,9 +18,10 @@ Contract:
 - :func:`features` is the one definition of the n-grams, used by the training script and
   here, so both see the same features;
 - :meth:`LearnedScorer.scores` gives, for each kind whose probability reaches the kind's
-  threshold (chosen by cross-validation on the repository file, stored in the model
-  file), the probability; it never gives a contact detail, an age statement or a stated
-  age (the rules' parsers own those: docs/safety.md, "The learned layer");
+  threshold (chosen on the repository file's benign lines out of fold and on a benign
+  validation file never trained on, stored in the model file), the probability; it never
+  gives a contact detail, an age statement or a stated age (the rules' parsers own
+  those: docs/safety.md, "The learned layer");
 - :meth:`LearnedScorer.load` refuses a file that is missing, truncated, corrupt (its
   SHA-256 is stored beside the payload) or of another layout, with
   :class:`LearnedModelError`: the engine is built at start, so a bad file stops the

@@ -6,20 +6,25 @@ Training data, all written by the project and kept in the repository:
 1. the labelled lines of ``tests/data/text_lines.tsv`` (never the two held-out files,
    ``text_lines_holdout.tsv`` and ``text_lines_independent.tsv``: they only measure);
 2. the paraphrase templates of ``data/train_en.txt`` and ``data/train_fr.txt``, one
-   section per kind (``[secrecy]``, ``[asks_pictures,other_app]``, ``[benign]`` …),
-   expanded with their ``(a|b|c)`` alternatives and ``{slot}`` word lists;
+   section per kind (``[secrecy]``, ``[asks_pictures,other_app]``, ``[benign]`` …), and
+   the tricky benign chat of ``data/train_benign_en.txt`` and ``data/train_benign_fr.txt``
+   (each kind's words in innocent senses), expanded with their ``(a|b|c)`` alternatives
+   and ``{slot}`` word lists;
 3. variants of every line of 1 and 2: typos, chat slang, letters spaced out, leetspeak,
    emoji between letters, casing (:func:`vary`).
 
 Every line is read through the engine's own normalisation
 (:meth:`~.engine.SignalEngine.model_view`) and cut into :func:`~.learned.features`; one
 L1-regularised logistic regression per grooming kind (scikit-learn, ``liblinear``) keeps
-a few thousand weights. Each kind's threshold is chosen by five-fold cross-validation
-on the repository file (train on the templates and four folds, score the fifth), a score
-counted as the engine counts it (not for a kind the rules found or vetoed on that line):
-all kinds start at 0.5, and while more than :data:`BENIGN_BUDGET` of the file's benign
-lines would get a signal from the layer, the kind flagging the most moves a step up
-(:func:`choose_thresholds`). Every random choice comes from one seeded generator and the
+a few thousand weights. Each kind's threshold is chosen on two sets of benign lines: the
+repository file's, scored by five-fold cross-validation (train on the templates and four
+folds, score the fifth), and those of ``tests/data/text_lines_benign_validation.tsv``,
+scored by the final model and never trained on; a score counted as the engine counts it
+(not for a kind the rules found or vetoed on that line). All kinds start at 0.5, and
+while more than :data:`BENIGN_BUDGET` of the repository file's benign lines or more than
+:data:`VALIDATION_BUDGET` of the validation lines would get a signal from the layer, the
+kind flagging the most moves a step up (:func:`choose_thresholds`; docs/safety.md,
+"Issue 20: benign validation"). Every random choice comes from one seeded generator and the
 file is written canonically, so a rebuild from the same templates gives the same bytes
 (``tests/safety/text/test_learned.py`` checks it). docs/safety.md, "The learned layer",
 describes the data, the contract and the limits.
@@ -54,13 +59,16 @@ SEED = 20
 DATA_FILE = Path(learned.__file__).resolve().parent / "data" / learned.DATA_FILE
 #: The repository's labelled lines (a source checkout; the held-out files are never read).
 REPO_LINES = Path(__file__).resolve().parents[4] / "tests" / "data" / "text_lines.tsv"
-TEMPLATE_FILES = ("train_en.txt", "train_fr.txt")
+#: Tricky benign chat written to choose the thresholds and never trained on (issue 20,
+#: docs/safety.md "Issue 20: benign validation"): each kind's words in innocent senses.
+VALIDATION_LINES = REPO_LINES.with_name("text_lines_benign_validation.tsv")
+TEMPLATE_FILES = ("train_en.txt", "train_fr.txt", "train_benign_en.txt", "train_benign_fr.txt")
 KINDS: tuple[SignalKind, ...] = GROOMING_KINDS
 #: Distinct expansions drawn per template, and noisy variants per line.
 EXPANSIONS = 10
 VARIANTS = 2
 #: The regularisation of each kind's model (liblinear's C): lower keeps fewer weights.
-C = 3.0
+C = 2.0
 #: Weights smaller than this are dropped, and the others rounded to this many decimals.
 MIN_WEIGHT = 1e-3
 DECIMALS = 4
@@ -69,6 +77,9 @@ FOLDS = 5
 #: Benign lines of the repository file (636) the layer may flag out of fold, all kinds
 #: together: 5 is 0.8%, under the 1% of issue 20 with room for the rules' own.
 BENIGN_BUDGET = 5
+#: The share of the validation file's benign lines the final model may flag, all kinds
+#: together (issue 20: benign false positives ≤ 1%).
+VALIDATION_BUDGET = 0.01
 #: How much a benign line and a line of the repository file weigh in training.
 BENIGN_WEIGHT = 4.0
 REPO_WEIGHT = 2.0
@@ -332,32 +343,49 @@ def choose_thresholds(
     scores: Sequence[Sequence[float]],
     examples: Sequence[Example],
     ruled: Sequence[frozenset[str]],
+    validation: tuple[Sequence[Sequence[float]], Sequence[frozenset[str]]] = ((), ()),
 ) -> list[float]:
-    """Per kind, a threshold of :data:`THRESHOLDS`, from the out-of-fold ``scores`` of
-    the repository file's lines: all start at the lowest, and while more than
-    :data:`BENIGN_BUDGET` benign lines would get a signal from the layer, the kind that
-    flags the most of them moves one step up. A score counts as the engine counts it:
-    not for a kind the rules found or vetoed on that line (``ruled``)."""
+    """Per kind, a threshold of :data:`THRESHOLDS`, from two sets of benign lines: the
+    out-of-fold ``scores`` of the repository file's lines, and ``validation``, the final
+    model's scores of the validation file's lines (never trained on) with what the rules
+    settle on each. All start at the lowest; while more than :data:`BENIGN_BUDGET` of
+    the repository file's benign lines, or more than :data:`VALIDATION_BUDGET` of the
+    validation lines, would get a signal from the layer, the kind that flags the most
+    lines of the set over budget moves one step up. A score counts as the engine counts
+    it: not for a kind the rules found or vetoed on that line (``ruled``)."""
     steps = [0] * len(KINDS)
+    sets = [
+        (list(scores), list(ruled), [e.benign for e in examples], BENIGN_BUDGET),
+        (
+            list(validation[0]),
+            list(validation[1]),
+            [True] * len(validation[0]),
+            int(VALIDATION_BUDGET * len(validation[0])),
+        ),
+    ]
 
-    def flagged_by(index: int) -> set[int]:
+    def flagged_by(index: int, rows: Any, rules: Any, benign: Any) -> set[int]:
         threshold = THRESHOLDS[steps[index]]
         name = KINDS[index].value
         return {
             row
-            for row, (line, example) in enumerate(zip(scores, examples, strict=True))
-            if example.benign and line[index] >= threshold and name not in ruled[row]
+            for row, line in enumerate(rows)
+            if benign[row] and line[index] >= threshold and name not in rules[row]
         }
 
     while True:
-        by_kind = [flagged_by(index) for index in range(len(KINDS))]
-        flagged = set().union(*by_kind)
-        if len(flagged) <= BENIGN_BUDGET:
+        over = None
+        for rows, rules, benign, budget in sets:
+            by_kind = [flagged_by(i, rows, rules, benign) for i in range(len(KINDS))]
+            if len(set().union(*by_kind)) > budget:
+                over = by_kind
+                break
+        if over is None:
             break
-        movable = [i for i in range(len(KINDS)) if steps[i] < len(THRESHOLDS) - 1 and by_kind[i]]
+        movable = [i for i in range(len(KINDS)) if steps[i] < len(THRESHOLDS) - 1 and over[i]]
         if not movable:
             break
-        worst = max(movable, key=lambda i: (len(by_kind[i]), -i))
+        worst = max(movable, key=lambda i: (len(over[i]), -i))
         steps[worst] += 1
     return [THRESHOLDS[step] for step in steps]
 
@@ -404,13 +432,21 @@ def build(
         if log:
             print(f"fold {number}/{FOLDS} done", file=sys.stderr)
     labels = [e.kinds for e in repo]
+
     # what the rules already settle on each line: kinds found, and kinds vetoed
-    ruled = [
-        frozenset(s.kind.value for s in engine.scan(e.text).signals)
-        | frozenset(k.value for k in engine.vetoed(e.text))
-        for e in repo
-    ]
-    thresholds = choose_thresholds(out_of_fold, repo, ruled)
+    def settled(text: str) -> frozenset[str]:
+        return frozenset(s.kind.value for s in engine.scan(text).signals) | frozenset(
+            k.value for k in engine.vetoed(text)
+        )
+
+    ruled = [settled(e.text) for e in repo]
+    # the final model's weights do not depend on the thresholds: fit it once, score the
+    # validation lines with it, then choose
+    validation = repo_examples(VALIDATION_LINES) if VALIDATION_LINES.exists() else []
+    vectorizer, models = fit_final(templates, repo, view)
+    validation_scores = probabilities(vectorizer, models, [view(e.text) for e in validation])
+    validation_ruled = [settled(e.text) for e in validation]
+    thresholds = choose_thresholds(out_of_fold, repo, ruled, (validation_scores, validation_ruled))
 
     figures: dict[str, Any] = {}
     for index, kind in enumerate(KINDS):
@@ -430,9 +466,19 @@ def build(
                 sum(p >= thresholds[index] for p in positives) / max(1, len(positives)), 4
             ),
             "cv_benign_flagged": sum(p >= thresholds[index] for p in benign),
+            "validation_benign_flagged": sum(
+                row[index] >= thresholds[index] and kind.value not in rules
+                for row, rules in zip(validation_scores, validation_ruled, strict=True)
+            ),
         }
 
-    return _final(templates, repo, view, figures)
+    return _final(templates, repo, view, figures, (vectorizer, models))
+
+
+def fit_final(templates: list[Example], repo: list[Example], view: Any) -> tuple[Any, list[Any]]:
+    """The model fitted on everything: the templates and the whole repository file."""
+    train = templates + with_variants(repo, random.Random(SEED), VARIANTS)
+    return fit([view(e.text) for e in train], train)
 
 
 def _final(
@@ -440,11 +486,12 @@ def _final(
     repo: list[Example],
     view: Any,
     figures: dict[str, Any],
+    fitted: tuple[Any, list[Any]] | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """The model fitted on everything, with the thresholds of ``figures``."""
+    """The model fitted on everything (``fitted`` if given), with the thresholds of
+    ``figures``."""
     thresholds = [float(figures[kind.value]["threshold"]) for kind in KINDS]
-    train = templates + with_variants(repo, random.Random(SEED), VARIANTS)
-    vectorizer, models = fit([view(e.text) for e in train], train)
+    vectorizer, models = fitted if fitted is not None else fit_final(templates, repo, view)
     names = vectorizer.get_feature_names_out()
     weights: dict[str, list[list[float]]] = {}
     bias = []
@@ -462,7 +509,7 @@ def _final(
         "weights": weights,
         "training": {
             "seed": SEED,
-            "lines": len(train),
+            "lines": len(templates) + len(repo) * (1 + VARIANTS),
             "repo_lines": len(repo),
             "templates": list(TEMPLATE_FILES),
             "cross_validation": figures,
