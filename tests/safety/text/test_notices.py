@@ -25,6 +25,18 @@ def test_a_lone_line_earns_its_notice(engine: SignalEngine, line: str, notice: s
         assert notice in decision.nudges, (line, teen)
 
 
-@pytest.mark.parametrize("line", ["hi! how's your day", "how old is your dog", "salut, ça va ?"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "hi! how's your day",
+        "how old is your dog",
+        "salut, ça va ?",
+        # One salient word is all a model sees in two: left to the rules (engine.py,
+        # LEARNED_MIN_WORDS). The learned layer read these as a body comment and the LINE app.
+        "nice weather",
+        "line 12",
+        "good game",
+    ],
+)
 def test_an_ordinary_line_earns_none(engine: SignalEngine, line: str) -> None:
     assert judge_line(TextWatch(), engine.scan(line), teen=False).nudges == ()

@@ -57,6 +57,11 @@ _ORDER = {kind: index for index, kind in enumerate(SignalKind)}
 
 _DIGIT = re.compile(r"[0-9]")
 _NOTHING = TextScan()
+#: The learned layer reads lines of at least this many words. It generalises phrasings,
+#: and a line of one or two words has none: its one salient word is all the model sees
+#: ("nice weather" read as a body comment, "line 12" as the LINE app), and the rules'
+#: lexicon, with its vetoes, is what answers for single words ("got telegram?", "asl?").
+LEARNED_MIN_WORDS = 3
 # a dot between word characters, or one with spaces before a word ("site . com")
 _DOTTED = re.compile(r"[a-z0-9]\s*\.\s*[a-z]|[a-z0-9]\.\s*[a-z]")
 _LINK_WORDS = frozenset({"dot", "point", "dt", "www", "http", "https", "hxxp", "hxxps"})
@@ -222,9 +227,10 @@ class SignalEngine:
 
         # the learned layer: kinds the rules did not find; a kind the rules found keeps
         # the rules' score, and a rule's veto ("send me a pic of your dog") stands
-        if self._learned is not None and views.raw:
+        model_view = self._model_view(decoded, views) if self._learned is not None else ""
+        if self._learned is not None and len(model_view.split()) >= LEARNED_MIN_WORDS:
             words = views.words
-            for kind, score in self._learned.scores(self._model_view(decoded, views)):
+            for kind, score in self._learned.scores(model_view):
                 if kind in found:
                     continue
                 veto = self._vetoes.get(kind)
