@@ -169,6 +169,17 @@ async def test_a_fact_reaches_every_other_gateway_but_not_its_sender(gateways):
     assert heard_one.facts == []
 
 
+async def test_a_bans_written_reason_reaches_the_other_gateways_as_written(gateways):
+    # The envelope names the sending node; the note must neither lose to it nor be it.
+    one, _ = await gateways()
+    _two, heard_two = await gateways()
+    entry = BanEntry("harassment", "C-2", None, "Kept insulting after a warning.")
+    one.share(BanFact("device-z", None, entry))
+    await eventually(lambda: len(heard_two.facts) == 1)
+    (fact,) = heard_two.facts
+    assert isinstance(fact, BanFact) and fact.entry.note == "Kept insulting after a warning."
+
+
 async def test_a_dead_gateway_is_noticed_and_its_waiting_chatters_leave_the_queue(gateways):
     one, heard_one = await gateways()
     two, _ = await gateways()

@@ -99,10 +99,10 @@ def test_every_fact_crosses_unchanged(fact) -> None:
 
 def test_a_ban_note_over_its_bound_is_refused() -> None:
     wire = fact_to_wire(BanFact("dev-b", None, BanEntry("Spam", None, None, note="x")))
-    wire["o"] = "x" * 501
+    wire["w"] = "x" * 501
     with pytest.raises(WireError, match="note is too long"):
         fact_from_wire(wire)
-    wire["o"] = 5
+    wire["w"] = 5
     with pytest.raises(WireError):
         fact_from_wire(wire)
 

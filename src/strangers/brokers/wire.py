@@ -275,8 +275,9 @@ def fact_to_wire(fact: Fact) -> dict[str, Any]:
                 "c": entry.case,
                 "u": _unix(entry.until),
                 # The moderator's written reason, when there is one (docs/protocol.md,
-                # ``banned``): every gateway tells the chatter the same.
-                **({"o": entry.note} if entry.note is not None else {}),
+                # ``banned``): every gateway tells the chatter the same. Not "o": the
+                # Redis broker's envelope puts the sending node there.
+                **({"w": entry.note} if entry.note is not None else {}),
             }
         case AgeFact(device=device, state=state):
             record = state.record
@@ -316,7 +317,7 @@ def fact_from_wire(value: dict[str, Any]) -> Fact:
             if not isinstance(reason, str):
                 raise WireError("bad ban")
             until = value.get("u")
-            note = _optional_str(value.get("o"))
+            note = _optional_str(value.get("w"))
             if note is not None and len(note) > BanEntry.NOTE_MAX_CHARS:
                 raise WireError("a ban's note is too long")
             entry = BanEntry(
