@@ -18,12 +18,9 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-import sys
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
@@ -33,19 +30,9 @@ from strangers.core.text import GROOMING_KINDS, SignalKind
 from strangers.safety.text import SignalEngine, learned
 from strangers.safety.text.learned import LearnedModelError, LearnedScorer
 
+from .test_evaluation import text_eval
+
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def load_text_eval() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("text_eval", ROOT / "bench" / "text_eval.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["text_eval"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-text_eval = load_text_eval()
 
 
 def shipped_bytes() -> bytes:
