@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from importlib import resources
@@ -120,6 +121,11 @@ VOCABULARY = [
 
 
 @settings(max_examples=300, deadline=None)
+@functools.cache
+def shared_scorer() -> LearnedScorer:
+    return LearnedScorer.load()
+
+
 @given(
     st.lists(
         st.sampled_from(VOCABULARY) | st.text(alphabet="abcdeéxyz0_@", min_size=1, max_size=8),
@@ -127,7 +133,9 @@ VOCABULARY = [
     )
 )
 def test_the_fast_path_sums_exactly_the_weights_of_the_features(words: list[str]) -> None:
-    scorer = LearnedScorer.load()
+    # One scorer for every example: its per-word cache, filled by the earlier examples,
+    # must give the same sums as the features counted afresh.
+    scorer = shared_scorer()
     view = f" {' '.join(words)} "
     weights = scorer._weights  # the numbers the fast path must add up
     expected = list(scorer.bias)
