@@ -3,9 +3,11 @@ tests of ``GET /v1/standing`` and of the ban screen (issue 19)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy import update
 
 from strangers.core.device import DeviceClaims, DeviceTokens
@@ -84,3 +86,17 @@ async def ban_with_case(
     finally:
         await records.close()
     return BannedCase(case, until)
+
+
+async def standing_once_banned(
+    http: httpx.AsyncClient, token: str, *, within: float = 10.0
+) -> httpx.Response:
+    """``GET /v1/standing`` for ``token`` once the ban the test just stored has reached
+    the server's index (refreshed from the records every few seconds): the answer that
+    says banned."""
+    async with asyncio.timeout(within):
+        while True:
+            answer = await http.get("/v1/standing", headers={"authorization": f"Bearer {token}"})
+            if answer.json().get("banned"):
+                return answer
+            await asyncio.sleep(0.05)

@@ -7,7 +7,6 @@ moderator's written note read out to every other device behind that address, at
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -26,7 +25,7 @@ from strangers.core.switchboard import Kick, Send, Switchboard
 
 from ..gateway.conftest import NO_MODELS
 from ..inprocess import serving
-from ..standings import ban_with_case, device_token, loopback_network
+from ..standings import ban_with_case, device_token, loopback_network, standing_once_banned
 
 NETWORK = "net-" + "c" * 60
 NOTE = "Shared a stranger's photo after being asked not to."
@@ -79,17 +78,7 @@ async def test_a_neighbours_hello_is_answered_without_the_culprits_case(tmp_path
         )
         neighbour = device_token(srv.settings, "dev-neighbour")
         async with httpx.AsyncClient(base_url=srv.base) as http:
-            async with asyncio.timeout(10):  # until the refresh has put the ban in the index
-                while (
-                    not (
-                        await http.get(
-                            "/v1/standing", headers={"authorization": f"Bearer {neighbour}"}
-                        )
-                    )
-                    .json()
-                    .get("banned")
-                ):
-                    await asyncio.sleep(0.05)
+            await standing_once_banned(http, neighbour)  # the ban is in the index
         client = await Client.connect(srv.base.replace("http", "ws", 1) + "/v1/ws")
         try:
             await client.hello(device=neighbour)

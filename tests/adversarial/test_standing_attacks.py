@@ -6,7 +6,6 @@ the asks are limited per device and per network, forged tokens included."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import secrets
@@ -18,19 +17,7 @@ from strangers.core.device import DeviceClaims, DeviceTokens
 
 from ..gateway.conftest import NO_MODELS
 from ..inprocess import serving
-from ..standings import ban_with_case, device_token, loopback_network
-
-ARRIVES = 10.0
-
-
-async def banned_in_force(http: httpx.AsyncClient, token: str) -> None:
-    """Wait until the ban the test just stored is in the server's index."""
-    async with asyncio.timeout(ARRIVES):
-        while True:
-            answer = await http.get("/v1/standing", headers={"authorization": f"Bearer {token}"})
-            if answer.json().get("banned"):
-                return
-            await asyncio.sleep(0.05)
+from ..standings import ban_with_case, device_token, loopback_network, standing_once_banned
 
 
 @pytest.fixture
@@ -41,7 +28,7 @@ async def victim(tmp_path):
             srv.settings, "dev-victim", reason="Spam", appeal="Please lift it."
         )
         async with httpx.AsyncClient(base_url=srv.base) as http:
-            await banned_in_force(http, device_token(srv.settings, "dev-victim"))
+            await standing_once_banned(http, device_token(srv.settings, "dev-victim"))
             yield srv, banned.case, http
 
 
@@ -91,7 +78,7 @@ async def test_a_network_ban_does_not_tell_a_neighbour_whose_it_was(tmp_path):
         )
         async with httpx.AsyncClient(base_url=srv.base) as http:
             neighbour = device_token(srv.settings, "dev-neighbour")
-            await banned_in_force(http, neighbour)
+            await standing_once_banned(http, neighbour)
             answer = await http.get(
                 "/v1/standing", headers={"authorization": f"Bearer {neighbour}"}
             )

@@ -17,7 +17,7 @@ from strangers.gateway.online import rounded
 
 from ..brokers.gateways import REDIS_URL
 from ..inprocess import serving
-from ..standings import ban_with_case, device_token, loopback_network
+from ..standings import ban_with_case, device_token, loopback_network, standing_once_banned
 from .chatter import ADULT, TEEN, Chatter
 from .conftest import NO_MODELS
 
@@ -182,17 +182,7 @@ async def test_a_banned_device_gets_the_notice_its_end_and_no_appeal_yet(tmp_pat
         banned = await ban_with_case(srv.settings, "dev-banned", reason="Harassment")
         token = device_token(srv.settings, "dev-banned")
         async with httpx.AsyncClient(base_url=srv.base) as http:
-
-            async def told() -> bool:
-                answer = await http.get(
-                    "/v1/standing", headers={"authorization": f"Bearer {token}"}
-                )
-                return answer.json()["banned"] is True
-
-            await eventually(told)
-            body = (
-                await http.get("/v1/standing", headers={"authorization": f"Bearer {token}"})
-            ).json()
+            body = (await standing_once_banned(http, token)).json()
         assert banned.until is not None
         assert body == {
             "banned": True,
@@ -215,17 +205,7 @@ async def test_the_notice_is_the_one_the_socket_sends(tmp_path):
         await ban_with_case(srv.settings, "dev-same", days=None)
         token = device_token(srv.settings, "dev-same")
         async with httpx.AsyncClient(base_url=srv.base) as http:
-
-            async def told() -> bool:
-                answer = await http.get(
-                    "/v1/standing", headers={"authorization": f"Bearer {token}"}
-                )
-                return answer.json()["banned"] is True
-
-            await eventually(told)
-            body = (
-                await http.get("/v1/standing", headers={"authorization": f"Bearer {token}"})
-            ).json()
+            body = (await standing_once_banned(http, token)).json()
         at_hello = await Chatter.hello(srv.ws, device=token)
         assert at_hello == body["notice"]
         assert "until" not in at_hello  # permanent
@@ -243,17 +223,7 @@ async def test_the_appeal_state_comes_with_the_ban(tmp_path, decided, expected):
         await ban_with_case(srv.settings, "dev-appealed", appeal="It was not me.", decided=decided)
         token = device_token(srv.settings, "dev-appealed")
         async with httpx.AsyncClient(base_url=srv.base) as http:
-
-            async def told() -> bool:
-                answer = await http.get(
-                    "/v1/standing", headers={"authorization": f"Bearer {token}"}
-                )
-                return answer.json()["banned"] is True
-
-            await eventually(told)
-            body = (
-                await http.get("/v1/standing", headers={"authorization": f"Bearer {token}"})
-            ).json()
+            body = (await standing_once_banned(http, token)).json()
         appeal = body["appeal"]
         assert appeal["state"] == expected["state"]
         assert isinstance(appeal["submitted_at"], int)
@@ -270,15 +240,7 @@ async def test_a_network_ban_says_only_that_it_is_the_networks_and_until_when(tm
         banned = await ban_with_case(srv.settings, None, network=network, reason="Nudity on camera")
         token = device_token(srv.settings, "dev-innocent-neighbour")
         async with httpx.AsyncClient(base_url=srv.base) as http:
-
-            async def told() -> bool:
-                answer = await http.get(
-                    "/v1/standing", headers={"authorization": f"Bearer {token}"}
-                )
-                return answer.json()["banned"] is True
-
-            await eventually(told)
-            answer = await http.get("/v1/standing", headers={"authorization": f"Bearer {token}"})
+            answer = await standing_once_banned(http, token)
         body = answer.json()
         assert banned.until is not None
         assert body == {
