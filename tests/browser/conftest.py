@@ -52,7 +52,10 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Debian's Chromium, one per test module; a module that needs more switches (a fake
+    camera: ``chromium.MEDIA_ARGS``) names them in ``CHROMIUM_EXTRA_ARGS``."""
+    extra = tuple(getattr(request.module, "CHROMIUM_EXTRA_ARGS", ()))
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium package"
         if os.environ.get("CI"):
@@ -62,7 +65,7 @@ def browser() -> Iterator[Browser]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra]
         )
         yield browser
         browser.close()

@@ -17,17 +17,16 @@ import datetime
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .chromium import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS
+from .chromium import MEDIA_ARGS
 from .conftest import DESKTOP, NewPage, running_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, ViewportSize
+    from playwright.sync_api import Page, ViewportSize
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -44,21 +43,8 @@ TARGET_PX = 44
 VIDEO_WAIT_MS = 30_000
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium with a fake camera and microphone (allowed without a prompt), for every
-    test of this module (it overrides conftest's ``browser``)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium package"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *MEDIA_ARGS]
-        )
-        yield launched
-        launched.close()
+#: Chromium's fake camera and microphone, allowed without a prompt (conftest's ``browser``).
+CHROMIUM_EXTRA_ARGS = MEDIA_ARGS
 
 
 #: A video frame in flight when its match ends is answered 410 (docs/protocol.md,
