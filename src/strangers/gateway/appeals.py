@@ -22,6 +22,7 @@ from ..core.network import network_hash
 from ..moderation.records import RecordError
 from ..safety.ratelimits import Action
 from .frames import error_response
+from .refusals import rate_limited
 from .services import Services
 
 MAX_APPEAL_CHARS = 2000
@@ -71,15 +72,7 @@ def appeals_router(services: Services) -> APIRouter:
             device = None if claims is None else claims.device
             refusal = await limits.hit(Action.APPEAL, device=device, network=network)
             if refusal is not None:
-                return JSONResponse(
-                    {
-                        "code": "rate_limited",
-                        "text": "Too many appeals; try again later.",
-                        "retry_after": refusal.retry_after,
-                    },
-                    status_code=429,
-                    headers={"retry-after": str(max(1, round(refusal.retry_after)))},
-                )
+                return rate_limited(refusal, "Too many appeals; try again later.")
         if claims is None:
             return _refuse(400, "invalid", "This device cannot be recognised.")
         assert services.records is not None

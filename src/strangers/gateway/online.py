@@ -35,6 +35,7 @@ from ..core.network import network_hash
 from ..core.session import State
 from ..safety.ratelimits import Action
 from .frames import error_response
+from .refusals import rate_limited
 from .services import Services
 
 log = logging.getLogger("strangers.online")
@@ -119,15 +120,7 @@ def online_router(services: Services, counts: OnlineCounts) -> APIRouter:
             network = network_hash(services.network_key, client.host if client else None)
             refusal = await limits.hit(Action.ONLINE, device=None, network=network)
             if refusal is not None:
-                return JSONResponse(
-                    {
-                        "code": "rate_limited",
-                        "text": "Too many requests; try again later.",
-                        "retry_after": refusal.retry_after,
-                    },
-                    status_code=429,
-                    headers={"retry-after": str(max(1, round(refusal.retry_after)))},
-                )
+                return rate_limited(refusal, "Too many requests; try again later.")
         return JSONResponse(
             counts.body,
             headers={"cache-control": f"public, max-age={int(REFRESH_SECONDS)}"},

@@ -39,6 +39,7 @@ from ..moderation.records import RecordError
 from ..moderation.tables import Appeal, Case
 from ..safety.ratelimits import Action
 from .frames import error_response
+from .refusals import rate_limited
 from .services import Services
 
 
@@ -121,14 +122,8 @@ def standing_router(services: Services) -> APIRouter:
             asker = None if claims is None else claims.device
             refusal = await limits.hit(Action.STANDING, device=asker, network=network)
             if refusal is not None:
-                return _answer(
-                    {
-                        "code": "rate_limited",
-                        "text": "Too many requests; try again later.",
-                        "retry_after": refusal.retry_after,
-                    },
-                    429,
-                    {"retry-after": str(max(1, round(refusal.retry_after)))},
+                return rate_limited(
+                    refusal, "Too many requests; try again later.", {"cache-control": "no-store"}
                 )
         if token is None:
             return _answer(
