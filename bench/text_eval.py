@@ -61,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT / "tests" / "data" / "text_lines.tsv"
 HOLDOUT_FILE = ROOT / "tests" / "data" / "text_lines_holdout.tsv"
 INDEPENDENT_FILE = ROOT / "tests" / "data" / "text_lines_independent.tsv"
+#: The second held-out file (issue 20): EN, FR and ES, written blind on 2026-12-07.
+HELDOUT_2_FILE = ROOT / "tests" / "data" / "text_lines_heldout_2.tsv"
 
 CONTACT = "contact"
 AGE = "age"

@@ -2,9 +2,10 @@
 ones (written before tuning): contact recall ≥ 0.95 at precision ≥ 0.95, age recall ≥
 0.9, benign false positives ≤ 2%. ``bench/text_eval.py`` prints the full figures.
 
-The independent held-out file of issue 20 (``tests/data/text_lines_independent.tsv``,
-docs/safety.md "The independent held-out file") is only checked for its shape here: it
-is held out, so the engine's scores on it are recorded in the docs, never asserted as
+The held-out files of issue 20 written blind (``tests/data/text_lines_independent.tsv``
+and ``tests/data/text_lines_heldout_2.tsv``, docs/safety.md "The independent held-out
+file" and "The second held-out file") are only checked for their shape here: they are
+held out, so the engine's scores on it are recorded in the docs, never asserted as
 targets a change could be tuned to. The per-language report is checked on a tiny
 synthetic file with a scanner whose answers are known."""
 
@@ -67,32 +68,44 @@ def test_a_malformed_file_is_refused(tmp_path: Path) -> None:
         text_eval.load_lines(bad)
 
 
-def test_the_independent_file_loads_with_a_language_on_every_line() -> None:
-    lines = text_eval.load_lines(text_eval.INDEPENDENT_FILE)
+#: The held-out files written blind (docs/safety.md, "The independent held-out file" and
+#: "The second held-out file"), with the languages each holds.
+HELD_OUT = [
+    pytest.param(text_eval.INDEPENDENT_FILE, ("en", "fr"), 120, id="independent"),
+    pytest.param(text_eval.HELDOUT_2_FILE, ("en", "fr", "es"), 140, id="heldout_2"),
+]
+
+
+@pytest.mark.parametrize(("path", "languages", "benign"), HELD_OUT)
+def test_a_held_out_file_loads_with_a_language_on_every_line(
+    path: Path, languages: tuple[str, ...], benign: int
+) -> None:
+    lines = text_eval.load_lines(path)
     assert len(lines) >= 500
-    assert {line.lang for line in lines} == {"en", "fr"}
+    assert {line.lang for line in lines} == set(languages)
 
 
-def test_the_independent_file_says_who_wrote_it_and_that_it_is_never_trained_on() -> None:
-    header = [
-        row
-        for row in text_eval.INDEPENDENT_FILE.read_text(encoding="utf-8").splitlines()
-        if row.startswith("#")
-    ]
+@pytest.mark.parametrize(("path", "languages", "benign"), HELD_OUT)
+def test_a_held_out_file_says_who_wrote_it_and_that_it_is_never_trained_on(
+    path: Path, languages: tuple[str, ...], benign: int
+) -> None:
+    header = [row for row in path.read_text(encoding="utf-8").splitlines() if row.startswith("#")]
     text = " ".join(header)
     assert "NEVER use these lines to train or tune" in text
     assert "independent author" in text
     assert "did not open the engine" in text
 
 
-@pytest.mark.parametrize("lang", ["en", "fr"])
-def test_the_independent_file_has_every_kind_and_tricky_benign_lines_per_language(
-    lang: str,
+@pytest.mark.parametrize(("path", "languages", "benign"), HELD_OUT)
+def test_a_held_out_file_has_every_kind_and_tricky_benign_lines_per_language(
+    path: Path, languages: tuple[str, ...], benign: int
 ) -> None:
-    lines = [line for line in text_eval.load_lines(text_eval.INDEPENDENT_FILE) if line.lang == lang]
-    per_kind = {kind: sum(kind in line.kinds for line in lines) for kind in text_eval.KINDS}
-    assert min(per_kind.values()) >= 15, per_kind
-    assert sum(1 for line in lines if not line.kinds) >= 120
+    every = text_eval.load_lines(path)
+    for lang in languages:
+        lines = [line for line in every if line.lang == lang]
+        per_kind = {kind: sum(kind in line.kinds for line in lines) for kind in text_eval.KINDS}
+        assert min(per_kind.values()) >= 15, (lang, per_kind)
+        assert sum(1 for line in lines if not line.kinds) >= benign, lang
 
 
 # A tiny file in the three-column layout, and what a scanner answers for each line.
