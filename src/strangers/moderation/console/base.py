@@ -195,7 +195,7 @@ class Pages:
         context.setdefault("notice", "")
         lang, chosen = choose(request)
         words = Catalogue(lang)
-        # The language switch: this page again in the other language; from a refusal
+        # The language switch: this page again in each other language; from a refusal
         # or an error, the queue (a page that never echoes what was asked for).
         switch = {
             other: (

@@ -1,12 +1,13 @@
 """The console's languages: every string a moderator reads comes from a catalogue
-(``i18n/en.json``, ``i18n/fr.json``), never from a template or the code (docs/moderation.md,
-"Languages").
+(``i18n/en.json``, ``i18n/fr.json``, ``i18n/es.json``), never from a template or the code
+(docs/moderation.md, "Languages").
 
 The language is, in order: the ``lang`` query parameter of the request (the switch at
 the foot of every page, which also remembers the choice in a cookie), the cookie, then
-the browser's ``Accept-Language`` (RFC 9110 §12.5.4, by its q-values), then English,
-as the chatter page does. A catalogue entry is text with ``{name}`` fields; templates
-escape what they get like any text (OWASP ASVS 5.3.3).
+the browser's ``Accept-Language`` (RFC 9110 §12.5.4, by its q-values; a regional tag
+counts for its language: ``es-MX`` is Spanish), then English, as the chatter page does.
+A catalogue entry is text with ``{name}`` fields; templates escape what they get like
+any text (OWASP ASVS 5.3.3).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Final
 
 from starlette.requests import Request
 
-LANGUAGES: Final = ("en", "fr")
+LANGUAGES: Final = ("en", "fr", "es")
 DEFAULT: Final = "en"
 LANG_COOKIE: Final = "strangers_mod_lang"
 LANG_COOKIE_DAYS: Final = 365
