@@ -259,20 +259,25 @@ async def test_a_network_ban_says_only_that_it_is_the_networks_and_until_when(tm
 # --- Terms and Privacy ---------------------------------------------------------------------
 
 
-async def test_terms_and_privacy_have_defaults_in_english_and_french(tmp_path):
+async def test_terms_and_privacy_have_defaults_in_english_french_and_spanish(tmp_path):
     async with serving(tmp_path, **NO_MODELS) as srv, httpx.AsyncClient(base_url=srv.base) as http:
-        for document, title_en, title_fr in (
-            ("terms", "# Terms of use", "# Conditions d'utilisation"),
-            ("privacy", "# Privacy notice", "# Politique de confidentialité"),
+        for document, titles in (
+            ("terms", ("# Terms of use", "# Conditions d'utilisation", "# Condiciones de uso")),
+            (
+                "privacy",
+                ("# Privacy notice", "# Politique de confidentialité", "# Aviso de privacidad"),
+            ),
         ):
-            en = (await http.get(f"/v1/legal/{document}?lang=en")).json()
-            fr = (await http.get(f"/v1/legal/{document}?lang=fr")).json()
-            assert en["source"] == fr["source"] == "default"
-            assert en["text"].startswith(title_en) and fr["text"].startswith(title_fr)
+            for lang, title in zip(("en", "fr", "es"), titles, strict=True):
+                answer = (await http.get(f"/v1/legal/{document}?lang={lang}")).json()
+                assert answer["source"] == "default" and answer["language"] == lang
+                assert answer["text"].startswith(title)
             page = await http.get(f"/{document}")
             assert page.status_code == 200 and "<html" in page.text
         by_header = await http.get("/v1/legal/terms", headers={"accept-language": "fr-FR"})
         assert by_header.json()["language"] == "fr"
+        by_header = await http.get("/v1/legal/terms", headers={"accept-language": "es-MX,es"})
+        assert by_header.json()["language"] == "es"
         assert (await http.get("/v1/legal/cookies")).status_code == 404
 
 

@@ -156,7 +156,7 @@ A token that does not verify is answered as a fresh device would be; no token at
 401 `bad_token`. Limited per device and per network (`STRANGERS_LIMIT_STANDING_*`), counted
 before the token is checked: 429 `rate_limited` beyond.
 
-## Terms and Privacy: `GET /v1/legal/{{terms|privacy}}?lang=en|fr`
+## Terms and Privacy: `GET /v1/legal/{{terms|privacy}}?lang=en|fr|es`
 
 `{{"document", "language", "source": "default"|"operator", "text"}}`: the operator's file
 (`STRANGERS_TERMS_FILE`, `STRANGERS_PRIVACY_FILE`) or the default shipped. The text is

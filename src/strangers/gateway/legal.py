@@ -1,7 +1,7 @@
 """The Terms of use and the Privacy notice: ``/terms`` and ``/privacy`` (the page,
 which shows them as a screen of its own), and their text at ``GET /v1/legal/{doc}``.
 
-Defaults in English and French ship with the package (``web/legal/<doc>.<lang>.md``);
+Defaults in English, French and Spanish ship with the package (``web/legal/<doc>.<lang>.md``);
 an operator replaces them with its own files (``STRANGERS_TERMS_FILE``,
 ``STRANGERS_PRIVACY_FILE``; ``{lang}`` in the path picks a file per language, English
 standing in for a missing one). The format is plain text with a little Markdown
@@ -27,7 +27,7 @@ from .services import Services
 log = logging.getLogger("strangers.legal")
 
 LEGAL_DIR: Final = Path(__file__).resolve().parent.parent / "web" / "legal"
-LANGUAGES: Final = ("en", "fr")
+LANGUAGES: Final = ("en", "fr", "es")
 #: A larger file is refused as the operator's and the default shown: a legal text is
 #: not a book, and the answer goes to every chatter who opens it.
 MAX_LEGAL_BYTES: Final = 256 * 1024
