@@ -126,17 +126,20 @@ class ContactFinder:
         tld_alt = "|".join(map(re.escape, tlds + weak))
         safe_tld_alt = "|".join(map(re.escape, tlds))
         provider_alt = "|".join(map(re.escape, providers))
+        # the words for "@" and "." of every language loaded (Spanish "arroba", "punto")
+        at = "|".join(("at", "arobase", "arrobase", *map(re.escape, lexicon.words("at_words"))))
+        dot = "|".join(("dot", "point", "dt", *map(re.escape, lexicon.words("dot_words"))))
         # "(at)", "[at]", "{at}": the bracketed forms are never ordinary words
-        self._bracket_at = re.compile(r"\s*[(\[{<]\s*(?:at|@|arobase|arrobase)\s*[)\]}>]\s*")
-        self._bracket_dot = re.compile(r"\s*[(\[{<]\s*(?:dot|point|dt|period)\s*[)\]}>]\s*")
+        self._bracket_at = re.compile(rf"\s*[(\[{{<]\s*(?:{at}|@)\s*[)\]}}>]\s*")
+        self._bracket_dot = re.compile(rf"\s*[(\[{{<]\s*(?:{dot}|period)\s*[)\]}}>]\s*")
         self._word_dot = re.compile(
-            rf"\s+(?:dot|point|dt)\s+(?=(?:{tld_alt})(?![a-z0-9])"
-            r"|[a-z0-9._-]+\s*(?:@|(?:at|arobase|arrobase)\s))"
+            rf"\s+(?:{dot})\s+(?=(?:{tld_alt})(?![a-z0-9])"
+            rf"|[a-z0-9._-]+\s*(?:@|(?:{at})\s))"
         )
         self._spaced_dot = re.compile(rf"(?<=[a-z0-9])(?:\s+\.\s*|\.\s+)(?=(?:{safe_tld_alt})\b)")
         self._spaced_at = re.compile(r"(?<=[a-z0-9])\s*@\s*(?=[a-z0-9])")
         self._word_at = re.compile(
-            rf"\s+(?:at|arobase|arrobase|chez)\s+(?=(?:[a-z0-9-]+\.)+(?:{tld_alt})(?![a-z0-9])"
+            rf"\s+(?:{at}|chez)\s+(?=(?:[a-z0-9-]+\.)+(?:{tld_alt})(?![a-z0-9])"
             rf"|(?:{provider_alt})(?![a-z0-9]))"
         )
         self._email = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]++@([a-z0-9-]+(?:\.[a-z0-9-]+)*)")

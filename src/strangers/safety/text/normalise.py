@@ -24,9 +24,9 @@ and bidirectional characters included):
     punctuation ("s n a p", "s.n.a.p", "d-i-s-c-o-r-d" → "snap", "discord").
 ``NumberReader`` → the *numeric* view
     The base view with look-alike letters inside numbers read as digits ("6l7 O12" →
-    "617 012") and numbers written as words, in English and French, as digits ("six one
-    seven" → "6 1 7", "zéro six douze" → "0 6 12", "soixante-dix-huit" → "78"), for the
-    phone and age checks.
+    "617 012") and numbers written as words, in the languages loaded, as digits ("six one
+    seven" → "6 1 7", "zéro six douze" → "0 6 12", "soixante-dix-huit" → "78"; Spanish
+    since issue 20: "treinta y cinco" → "35"), for the phone and age checks.
 """
 
 from __future__ import annotations
@@ -385,16 +385,20 @@ class NumberReader:
     """The numeric view: digits behind look-alike letters and number words read as digits.
 
     Number words are read as whole numbers up to 99, with the French compounds
-    ("soixante-dix-huit" 78, "quatre-vingt-douze" 92, "vingt et un" 21) and the English
-    ones ("twenty-one"); a phone number read digit by digit stays digit by digit.
+    ("soixante-dix-huit" 78, "quatre-vingt-douze" 92, "vingt et un" 21), the English
+    ones ("twenty-one") and the Spanish ones ("treinta y cinco" 35, "veintitrés" 23);
+    a phone number read digit by digit stays digit by digit. ``joiners`` are the words
+    between a ten and a unit besides French "et" (Spanish "y", ``[number_joiners]``).
     """
 
-    def __init__(self, numbers: Mapping[str, int]) -> None:
+    def __init__(self, numbers: Mapping[str, int], joiners: Iterable[str] = ()) -> None:
         self._values = {word.replace(" ", ""): value for word, value in numbers.items()}
         zero = [w for w, v in numbers.items() if v == 0]
         units = [w for w, v in numbers.items() if 1 <= v <= 9]
-        teens = [w for w, v in numbers.items() if 10 <= v <= 19]
-        tens = [w for w, v in numbers.items() if v >= 20]
+        # a word of 21 to 29 ("veintitres") takes no unit after it, as a teen does
+        teens = [w for w, v in numbers.items() if 10 <= v <= 19 or (v > 20 and v % 10)]
+        tens = [w for w, v in numbers.items() if v >= 20 and not v % 10]
+        joiner = "|".join(re.escape(word) for word in ("et", *sorted(set(joiners) - {"et"})))
 
         def alternation(words: list[str]) -> str:
             ordered = sorted(words, key=len, reverse=True)
@@ -403,7 +407,7 @@ class NumberReader:
         teen = rf"(?:dix{_JOIN}(?:sept|huit|neuf)|{alternation(teens)})"
         unit = rf"(?:{alternation(units)})"
         self._pattern = re.compile(
-            rf"(?<![a-z])(?:(?:{alternation(tens)})(?:{_JOIN}(?:et{_JOIN})?(?:{teen}|{unit}))?"
+            rf"(?<![a-z])(?:(?:{alternation(tens)})(?:{_JOIN}(?:(?:{joiner}){_JOIN})?(?:{teen}|{unit}))?"
             rf"|{teen}|{unit}|{alternation(zero)})(?![a-z])"
         )
         self.words = frozenset(
