@@ -31,8 +31,8 @@ _GLUED_BEFORE = re.compile(r"([a-z]+)$")
 _GLUED_AFTER = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?")
 _AFTER_TOKEN = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?|\d+|\S")
 # "17 turning 18 in june", "15 bientot 16" (issue 20): the age now, then the next one
-_NEXT_AGE_WORDS = ("turning", "turn", "going on", "soon", "almost", "nearly", "bientot")
-_NEXT_AGE_WORDS += ("presque", "et bientot")
+_NEXT_AGE_WORDS: tuple[str, ...] = ("turning", "turn", "going on", "soon", "almost", "nearly")
+_NEXT_AGE_WORDS += ("bientot", "presque", "et bientot")
 
 
 def _next_age(words: Iterable[str]) -> re.Pattern[str]:
@@ -133,11 +133,13 @@ class AgeReader:
         self._french_have = frozenset({"jai", "g"})  # "j'ai 13 ans", SMS "g 13 ans"
         # Spanish (issue 20): "tengo 14" is an age unless a word of [age_have_not]
         # follows ("tengo 14 en mates"); "cumplo 15 en marzo" is 14 ([age_turning]),
-        # "ya cumpli 15" is 15 ([age_turned]); "17 casi 18" is 17 ([age_next]).
+        # "ya cumpli 15" is 15 ([age_turned]), as "soy chica de 15" is
+        # ([age_self_phrases]); "17 casi 18" is 17 ([age_next]).
         self._have = frozenset(words("age_have"))
         self._have_not = frozenset(words("age_have_not"))
         self._turning = tuple(entry.split() for entry in words("age_turning"))
         self._turned = tuple(entry.split() for entry in words("age_turned"))
+        self._self_phrases = tuple(entry.split() for entry in words("age_self_phrases"))
         self._next_age = _next_age(words("age_next")) if words("age_next") else _NEXT_AGE
         said = {phrase[-1] for phrase in (*self._turning, *self._turned)}
         # With a plain word or nothing after the number, a statement needs one of these
@@ -204,7 +206,11 @@ class AgeReader:
         words = _BEFORE_WORD.findall(clause)
         if len(words) >= 2 and words[-1] == "m" and words[-2] in ("i", "1", "l"):
             words[-2:] = ["im"]  # "i m 14", "1'm 14"
-        for phrases, now in ((self._turning, age - 1), (self._turned, age)):
+        for phrases, now in (
+            (self._turning, age - 1),
+            (self._turned, age),
+            (self._self_phrases, age),
+        ):
             found = _ends_with(words, phrases)
             if found is not None:  # "cumplo 15 en marzo", but not "cuando cumplo 18"
                 if follows == "unit" or self._owner(found)[0] in ("past", "other", "unknown"):

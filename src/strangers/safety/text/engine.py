@@ -102,7 +102,7 @@ class SignalEngine:
         lexicon = Lexicon.load(self.languages)
         vocabulary = lexicon.vocabulary()
         self._decode = LeetDecoder(vocabulary)
-        self._words = WordViewer(lexicon.slang, vocabulary)
+        self._words = WordViewer(lexicon.slang, vocabulary, lexicon.words("letter_words"))
         self._numbers = NumberReader(lexicon.numbers, lexicon.words("number_joiners"))
         self._contact = ContactFinder(lexicon)
         self._age = AgeReader(lexicon)

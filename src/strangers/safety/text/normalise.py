@@ -295,11 +295,19 @@ class WordViews:
 
 
 class WordViewer:
-    def __init__(self, slang: Mapping[str, str], vocabulary: Iterable[str]) -> None:
+    def __init__(
+        self,
+        slang: Mapping[str, str],
+        vocabulary: Iterable[str],
+        letter_words: Iterable[str] = (),
+    ) -> None:
         # identity entries ("ok = ok") only document a form: they need no expansion
         self._slang = {word: expansion for word, expansion in slang.items() if word != expansion}
         self._slang_words = frozenset(self._slang)
         self._vocabulary = frozenset(vocabulary)
+        # words of one letter ("a", "y": ``[letter_words]``, Spanish) kept apart from
+        # spaced-out letters after them: "pasate a t e l e g r a m" is "a telegram"
+        self._letter_words = frozenset(letter_words)
 
     def __call__(self, decoded: str) -> WordViews:
         text = decoded
@@ -321,7 +329,7 @@ class WordViewer:
             tokens = frozenset(words.split())
         letters = None
         if _TWO_SINGLES.search(padded) and _SPACED_LETTERS.search(padded):
-            joined = _SPACED_LETTERS.sub(lambda m: m[0].replace(" ", ""), padded)
+            joined = _SPACED_LETTERS.sub(self._join, padded)
             letters = self._expand(joined.split())
             tokens = tokens.union(letters.split())
         return WordViews(raw, words, letters, tokens, raw_tokens)
@@ -352,6 +360,16 @@ class WordViewer:
     def _expand(self, tokens: list[str]) -> str:
         slang = self._slang
         return " " + " ".join([slang.get(token, token) for token in tokens]) + " "
+
+    def _join(self, match: re.Match[str]) -> str:
+        joined = match[0].replace(" ", "")
+        if (
+            joined[0] in self._letter_words
+            and joined not in self._vocabulary
+            and joined[1:] in self._vocabulary
+        ):
+            return f"{joined[0]} {joined[1:]}"
+        return joined
 
     def _leading_at(self, match: re.Match[str]) -> str:
         # "@lone" is "alone" in leetspeak; "@samj" is a handle and stays one
