@@ -156,6 +156,9 @@ def test_a_phone_number_in_spanish_words(engine: SignalEngine) -> None:
     line = "llamame al tres uno dos, cinco cinco cinco, cero uno cuatro siete"
     assert K.PHONE in kinds(engine, line)
     assert K.PHONE in kinds(engine, "mi cel: cinco cinco cinco, cero uno cuatro siete")
+    # a mobile of Spain in three groups of three, next to a phone word; not thousands
+    assert K.PHONE in kinds(engine, "mi movil es 612 345 678")
+    assert K.PHONE not in kinds(engine, "la casa costo 612 345 678 pesos")
 
 
 def test_an_address_spelled_in_spanish(engine: SignalEngine) -> None:

@@ -116,6 +116,9 @@ def _phone_inside(run: str) -> bool:
 class ContactFinder:
     def __init__(self, lexicon: Lexicon) -> None:
         self._phone_words = frozenset(lexicon.words("phone_words"))
+        # Spain writes a mobile in three groups of three ("612 345 678"), which reads as
+        # thousands elsewhere: next to one of these words it is a number (es.txt)
+        self._grouped_phone_words = frozenset(lexicon.words("phone_words_grouped"))
         tlds = sorted(set(lexicon.words("tlds")), key=len, reverse=True)
         weak = sorted(set(lexicon.words("tlds_weak")), key=len, reverse=True)
         self._tlds = frozenset(tlds)
@@ -180,7 +183,11 @@ class ContactFinder:
             run = match[0]
             groups = _GROUP.findall(run)
             digits = "".join(groups)
-            if len(digits) < 7 or _DATE.match(run) or _THOUSANDS.match(run):
+            if len(digits) < 7 or _DATE.match(run):
+                continue
+            if _THOUSANDS.match(run) and (
+                len(digits) != 9 or self._grouped_phone_words.isdisjoint(tokens)
+            ):
                 continue
             if _is_counting(groups) or all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
                 continue  # "1 2 3 4 5 6 7 8", "2019-2023"
