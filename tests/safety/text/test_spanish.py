@@ -116,6 +116,7 @@ AGES = [
     ("16 chica", 16),
     ("tengo veintitrés", 23),
     ("tengo treinta y cinco años", 35),
+    ("tengo once años", 11),
 ]
 
 
@@ -135,6 +136,8 @@ NOT_AGES = [
     "hace 5 años fui a paris",
     "mi prima es una chica de 15",
     "son las 10 y media",
+    "im once again late",
+    "once upon a time, 12 of us",
 ]
 
 

@@ -466,8 +466,8 @@ class NumberReader:
         while index < len(parts):
             part = parts[index]
             pair = part + parts[index + 1] if index + 1 < len(parts) else ""
-            if pair in self._values and pair.startswith("quatre"):
-                total += self._values[pair]  # "quatre vingt" is 80, not 4 + 20
+            if pair in self._values and (pair.startswith("quatre") or part not in self._values):
+                total += self._values[pair]  # "quatre vingt" is 80, not 4 + 20; "once anos" 11
                 index += 2
                 continue
             total += self._values.get(part, 0)
