@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from strangers.safety.text import SignalEngine
 
     started = time.perf_counter()
-    engine = SignalEngine(languages=("en", "fr"), learned=not args.no_learned)
+    engine = SignalEngine(learned=not args.no_learned)  # every language, as the service
     build_seconds = time.perf_counter() - started
     messages = make_mix(args.messages, args.seed)
     for text in messages[:2000]:  # warm up: first regex calls, the interpreter's caches

@@ -2,7 +2,7 @@
 // with the stranger's video sampled for the server's safety checks (docs/design.md §6).
 // Protocol: src/strangers/core/messages.py. Every visible string comes from i18n/<lang>.json.
 
-const LANGUAGES = ["en", "fr"];
+const LANGUAGES = ["en", "fr", "es"];
 const PROTOCOL_VERSION = 2;
 const MAX_INTERESTS = 10;
 const MAX_INTEREST_CHARS = 32;

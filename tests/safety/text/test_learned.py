@@ -60,14 +60,14 @@ def rules() -> SignalEngine:
 #: Words views and the probability the shipped model gives them for one kind, to four
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
-    (" how old are you ", SignalKind.ASKS_AGE, 0.9998),
-    (" hello there ", SignalKind.ASKS_ALONE, 0.0004),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.6474),
-    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9975),
-    (" where do you go to school ", SignalKind.MEET, 0.2714),
-    (" i like your shoes ", SignalKind.BODY, 0.2604),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9831),
-    (" on se voit ou ", SignalKind.MEET, 0.9885),
+    (" how old are you ", SignalKind.ASKS_AGE, 0.9994),
+    (" hello there ", SignalKind.ASKS_ALONE, 0.0009),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.7655),
+    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.999),
+    (" where do you go to school ", SignalKind.MEET, 0.4798),
+    (" i like your shoes ", SignalKind.BODY, 0.0402),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.9884),
+    (" on se voit ou ", SignalKind.MEET, 0.9896),
 ]
 
 

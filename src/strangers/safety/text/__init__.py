@@ -2,9 +2,9 @@
 statements, grooming and solicitation signals and profanity for each chat line, as a
 :class:`~strangers.core.text.TextScanner`.
 
-``SignalEngine(languages=("en", "fr"))`` is built once (it loads the word lists in
-``data/``, the profanity model and the learned layer's model, docs/safety.md "The learned
-layer") and then ``scan(text)`` is pure and fast.
+``SignalEngine()`` (English, French and Spanish; ``languages=`` for fewer) is built once
+(it loads the word lists in ``data/``, the profanity model and the learned layer's model,
+docs/safety.md "The learned layer") and then ``scan(text)`` is pure and fast.
 """
 
 from .engine import SignalEngine

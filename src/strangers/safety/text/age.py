@@ -31,10 +31,19 @@ _GLUED_BEFORE = re.compile(r"([a-z]+)$")
 _GLUED_AFTER = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?")
 _AFTER_TOKEN = re.compile(r"[a-z](?:[a-z]|[/.](?=[a-z]))*\.?|\d+|\S")
 # "17 turning 18 in june", "15 bientot 16" (issue 20): the age now, then the next one
-_NEXT_AGE = re.compile(
-    r"[\s,-]*(?:turning|turn|going on|soon|almost|nearly|bientot|presque|et bientot)\s+"
-    r"([1-9][0-9]?)(?![0-9])"
-)
+_NEXT_AGE_WORDS: tuple[str, ...] = ("turning", "turn", "going on", "soon", "almost", "nearly")
+_NEXT_AGE_WORDS += ("bientot", "presque", "et bientot")
+
+
+def _next_age(words: Iterable[str]) -> re.Pattern[str]:
+    """The age-now-then-the-next pattern, with a language's own words (``[age_next]``:
+    Spanish "casi", "pronto") after the English and French ones."""
+    extra = sorted(set(words) - set(_NEXT_AGE_WORDS), key=len, reverse=True)
+    alternatives = "|".join(map(re.escape, (*_NEXT_AGE_WORDS, *extra)))
+    return re.compile(rf"[\s,-]*(?:{alternatives})\s+([1-9][0-9]?)(?![0-9])")
+
+
+_NEXT_AGE = _next_age(())
 # After the number: a decimal, a time, a score, a fraction, a height, a percentage.
 _NOT_AN_AGE_AFTER = re.compile(r"\s*(?:[:.,/h-]\s*\d|[%'\"°x*^]|\d)")
 _NOT_AN_AGE_BEFORE = re.compile(r"(?:\d\s*[:.,/'-]|[$£€#@+*^&])\s*$")
@@ -79,6 +88,20 @@ def _glued_before(before: str) -> tuple[str, int] | None:
     return (before[head:], head) if head < len(before) else None
 
 
+def _ends_with(words: list[str], phrases: Iterable[list[str]]) -> list[str] | None:
+    """The words before the phrase of ``phrases`` that ends ``words``, if one does."""
+    for phrase in phrases:
+        if words[-len(phrase) :] == phrase:
+            return words[: -len(phrase)]
+    return None
+
+
+def _first_word(after: str) -> str:
+    """The first word after the number ("" for none)."""
+    found = _BEFORE_WORD.search(after)
+    return found[0] if found else ""
+
+
 @dataclass(frozen=True, slots=True)
 class AgeStatement:
     age: int
@@ -108,9 +131,20 @@ class AgeReader:
         self._age_word_blockers = frozenset(words("age_word_blockers"))
         self._duration_after = frozenset(words("age_duration"))
         self._french_have = frozenset({"jai", "g"})  # "j'ai 13 ans", SMS "g 13 ans"
+        # Spanish (issue 20): "tengo 14" is an age unless a word of [age_have_not]
+        # follows ("tengo 14 en mates"); "cumplo 15 en marzo" is 14 ([age_turning]),
+        # "ya cumpli 15" is 15 ([age_turned]), as "soy chica de 15" is
+        # ([age_self_phrases]); "17 casi 18" is 17 ([age_next]).
+        self._have = frozenset(words("age_have"))
+        self._have_not = frozenset(words("age_have_not"))
+        self._turning = tuple(entry.split() for entry in words("age_turning"))
+        self._turned = tuple(entry.split() for entry in words("age_turned"))
+        self._self_phrases = tuple(entry.split() for entry in words("age_self_phrases"))
+        self._next_age = _next_age(words("age_next")) if words("age_next") else _NEXT_AGE
+        said = {phrase[-1] for phrase in (*self._turning, *self._turned)}
         # With a plain word or nothing after the number, a statement needs one of these
         # among the words before it, or "age" (see _statement); "m" for "i m" → "im".
-        self._stating_words = self._self | self._sex | {"turned", "turning", "m"}
+        self._stating_words = self._self | self._sex | {"turned", "turning", "m"} | said
 
     def __call__(self, numeric: str) -> AgeStatement | None:
         for match in _CANDIDATE.finditer(numeric):
@@ -131,7 +165,7 @@ class AgeReader:
         if follows is None:
             return None
         if follows == "word":
-            following = _NEXT_AGE.match(after)
+            following = self._next_age.match(after)
             if following and int(following[1]) == age + 1 and self._at_clause_start(before):
                 return AgeStatement(age, 0.8)
         glued = _glued_before(before)
@@ -172,12 +206,26 @@ class AgeReader:
         words = _BEFORE_WORD.findall(clause)
         if len(words) >= 2 and words[-1] == "m" and words[-2] in ("i", "1", "l"):
             words[-2:] = ["im"]  # "i m 14", "1'm 14"
+        for phrases, now in (
+            (self._turning, age - 1),
+            (self._turned, age),
+            (self._self_phrases, age),
+        ):
+            found = _ends_with(words, phrases)
+            if found is not None:  # "cumplo 15 en marzo", but not "cuando cumplo 18"
+                if follows == "unit" or self._owner(found)[0] in ("past", "other", "unknown"):
+                    return None
+                return AgeStatement(now, 0.8)
         owner, marker, rest = self._owner(words)
         if owner == "self":
             if any(word in self._past for word in rest):
                 return None  # "when i'm 18", "if i was 14"
             if marker in self._french_have and follows != "suffix":
                 return None  # "j'ai 14 chats", "j'ai eu 12 en français": French needs "ans"
+            if marker in self._have and follows == "word":
+                following = self._next_age.match(after)
+                if following is None and _first_word(after) in self._have_not:
+                    return None  # "tengo 14 en mates", "tengo 8 de bateria"
             return AgeStatement(age, 0.9) if follows != "unit" else None
         if owner == "unknown" and words[-1] in self._sex:
             if all(word in self._lead for word in words[:-1]) and follows != "unit":

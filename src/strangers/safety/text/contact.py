@@ -116,6 +116,9 @@ def _phone_inside(run: str) -> bool:
 class ContactFinder:
     def __init__(self, lexicon: Lexicon) -> None:
         self._phone_words = frozenset(lexicon.words("phone_words"))
+        # Spain writes a mobile in three groups of three ("612 345 678"), which reads as
+        # thousands elsewhere: next to one of these words it is a number (es.txt)
+        self._grouped_phone_words = frozenset(lexicon.words("phone_words_grouped"))
         tlds = sorted(set(lexicon.words("tlds")), key=len, reverse=True)
         weak = sorted(set(lexicon.words("tlds_weak")), key=len, reverse=True)
         self._tlds = frozenset(tlds)
@@ -126,17 +129,20 @@ class ContactFinder:
         tld_alt = "|".join(map(re.escape, tlds + weak))
         safe_tld_alt = "|".join(map(re.escape, tlds))
         provider_alt = "|".join(map(re.escape, providers))
+        # the words for "@" and "." of every language loaded (Spanish "arroba", "punto")
+        at = "|".join(("at", "arobase", "arrobase", *map(re.escape, lexicon.words("at_words"))))
+        dot = "|".join(("dot", "point", "dt", *map(re.escape, lexicon.words("dot_words"))))
         # "(at)", "[at]", "{at}": the bracketed forms are never ordinary words
-        self._bracket_at = re.compile(r"\s*[(\[{<]\s*(?:at|@|arobase|arrobase)\s*[)\]}>]\s*")
-        self._bracket_dot = re.compile(r"\s*[(\[{<]\s*(?:dot|point|dt|period)\s*[)\]}>]\s*")
+        self._bracket_at = re.compile(rf"\s*[(\[{{<]\s*(?:{at}|@)\s*[)\]}}>]\s*")
+        self._bracket_dot = re.compile(rf"\s*[(\[{{<]\s*(?:{dot}|period)\s*[)\]}}>]\s*")
         self._word_dot = re.compile(
-            rf"\s+(?:dot|point|dt)\s+(?=(?:{tld_alt})(?![a-z0-9])"
-            r"|[a-z0-9._-]+\s*(?:@|(?:at|arobase|arrobase)\s))"
+            rf"\s+(?:{dot})\s+(?=(?:{tld_alt})(?![a-z0-9])"
+            rf"|[a-z0-9._-]+\s*(?:@|(?:{at})\s))"
         )
         self._spaced_dot = re.compile(rf"(?<=[a-z0-9])(?:\s+\.\s*|\.\s+)(?=(?:{safe_tld_alt})\b)")
         self._spaced_at = re.compile(r"(?<=[a-z0-9])\s*@\s*(?=[a-z0-9])")
         self._word_at = re.compile(
-            rf"\s+(?:at|arobase|arrobase|chez)\s+(?=(?:[a-z0-9-]+\.)+(?:{tld_alt})(?![a-z0-9])"
+            rf"\s+(?:{at}|chez)\s+(?=(?:[a-z0-9-]+\.)+(?:{tld_alt})(?![a-z0-9])"
             rf"|(?:{provider_alt})(?![a-z0-9]))"
         )
         self._email = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]++@([a-z0-9-]+(?:\.[a-z0-9-]+)*)")
@@ -177,7 +183,11 @@ class ContactFinder:
             run = match[0]
             groups = _GROUP.findall(run)
             digits = "".join(groups)
-            if len(digits) < 7 or _DATE.match(run) or _THOUSANDS.match(run):
+            if len(digits) < 7 or _DATE.match(run):
+                continue
+            if _THOUSANDS.match(run) and (
+                len(digits) != 9 or self._grouped_phone_words.isdisjoint(tokens)
+            ):
                 continue
             if _is_counting(groups) or all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
                 continue  # "1 2 3 4 5 6 7 8", "2019-2023"

@@ -14,7 +14,7 @@ How a line is read (see :mod:`.normalise` for the views):
 2. *decoded*: leetspeak read inside words; then the *words* view (punctuation out, slang
    expanded), its token set, and the *letters* view (spaced-out letters joined);
 3. *numeric* (only when the line holds a digit or a number word): digits behind
-   look-alikes and number words in English and French as digits;
+   look-alikes and number words as digits;
 4. contact details (:mod:`.contact`), the age statement (:mod:`.age`), the phrase rules of
    each grooming kind (the language files, after Ofcom's ICU grooming measures), each run
    only when its gate words or characters are in the line, so an ordinary line costs a
@@ -54,6 +54,10 @@ _PHRASE_KINDS = (SignalKind.HANDLE, *GROOMING_KINDS)
 #: Kinds also matched on the letters view ("add me on s n a p").
 _LETTER_KINDS = frozenset({SignalKind.HANDLE, SignalKind.OTHER_APP})
 _ORDER = {kind: index for index, kind in enumerate(SignalKind)}
+#: The languages the engine reads by default, each a word list ``data/<code>.txt``
+#: (Spanish since issue 20). Every line is read in all of them at once: a chat line
+#: says nothing of its language, and the lists of one rarely match another's words.
+LANGUAGES = ("en", "fr", "es")
 
 _DIGIT = re.compile(r"[0-9]")
 _NOTHING = TextScan()
@@ -84,7 +88,7 @@ class SignalEngine:
 
     def __init__(
         self,
-        languages: Sequence[str] = ("en", "fr"),
+        languages: Sequence[str] = LANGUAGES,
         *,
         profanity: bool = True,
         profanity_threshold: float = 0.8,
@@ -98,8 +102,8 @@ class SignalEngine:
         lexicon = Lexicon.load(self.languages)
         vocabulary = lexicon.vocabulary()
         self._decode = LeetDecoder(vocabulary)
-        self._words = WordViewer(lexicon.slang, vocabulary)
-        self._numbers = NumberReader(lexicon.numbers)
+        self._words = WordViewer(lexicon.slang, vocabulary, lexicon.words("letter_words"))
+        self._numbers = NumberReader(lexicon.numbers, lexicon.words("number_joiners"))
         self._contact = ContactFinder(lexicon)
         self._age = AgeReader(lexicon)
         gate_weights = lexicon.gate_weights()
@@ -132,7 +136,10 @@ class SignalEngine:
                 self._groups.append((index, expression, kind in _LETTER_KINDS))
         self._groups_by_word = {word: tuple(ids) for word, ids in groups_by_word.items()}
         providers = frozenset(lexicon.words("email_providers"))
-        self._email_gate = _EMAIL_WORDS | providers
+        # a language's own "at" and "dot" (Spanish "arroba", "punto"): contact.py reads them
+        spelled = frozenset(lexicon.words("at_words")) | frozenset(lexicon.words("dot_words"))
+        self._email_gate = _EMAIL_WORDS | providers | spelled
+        self._link_words = _LINK_WORDS | frozenset(lexicon.words("dot_words"))
         self._tld_words = frozenset(lexicon.words("tlds")) | frozenset(lexicon.words("tlds_weak"))
         self._profanity = ProfanityScorer.load() if profanity else None
         # the learned layer (issue 20): a bad model file raises here, at start
@@ -143,7 +150,7 @@ class SignalEngine:
         self._gate_words = frozenset().union(
             self._numbers.words,
             self._email_gate,
-            _LINK_WORDS,
+            self._link_words,
             self._tld_words,
             self._contact.app_words,
             self._groups_by_word,
@@ -188,7 +195,7 @@ class SignalEngine:
             score = self._contact.email(spelled, decoded)
             if score:
                 found[SignalKind.EMAIL] = score
-        link_words = bool(hits) and not _LINK_WORDS.isdisjoint(hits)
+        link_words = bool(hits) and not self._link_words.isdisjoint(hits)
         if (
             "/" in decoded
             or ("." in decoded and _DOTTED.search(decoded))  # both branches hold a "."

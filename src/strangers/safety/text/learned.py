@@ -4,8 +4,8 @@ the character and word n-grams of a line's words view (issue 20; docs/safety.md,
 
 Rules trail new phrasings; this layer generalises from the phrasings the project wrote
 (the labelled lines of ``tests/data/text_lines.tsv``, the paraphrase templates of
-``data/train_en.txt`` and ``data/train_fr.txt`` and the tricky benign chat of
-``data/train_benign_en.txt`` and ``data/train_benign_fr.txt``, varied with typos, slang,
+``data/train_{en,fr,es}.txt`` and the tricky benign chat of
+``data/train_benign_{en,fr,es}.txt``, varied with typos, slang,
 spacing, leetspeak, emoji and casing). :mod:`.train_learned` fits it at build time with
 scikit-learn (L1-regularised logistic regression, one model per kind) and writes the
 weights it keeps to ``data/learned.json.gz``; this module reads them once and scores a

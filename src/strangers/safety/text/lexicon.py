@@ -2,10 +2,12 @@
 
 Every word list the engine uses lives in ``data/`` (docs/design.md §6, text: EN and FR
 lists as data, not code): ``common.txt`` (apps, top-level domains, e-mail providers), one
-file per language (``en.txt``, ``fr.txt``: number words, slang, age-statement vocabulary,
-and the phrase patterns of each grooming and solicitation kind, after the signs listed in
-Ofcom's Illegal Content Codes, ICU grooming measures) and ``confusables.tsv`` (look-alike
-letters, Unicode TR39). The syntax of a phrase pattern is described at the top of ``en.txt``.
+file per language (``en.txt``, ``fr.txt``, ``es.txt``: number words, slang, age-statement
+vocabulary, and the phrase patterns of each grooming and solicitation kind, after the signs
+listed in Ofcom's Illegal Content Codes, ICU grooming measures) and ``confusables.tsv``
+(look-alike letters, Unicode TR39). The syntax of a phrase pattern is described at the top
+of ``en.txt``. A section this module does not know is a plain list (``Lexicon.words``):
+the other modules read their own (Spanish "y" between numbers is ``[number_joiners]``).
 
 A pattern compiles to a regular expression over the *words view* of a message (see
 :mod:`.normalise`): single spaces between tokens, a space before the first and after the

@@ -24,9 +24,9 @@ and bidirectional characters included):
     punctuation ("s n a p", "s.n.a.p", "d-i-s-c-o-r-d" → "snap", "discord").
 ``NumberReader`` → the *numeric* view
     The base view with look-alike letters inside numbers read as digits ("6l7 O12" →
-    "617 012") and numbers written as words, in English and French, as digits ("six one
-    seven" → "6 1 7", "zéro six douze" → "0 6 12", "soixante-dix-huit" → "78"), for the
-    phone and age checks.
+    "617 012") and numbers written as words, in the languages loaded, as digits ("six one
+    seven" → "6 1 7", "zéro six douze" → "0 6 12", "soixante-dix-huit" → "78"; Spanish
+    since issue 20: "treinta y cinco" → "35"), for the phone and age checks.
 """
 
 from __future__ import annotations
@@ -295,11 +295,19 @@ class WordViews:
 
 
 class WordViewer:
-    def __init__(self, slang: Mapping[str, str], vocabulary: Iterable[str]) -> None:
+    def __init__(
+        self,
+        slang: Mapping[str, str],
+        vocabulary: Iterable[str],
+        letter_words: Iterable[str] = (),
+    ) -> None:
         # identity entries ("ok = ok") only document a form: they need no expansion
         self._slang = {word: expansion for word, expansion in slang.items() if word != expansion}
         self._slang_words = frozenset(self._slang)
         self._vocabulary = frozenset(vocabulary)
+        # words of one letter ("a", "y": ``[letter_words]``, Spanish) kept apart from
+        # spaced-out letters after them: "pasate a t e l e g r a m" is "a telegram"
+        self._letter_words = frozenset(letter_words)
 
     def __call__(self, decoded: str) -> WordViews:
         text = decoded
@@ -321,7 +329,7 @@ class WordViewer:
             tokens = frozenset(words.split())
         letters = None
         if _TWO_SINGLES.search(padded) and _SPACED_LETTERS.search(padded):
-            joined = _SPACED_LETTERS.sub(lambda m: m[0].replace(" ", ""), padded)
+            joined = _SPACED_LETTERS.sub(self._join, padded)
             letters = self._expand(joined.split())
             tokens = tokens.union(letters.split())
         return WordViews(raw, words, letters, tokens, raw_tokens)
@@ -352,6 +360,16 @@ class WordViewer:
     def _expand(self, tokens: list[str]) -> str:
         slang = self._slang
         return " " + " ".join([slang.get(token, token) for token in tokens]) + " "
+
+    def _join(self, match: re.Match[str]) -> str:
+        joined = match[0].replace(" ", "")
+        if (
+            joined[0] in self._letter_words
+            and joined not in self._vocabulary
+            and joined[1:] in self._vocabulary
+        ):
+            return f"{joined[0]} {joined[1:]}"
+        return joined
 
     def _leading_at(self, match: re.Match[str]) -> str:
         # "@lone" is "alone" in leetspeak; "@samj" is a handle and stays one
@@ -385,16 +403,20 @@ class NumberReader:
     """The numeric view: digits behind look-alike letters and number words read as digits.
 
     Number words are read as whole numbers up to 99, with the French compounds
-    ("soixante-dix-huit" 78, "quatre-vingt-douze" 92, "vingt et un" 21) and the English
-    ones ("twenty-one"); a phone number read digit by digit stays digit by digit.
+    ("soixante-dix-huit" 78, "quatre-vingt-douze" 92, "vingt et un" 21), the English
+    ones ("twenty-one") and the Spanish ones ("treinta y cinco" 35, "veintitrés" 23);
+    a phone number read digit by digit stays digit by digit. ``joiners`` are the words
+    between a ten and a unit besides French "et" (Spanish "y", ``[number_joiners]``).
     """
 
-    def __init__(self, numbers: Mapping[str, int]) -> None:
+    def __init__(self, numbers: Mapping[str, int], joiners: Iterable[str] = ()) -> None:
         self._values = {word.replace(" ", ""): value for word, value in numbers.items()}
         zero = [w for w, v in numbers.items() if v == 0]
         units = [w for w, v in numbers.items() if 1 <= v <= 9]
-        teens = [w for w, v in numbers.items() if 10 <= v <= 19]
-        tens = [w for w, v in numbers.items() if v >= 20]
+        # a word of 21 to 29 ("veintitres") takes no unit after it, as a teen does
+        teens = [w for w, v in numbers.items() if 10 <= v <= 19 or (v > 20 and v % 10)]
+        tens = [w for w, v in numbers.items() if v >= 20 and not v % 10]
+        joiner = "|".join(re.escape(word) for word in ("et", *sorted(set(joiners) - {"et"})))
 
         def alternation(words: list[str]) -> str:
             ordered = sorted(words, key=len, reverse=True)
@@ -403,7 +425,7 @@ class NumberReader:
         teen = rf"(?:dix{_JOIN}(?:sept|huit|neuf)|{alternation(teens)})"
         unit = rf"(?:{alternation(units)})"
         self._pattern = re.compile(
-            rf"(?<![a-z])(?:(?:{alternation(tens)})(?:{_JOIN}(?:et{_JOIN})?(?:{teen}|{unit}))?"
+            rf"(?<![a-z])(?:(?:{alternation(tens)})(?:{_JOIN}(?:(?:{joiner}){_JOIN})?(?:{teen}|{unit}))?"
             rf"|{teen}|{unit}|{alternation(zero)})(?![a-z])"
         )
         self.words = frozenset(
@@ -444,8 +466,8 @@ class NumberReader:
         while index < len(parts):
             part = parts[index]
             pair = part + parts[index + 1] if index + 1 < len(parts) else ""
-            if pair in self._values and pair.startswith("quatre"):
-                total += self._values[pair]  # "quatre vingt" is 80, not 4 + 20
+            if pair in self._values and (pair.startswith("quatre") or part not in self._values):
+                total += self._values[pair]  # "quatre vingt" is 80, not 4 + 20; "once anos" 11
                 index += 2
                 continue
             total += self._values.get(part, 0)

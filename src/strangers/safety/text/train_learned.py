@@ -5,11 +5,12 @@ Training data, all written by the project and kept in the repository:
 
 1. the labelled lines of ``tests/data/text_lines.tsv`` (never the two held-out files,
    ``text_lines_holdout.tsv`` and ``text_lines_independent.tsv``: they only measure);
-2. the paraphrase templates of ``data/train_en.txt`` and ``data/train_fr.txt``, one
-   section per kind (``[secrecy]``, ``[asks_pictures,other_app]``, ``[benign]`` …), and
-   the tricky benign chat of ``data/train_benign_en.txt`` and ``data/train_benign_fr.txt``
-   (each kind's words in innocent senses), expanded with their ``(a|b|c)`` alternatives
-   and ``{slot}`` word lists;
+2. the paraphrase templates of ``data/train_en.txt``, ``data/train_fr.txt`` and
+   ``data/train_es.txt``, one section per kind (``[secrecy]``,
+   ``[asks_pictures,other_app]``, ``[benign]`` …), and the tricky benign chat of
+   ``data/train_benign_en.txt``, ``data/train_benign_fr.txt`` and
+   ``data/train_benign_es.txt`` (each kind's words in innocent senses), expanded with
+   their ``(a|b|c)`` alternatives and ``{slot}`` word lists;
 3. variants of every line of 1 and 2: typos, chat slang, letters spaced out, leetspeak,
    emoji between letters, casing (:func:`vary`).
 
@@ -62,7 +63,14 @@ REPO_LINES = Path(__file__).resolve().parents[4] / "tests" / "data" / "text_line
 #: Tricky benign chat written to choose the thresholds and never trained on (issue 20,
 #: docs/safety.md "Issue 20: benign validation"): each kind's words in innocent senses.
 VALIDATION_LINES = REPO_LINES.with_name("text_lines_benign_validation.tsv")
-TEMPLATE_FILES = ("train_en.txt", "train_fr.txt", "train_benign_en.txt", "train_benign_fr.txt")
+TEMPLATE_FILES = (
+    "train_en.txt",
+    "train_fr.txt",
+    "train_benign_en.txt",
+    "train_benign_fr.txt",
+    "train_es.txt",  # Spanish (issue 20): after the others, which keep their draws
+    "train_benign_es.txt",
+)
 KINDS: tuple[SignalKind, ...] = GROOMING_KINDS
 #: Distinct expansions drawn per template, and noisy variants per line.
 EXPANSIONS = 10
