@@ -1,0 +1,79 @@
+"""The rules' own false alarms on tricky benign chat (issue 20, second round on English
+and French; docs/safety.md, "Issue 20: a second round on English and French"): each is
+fixed at its cause in the language files, a narrower pattern or a veto, and each fix
+is checked both ways: the benign line stays quiet, and the harmful phrasings that share
+its words still raise the kind. The rules are read alone (``learned=False``), so a test
+here fails only for the rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from strangers.core.text import SignalKind
+from strangers.safety.text import SignalEngine
+
+K = SignalKind
+
+
+@pytest.fixture(scope="module")
+def rules() -> SignalEngine:
+    return SignalEngine(languages=("en", "fr"), learned=False, profanity=False)
+
+
+QUIET = [
+    # a question explained by a noise the asker hears
+    (K.ASKS_ALONE, "is someone in the room with you? i hear a dog barking lol"),
+    # a confession about oneself, an opinion: not a request for secrecy
+    (K.SECRECY, "can you keep a secret? i actually like country music"),
+    (K.SECRECY, "between you and me that movie was kinda boring"),
+    # a meeting in a game
+    (K.MEET, "let's meet in the game lobby in 5 min"),
+    (K.MEET, "meet at spawn in minecraft"),
+    # warnings against the "free robux" lure
+    (K.GIFTS, "free robux sites are always scams, don't fall for them"),
+    (K.GIFTS, "les sites de robux gratuits c'est des arnaques"),
+    (K.GIFTS, "les robux gratuits c'est que des arnaques"),
+    # alone in a team, alone in thinking
+    (K.ASKS_ALONE, "t'es seul dans ton equipe ? moi aussi mdr"),
+    (K.ASKS_ALONE, "t'es la seule a penser ca"),
+    # "quel age ?" about someone else, further in the line
+    (K.ASKS_AGE, "ton chat il a quel age ? le mien a 4 ans"),
+    # "fais", "mets", "montre" in the first person
+    (K.ASKS_PICTURES, "je fais un selfie avec mon chien pour ma mere"),
+    (K.ASKS_PICTURES, "je montre une photo a ma soeur"),
+    # a compliment on a thing; a camera that belongs to a phone
+    (K.BODY, "t'as une belle ecriture"),
+    (K.ASKS_CAMERA, "la camera de mon tel est mieux que la webcam de mon vieux pc"),
+]
+
+STILL_FIRE = [
+    (K.ASKS_ALONE, "are you alone? is anyone in the room with you"),
+    (K.SECRECY, "can you keep a secret? i like you"),
+    (K.SECRECY, "between you and me, dont tell your mom"),
+    (K.MEET, "lets meet at the park"),
+    (K.GIFTS, "want free robux?"),
+    (K.GIFTS, "robux gratuits si tu veux"),
+    (K.ASKS_ALONE, "t'es seule dans ta chambre ?"),
+    (K.ASKS_ALONE, "t'es toute seule a la maison ?"),
+    (K.ASKS_AGE, "quel age ?"),
+    (K.ASKS_AGE, "ok mdr et toi quel age ?"),
+    (K.ASKS_AGE, "t'as quel age"),
+    (K.ASKS_PICTURES, "fais moi un selfie"),
+    (K.ASKS_PICTURES, "fais un selfie stp"),
+    (K.ASKS_PICTURES, "montre une photo de toi"),
+    (K.ASKS_PICTURES, "tu peux me faire une photo ?"),
+    (K.BODY, "t'as un beau corps"),
+    (K.ASKS_CAMERA, "allume ta camera"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), QUIET)
+def test_the_rules_stay_quiet_on_tricky_benign_chat(
+    rules: SignalEngine, kind: K, text: str
+) -> None:
+    assert kind not in rules.scan(text).kinds()
+
+
+@pytest.mark.parametrize(("kind", "text"), STILL_FIRE)
+def test_the_fixes_keep_the_harmful_phrasings(rules: SignalEngine, kind: K, text: str) -> None:
+    assert kind in rules.scan(text).kinds()
