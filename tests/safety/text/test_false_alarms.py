@@ -44,6 +44,10 @@ QUIET = [
     # a compliment on a thing; a camera that belongs to a phone
     (K.BODY, "t'as une belle ecriture"),
     (K.ASKS_CAMERA, "la camera de mon tel est mieux que la webcam de mon vieux pc"),
+    # found while broadening the French rules: an open sentence, a thing fetched
+    (K.ASKS_ALONE, "tes parents sont gentils"),
+    (K.MEET, "je passe te prendre le livre demain en cours"),
+    (K.MEET, "on se voit au lycee demain"),
 ]
 
 STILL_FIRE = [
@@ -64,6 +68,9 @@ STILL_FIRE = [
     (K.ASKS_PICTURES, "tu peux me faire une photo ?"),
     (K.BODY, "t'as un beau corps"),
     (K.ASKS_CAMERA, "allume ta camera"),
+    (K.ASKS_ALONE, "tes parents sont la ?"),
+    (K.MEET, "je passe te prendre a la sortie"),
+    (K.MEET, "on se voit au parc ?"),
 ]
 
 
