@@ -48,6 +48,10 @@ QUIET = [
     (K.ASKS_ALONE, "tes parents sont gentils"),
     (K.MEET, "je passe te prendre le livre demain en cours"),
     (K.MEET, "on se voit au lycee demain"),
+    (K.MEET, "on se rejoint dans le lobby dans 5 min"),
+    (K.ASKS_ALONE, "where's your mom from originally"),
+    (K.BODY, "nice body of water in that pic"),
+    (K.ASKS_CAMERA, "stand up for yourself"),
 ]
 
 STILL_FIRE = [
@@ -71,6 +75,18 @@ STILL_FIRE = [
     (K.ASKS_ALONE, "tes parents sont la ?"),
     (K.MEET, "je passe te prendre a la sortie"),
     (K.MEET, "on se voit au parc ?"),
+    # broadened in the same round (issue 20): camera requests as actions, being alone
+    (K.ASKS_CAMERA, "stand up"),
+    (K.ASKS_CAMERA, "turn around for me"),
+    (K.ASKS_CAMERA, "get closer to the screen"),
+    (K.ASKS_CAMERA, "leve toi"),
+    (K.ASKS_CAMERA, "approche toi de l'ecran"),
+    (K.ASKS_ALONE, "where's your mom"),
+    (K.ASKS_ALONE, "ta mere dort ?"),
+    (K.MEET, "i'll wait for you outside your school"),
+    (K.MEET, "je t'attends devant ton college"),
+    (K.SECRECY, "dis le a personne"),
+    (K.GIFTS, "je te recharge ton forfait"),
 ]
 
 
