@@ -60,14 +60,14 @@ def rules() -> SignalEngine:
 #: Words views and the probability the shipped model gives them for one kind, to four
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
-    (" how old are you ", SignalKind.ASKS_AGE, 0.9998),
-    (" hello there ", SignalKind.ASKS_ALONE, 0.0004),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.6474),
-    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9975),
-    (" where do you go to school ", SignalKind.MEET, 0.2714),
-    (" i like your shoes ", SignalKind.BODY, 0.2604),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9831),
-    (" on se voit ou ", SignalKind.MEET, 0.9885),
+    (" how old are you ", SignalKind.ASKS_AGE, 0.9996),
+    (" hello there ", SignalKind.ASKS_ALONE, 0.0007),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9692),
+    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9998),
+    (" where do you go to school ", SignalKind.MEET, 0.061),
+    (" i like your shoes ", SignalKind.BODY, 0.1015),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.9756),
+    (" on se voit ou ", SignalKind.MEET, 0.9299),
 ]
 
 
@@ -241,12 +241,12 @@ def test_the_layer_finds_phrasings_no_rule_was_written_for(
     lines = {
         "does anybody ever check ur phone": SignalKind.ASKS_ALONE,
         "got tele?": SignalKind.OTHER_APP,
-        "i bet u look amazing in a dress": SignalKind.BODY,
+        "ur eyes r so pretty in that pic": SignalKind.BODY,
         "what happens here stays here": SignalKind.SECRECY,
         "where do u hang out after school": SignalKind.MEET,
         "garde bien ça pour nous deux": SignalKind.SECRECY,
         "je peux te filer des thunes": SignalKind.GIFTS,
-        "viens me rejoindre au parc": SignalKind.MEET,
+        "tu veux venir te promener avec moi samedi": SignalKind.MEET,
         "tu m'envoies un petit selfie ?": SignalKind.ASKS_PICTURES,
     }
     for text, kind in lines.items():
