@@ -52,6 +52,9 @@ QUIET = [
     (K.ASKS_ALONE, "where's your mom from originally"),
     (K.BODY, "nice body of water in that pic"),
     (K.ASKS_CAMERA, "stand up for yourself"),
+    (K.BODY, "you look like you need sleep"),
+    (K.MEET, "on se voit demain en cours"),
+    (K.SECRECY, "c'est entre nous et l'autre classe pour la finale"),
 ]
 
 STILL_FIRE = [
@@ -87,6 +90,13 @@ STILL_FIRE = [
     (K.MEET, "je t'attends devant ton college"),
     (K.SECRECY, "dis le a personne"),
     (K.GIFTS, "je te recharge ton forfait"),
+    (K.BODY, "you look like a model"),
+    (K.BODY, "t'as un visage d'ange"),
+    (K.ASKS_ALONE, "t seule ?"),
+    (K.SECRECY, "promise not to tell"),
+    (K.SECRECY, "c'est entre nous ok"),
+    (K.MEET, "on se voit demain ?"),
+    (K.ASKS_CAMERA, "move closer"),
 ]
 
 
