@@ -55,6 +55,13 @@ QUIET = [
     (K.BODY, "you look like you need sleep"),
     (K.MEET, "on se voit demain en cours"),
     (K.SECRECY, "c'est entre nous et l'autre classe pour la finale"),
+    (K.SECRECY, "i promise not to tell spoilers this time"),
+    (K.SECRECY, "if anyone asks say hi from me lol"),
+    (K.BODY, "i love your eyes emoji reaction lol"),
+    (K.OTHER_APP, "lets switch teams next round"),
+    (K.OTHER_APP, "mon snap c un truc de fou"),
+    (K.GIFTS, "je te donne 5 euros pour la cantine demain"),
+    (K.BODY, "tu fais combien de kilos au developpe couche mdr"),
 ]
 
 STILL_FIRE = [
@@ -97,6 +104,8 @@ STILL_FIRE = [
     (K.SECRECY, "c'est entre nous ok"),
     (K.MEET, "on se voit demain ?"),
     (K.ASKS_CAMERA, "move closer"),
+    (K.ASKS_PICTURES, "whats your face look like"),
+    (K.OTHER_APP, "je te donne mon snap"),
 ]
 
 
