@@ -62,6 +62,10 @@ QUIET = [
     (K.OTHER_APP, "mon snap c un truc de fou"),
     (K.GIFTS, "je te donne 5 euros pour la cantine demain"),
     (K.BODY, "tu fais combien de kilos au developpe couche mdr"),
+    (K.ASKS_AGE, "you look older than your age"),
+    (K.ASKS_AGE, "tu fais plus que ton age"),
+    (K.ASKS_ALONE, "is anyone else watching the game tonight"),
+    (K.GIFTS, "i'll pay you back for the pizza tomorrow"),
 ]
 
 STILL_FIRE = [
@@ -106,6 +110,14 @@ STILL_FIRE = [
     (K.ASKS_CAMERA, "move closer"),
     (K.ASKS_PICTURES, "whats your face look like"),
     (K.OTHER_APP, "je te donne mon snap"),
+    (K.BODY, "you look so mature for your age"),
+    (K.ASKS_ALONE, "so nobody's home?"),
+    (K.ASKS_ALONE, "ton pere il est au travail ?"),
+    (K.ASKS_AGE, "tu fais quel age toi"),
+    (K.MEET, "i live pretty close to you actually"),
+    (K.MEET, "je peux te rejoindre ou tu es ?"),
+    (K.HANDLE, "ton pseudo discord c'est quoi"),
+    (K.BODY, "je te trouve trop belle"),
 ]
 
 
