@@ -66,6 +66,8 @@ QUIET = [
     (K.ASKS_AGE, "tu fais plus que ton age"),
     (K.ASKS_ALONE, "is anyone else watching the game tonight"),
     (K.GIFTS, "i'll pay you back for the pizza tomorrow"),
+    (K.BODY, "you're so fit now, do you go to the gym?"),
+    (K.BODY, "that's such a pretty dress"),
 ]
 
 STILL_FIRE = [
@@ -118,6 +120,11 @@ STILL_FIRE = [
     (K.MEET, "je peux te rejoindre ou tu es ?"),
     (K.HANDLE, "ton pseudo discord c'est quoi"),
     (K.BODY, "je te trouve trop belle"),
+    (K.BODY, "t'es sublime"),
+    (K.BODY, "such a pretty girl"),
+    (K.ASKS_ALONE, "is it just you at home"),
+    (K.ASKS_ALONE, "parents out?"),
+    (K.ASKS_CAMERA, "cam stp"),
 ]
 
 
