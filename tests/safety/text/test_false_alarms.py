@@ -68,6 +68,9 @@ QUIET = [
     (K.GIFTS, "i'll pay you back for the pizza tomorrow"),
     (K.BODY, "you're so fit now, do you go to the gym?"),
     (K.BODY, "that's such a pretty dress"),
+    (K.MEET, "on mange ensemble a la cantine ?"),
+    (K.MEET, "ca te dit une partie de fortnite ?"),
+    (K.MEET, "je t'attends a la sortie du cours de maths"),
 ]
 
 STILL_FIRE = [
@@ -125,6 +128,11 @@ STILL_FIRE = [
     (K.ASKS_ALONE, "is it just you at home"),
     (K.ASKS_ALONE, "parents out?"),
     (K.ASKS_CAMERA, "cam stp"),
+    (K.MEET, "on se fait une sortie tous les deux ?"),
+    (K.MEET, "ca te dit un cine samedi ?"),
+    (K.MEET, "je suis en bas de chez toi"),
+    (K.MEET, "je t'attends a l'arret de bus"),
+    (K.MEET, "je t'attends a la sortie du college"),
 ]
 
 
