@@ -71,6 +71,7 @@ QUIET = [
     (K.MEET, "on mange ensemble a la cantine ?"),
     (K.MEET, "ca te dit une partie de fortnite ?"),
     (K.MEET, "je t'attends a la sortie du cours de maths"),
+    (K.MEET, "i'll meet you at the lobby after this round"),
 ]
 
 STILL_FIRE = [
@@ -133,6 +134,12 @@ STILL_FIRE = [
     (K.MEET, "je suis en bas de chez toi"),
     (K.MEET, "je t'attends a l'arret de bus"),
     (K.MEET, "je t'attends a la sortie du college"),
+    (K.MEET, "wanna go to the movies with me"),
+    (K.MEET, "i'll take you out for dinner"),
+    (K.MEET, "ill be outside ur house at 8"),
+    (K.ASKS_PICTURES, "wheres my pic"),
+    (K.SECRECY, "ur parents cant find out"),
+    (K.ASKS_AGE, "u like 12?"),
 ]
 
 
