@@ -72,6 +72,16 @@ QUIET = [
     (K.MEET, "ca te dit une partie de fortnite ?"),
     (K.MEET, "je t'attends a la sortie du cours de maths"),
     (K.MEET, "i'll meet you at the lobby after this round"),
+    # found by probing the rules above with benign lines of my own (issue 20)
+    (K.MEET, "i'll take you out in the next round lol"),
+    (K.MEET, "come to the park with me and my mom on sunday"),
+    (K.MEET, "ca te dit un cine avec toute la bande samedi ?"),
+    (K.SECRECY, "dont snitch on me to the teacher lol"),
+    (K.SECRECY, "your parents cant find out you failed lol"),
+    (K.SECRECY, "mums the word about the surprise party"),
+    (K.SECRECY, "it never happened to me"),
+    (K.ASKS_PICTURES, "show me what you are wearing for the school play"),
+    (K.ASKS_PICTURES, "montre moi ta photo de classe"),
 ]
 
 STILL_FIRE = [
@@ -140,6 +150,10 @@ STILL_FIRE = [
     (K.ASKS_PICTURES, "wheres my pic"),
     (K.SECRECY, "ur parents cant find out"),
     (K.ASKS_AGE, "u like 12?"),
+    (K.SECRECY, "ur parents cant find out"),
+    (K.SECRECY, "dont snitch"),
+    (K.SECRECY, "this never happened"),
+    (K.MEET, "what city u in"),
 ]
 
 
