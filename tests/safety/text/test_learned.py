@@ -60,14 +60,14 @@ def rules() -> SignalEngine:
 #: Words views and the probability the shipped model gives them for one kind, to four
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
-    (" how old are you ", SignalKind.ASKS_AGE, 0.9997),
+    (" how old are you ", SignalKind.ASKS_AGE, 0.9994),
     (" hello there ", SignalKind.ASKS_ALONE, 0.0001),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9506),
-    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9998),
-    (" where do you go to school ", SignalKind.MEET, 0.0186),
-    (" i like your shoes ", SignalKind.BODY, 0.0229),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9935),
-    (" on se voit ou ", SignalKind.MEET, 0.8984),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9595),
+    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.9999),
+    (" where do you go to school ", SignalKind.MEET, 0.0204),
+    (" i like your shoes ", SignalKind.BODY, 0.0205),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.9944),
+    (" on se voit ou ", SignalKind.MEET, 0.8886),
 ]
 
 
