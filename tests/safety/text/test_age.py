@@ -52,6 +52,19 @@ from strangers.safety.text import SignalEngine
         ("i'm 14 and my brother is 16", 14),
         ("i'm 18+", 18),
         ("i m 16", 16),
+        # second round on French and English (issue 20): slang for years, "j'ai N" at the
+        # end of a line or before a reply, the next age and when it comes
+        ("14 piges", 14),
+        ("jai 17 piges", 17),
+        ("15 balais", 15),
+        ("jai 14", 14),
+        ("j'ai 13 !", 13),
+        ("jai 14 et toi", 14),
+        ("jai que 14", 14),
+        ("jai 17 bientot 18", 17),
+        ("jai 15, 16 en mars", 15),
+        ("im 15, 16 in august", 15),
+        ("17 but 18 in june", 17),
     ],
 )
 def test_age_statements(engine: SignalEngine, text: str, age: int) -> None:
@@ -99,6 +112,15 @@ def test_age_statements(engine: SignalEngine, text: str, age: int) -> None:
         "the iphone 15 is nice",
         "covid19",
         "i have 16gb of ram",
+        # issue 20, second round: a mark, a decimal, someone else's next age
+        "j'ai eu 14",
+        "j'ai deja eu 14",
+        "jai 14 en maths",
+        "jai 14 chats",
+        "15,16 en moyenne",
+        "pages 15, 16 in the book",
+        "mon frere a 15 bientot 16",
+        "il a 14 piges",
         "15",  # a bare number answers some question, not always "how old are you"
     ],
 )

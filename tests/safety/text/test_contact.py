@@ -115,6 +115,9 @@ def test_numbers_near_area_or_code_words_are_not_phone_numbers(
         "lea point dupont arobase orange point fr",
         "sam at gmail",
         "my hotmail is jake_2010",
+        # issue 20, second round: "adresse" before the provider, SMS "c"
+        "mon adresse gmail : lea.b13",
+        "mon adresse hotmail c lea_b13",
     ],
 )
 def test_email_addresses(engine: SignalEngine, text: str) -> None:
@@ -123,7 +126,14 @@ def test_email_addresses(engine: SignalEngine, text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["look at me", "i'm at home", "my email is full of spam", "at least it's friday"],
+    [
+        "look at me",
+        "i'm at home",
+        "my email is full of spam",
+        "at least it's friday",
+        "mon mail c nul",
+        "mon adresse gmail c la meme",
+    ],
 )
 def test_at_and_email_talk_are_not_addresses(engine: SignalEngine, text: str) -> None:
     assert SignalKind.EMAIL not in kinds(engine, text)
@@ -191,6 +201,12 @@ def test_words_with_dots_are_not_links(engine: SignalEngine, text: str) -> None:
         "c'est quoi ton insta ?",
         "t'as snap ?",
         "mon snap c'est lea_2010",
+        # issue 20, second round: SMS "c", the user name named
+        "mon discord c kevin#1234",
+        "mon snap c lea",
+        "mon pseudo snap c'est nina_2010",
+        "mon identifiant telegram c noah_tls",
+        "mon pseudo c lea_b13",
     ],
 )
 def test_handles_with_add_me_phrasing(engine: SignalEngine, text: str) -> None:
@@ -211,6 +227,8 @@ def test_handles_with_add_me_phrasing(engine: SignalEngine, text: str) -> None:
         "i saw it on reddit",
         "j'ai supprimé snapchat",
         "mon snap est bugué",
+        "mon snap c nul",
+        "mon insta c est pas ouf",
         "nice to meet you",
         "i'm @ home",
         "r u @lone",  # leetspeak for "alone", not a handle

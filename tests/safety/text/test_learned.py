@@ -60,14 +60,16 @@ def rules() -> SignalEngine:
 #: Words views and the probability the shipped model gives them for one kind, to four
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
-    (" how old are you ", SignalKind.ASKS_AGE, 0.9994),
-    (" hello there ", SignalKind.ASKS_ALONE, 0.0009),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.7655),
-    (" ca reste entre nous hein ", SignalKind.SECRECY, 0.999),
-    (" where do you go to school ", SignalKind.MEET, 0.4798),
-    (" i like your shoes ", SignalKind.BODY, 0.0402),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9884),
-    (" on se voit ou ", SignalKind.MEET, 0.9896),
+    (" how old are you ", SignalKind.ASKS_AGE, 0.9997),
+    (" hello there ", SignalKind.ASKS_ALONE, 0.0004),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9921),
+    (" ca reste entre nous hein ", SignalKind.SECRECY, 1.0),
+    (" where do you go to school ", SignalKind.MEET, 0.0112),
+    (" i like your shoes ", SignalKind.BODY, 0.2937),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.9855),
+    (" on se voit ou ", SignalKind.MEET, 0.9529),
+    (" no le digas a nadie ", SignalKind.SECRECY, 0.9744),
+    (" el partido es a las cinco ", SignalKind.MEET, 0.0001),
 ]
 
 
@@ -241,12 +243,12 @@ def test_the_layer_finds_phrasings_no_rule_was_written_for(
     lines = {
         "does anybody ever check ur phone": SignalKind.ASKS_ALONE,
         "got tele?": SignalKind.OTHER_APP,
-        "i bet u look amazing in a dress": SignalKind.BODY,
+        "ur eyes r so pretty in that pic": SignalKind.BODY,
         "what happens here stays here": SignalKind.SECRECY,
         "where do u hang out after school": SignalKind.MEET,
         "garde bien ça pour nous deux": SignalKind.SECRECY,
         "je peux te filer des thunes": SignalKind.GIFTS,
-        "viens me rejoindre au parc": SignalKind.MEET,
+        "tu veux venir te promener avec moi samedi": SignalKind.MEET,
         "tu m'envoies un petit selfie ?": SignalKind.ASKS_PICTURES,
     }
     for text, kind in lines.items():

@@ -35,7 +35,7 @@ _NEXT_AGE_WORDS: tuple[str, ...] = ("turning", "turn", "going on", "soon", "almo
 _NEXT_AGE_WORDS += ("bientot", "presque", "et bientot")
 
 
-def _next_age(words: Iterable[str]) -> re.Pattern[str]:
+def _next_age_pattern(words: Iterable[str]) -> re.Pattern[str]:
     """The age-now-then-the-next pattern, with a language's own words (``[age_next]``:
     Spanish "casi", "pronto") after the English and French ones."""
     extra = sorted(set(words) - set(_NEXT_AGE_WORDS), key=len, reverse=True)
@@ -43,7 +43,13 @@ def _next_age(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(rf"[\s,-]*(?:{alternatives})\s+([1-9][0-9]?)(?![0-9])")
 
 
-_NEXT_AGE = _next_age(())
+_NEXT_AGE = _next_age_pattern(())
+# "im 15, 16 in august", "17 but 18 in june" (issue 20): the age now, then the next
+# one and when it comes
+_NEXT_AGE_WHEN = re.compile(
+    r"(?:\s*,\s+|\s+-\s+|\s+(?:but|mais|and|et)\s+)([1-9][0-9]?)\s+"
+    r"(?:in|en|next|this|on|le|dans|au|by|after|apres|cette|ce|a|à)\b"
+)
 # After the number: a decimal, a time, a score, a fraction, a height, a percentage.
 _NOT_AN_AGE_AFTER = re.compile(r"\s*(?:[:.,/h-]\s*\d|[%'\"°x*^]|\d)")
 _NOT_AN_AGE_BEFORE = re.compile(r"(?:\d\s*[:.,/'-]|[$£€#@+*^&])\s*$")
@@ -140,7 +146,7 @@ class AgeReader:
         self._turning = tuple(entry.split() for entry in words("age_turning"))
         self._turned = tuple(entry.split() for entry in words("age_turned"))
         self._self_phrases = tuple(entry.split() for entry in words("age_self_phrases"))
-        self._next_age = _next_age(words("age_next")) if words("age_next") else _NEXT_AGE
+        self._next_age = _next_age_pattern(words("age_next")) if words("age_next") else _NEXT_AGE
         said = {phrase[-1] for phrase in (*self._turning, *self._turned)}
         # With a plain word or nothing after the number, a statement needs one of these
         # among the words before it, or "age" (see _statement); "m" for "i m" → "im".
@@ -156,12 +162,20 @@ class AgeReader:
                 return found
         return None
 
+    def _goes_on_with_next_age(self, after: str, age: int) -> bool:
+        """Whether ``after`` goes on with the next age: "turning 18", "bientot 18", "casi
+        18", ", 16 in august" (issue 20)."""
+        following = self._next_age.match(after) or _NEXT_AGE_WHEN.match(after)
+        return following is not None and int(following[1]) == age + 1
+
     def _statement(self, text: str, start: int, end: int, age: int) -> AgeStatement | None:
         before = text[max(0, start - 80) : start]
         after = text[end : end + 60]
-        if _NOT_AN_AGE_AFTER.match(after) or _not_an_age_before(before):
+        next_age = self._goes_on_with_next_age(after, age)
+        if (not next_age and _NOT_AN_AGE_AFTER.match(after)) or _not_an_age_before(before):
             return None
-        follows = self._follows(after)
+        # the age now, then the next: read like a reply ("14 wbu")
+        follows = "reply" if next_age else self._follows(after)
         if follows is None:
             return None
         if follows == "word":
@@ -221,7 +235,13 @@ class AgeReader:
             if any(word in self._past for word in rest):
                 return None  # "when i'm 18", "if i was 14"
             if marker in self._french_have and follows != "suffix":
-                return None  # "j'ai 14 chats", "j'ai eu 12 en français": French needs "ans"
+                # "j'ai 14 chats", "j'ai 14 de moyenne", "j'ai eu 14": French needs "ans",
+                # or (issue 20) the end of the line ("jai 14"), a reply ("jai 14 et toi")
+                # or the next age, with no past between ("j'ai eu 14" is a mark)
+                if follows not in ("end", "reply", "sex"):
+                    return None
+                if any(word in self._past for word in words[len(rest) + 1 :]):
+                    return None
             if marker in self._have and follows == "word":
                 following = self._next_age.match(after)
                 if following is None and _first_word(after) in self._have_not:

@@ -35,6 +35,12 @@ _NEXT_AGE = re.compile(
     r"[\s,-]*(?:turning|turn|going on|soon|almost|nearly|bientot|presque|et bientot)\s+"
     r"([1-9][0-9]?)(?![0-9])"
 )
+# "im 15, 16 in august", "17 but 18 in june" (issue 20): the age now, then the next
+# one and when it comes
+_NEXT_AGE_WHEN = re.compile(
+    r"(?:\s*,\s+|\s+-\s+|\s+(?:but|mais|and|et)\s+)([1-9][0-9]?)\s+"
+    r"(?:in|en|next|this|on|le|dans|au|by|after|apres|cette|ce|a|à)\b"
+)
 # After the number: a decimal, a time, a score, a fraction, a height, a percentage.
 _NOT_AN_AGE_AFTER = re.compile(r"\s*(?:[:.,/h-]\s*\d|[%'\"°x*^]|\d)")
 _NOT_AN_AGE_BEFORE = re.compile(r"(?:\d\s*[:.,/'-]|[$£€#@+*^&])\s*$")
@@ -59,6 +65,13 @@ class AgeStatement:
 
 def _phrases(entries: Iterable[str]) -> frozenset[str]:
     return frozenset(entry.replace("/", "").replace(".", "") for entry in entries)
+
+
+def _next_age(after: str, age: int) -> bool:
+    """Whether ``after`` goes on with the next age: "turning 18", "bientot 18", ", 16 in
+    august" (issue 20)."""
+    following = _NEXT_AGE.match(after) or _NEXT_AGE_WHEN.match(after)
+    return following is not None and int(following[1]) == age + 1
 
 
 class AgeReader:
@@ -94,9 +107,11 @@ class AgeReader:
     def _statement(self, text: str, start: int, end: int, age: int) -> AgeStatement | None:
         before = text[max(0, start - 80) : start]
         after = text[end : end + 60]
-        if _NOT_AN_AGE_BEFORE.search(before) or _NOT_AN_AGE_AFTER.match(after):
+        next_age = _next_age(after, age)
+        if _NOT_AN_AGE_BEFORE.search(before) or (not next_age and _NOT_AN_AGE_AFTER.match(after)):
             return None
-        follows = self._follows(after)
+        # the age now, then the next: read like a reply ("14 wbu")
+        follows = "reply" if next_age else self._follows(after)
         if follows is None:
             return None
         if follows == "word":
@@ -133,7 +148,13 @@ class AgeReader:
             if any(word in self._past for word in rest):
                 return None  # "when i'm 18", "if i was 14"
             if marker in self._french_have and follows != "suffix":
-                return None  # "j'ai 14 chats", "j'ai eu 12 en français": French needs "ans"
+                # "j'ai 14 chats", "j'ai 14 de moyenne", "j'ai eu 14": French needs "ans",
+                # or (issue 20) the end of the line ("jai 14"), a reply ("jai 14 et toi")
+                # or the next age, with no past between ("j'ai eu 14" is a mark)
+                if follows not in ("end", "reply", "sex"):
+                    return None
+                if any(word in self._past for word in words[len(rest) + 1 :]):
+                    return None
             return AgeStatement(age, 0.9) if follows != "unit" else None
         if owner == "unknown" and words[-1] in self._sex:
             if all(word in self._lead for word in words[:-1]) and follows != "unit":

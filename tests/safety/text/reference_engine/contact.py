@@ -125,8 +125,10 @@ class ContactFinder:
         )
         self._email = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]++@([a-z0-9-]+(?:\.[a-z0-9-]+)*)")
         self._owned_address = re.compile(
-            rf"(?<![a-z])(?:my|mon|ma)\s+(?:{provider_alt}|e-?mail|mail|courriel|adresse(?:\s+e?-?mail)?)"
-            r"\s+(?:is\s+|cest\s+|est\s+|[:=]\s*)?([a-z0-9._-]+)"
+            # "mon adresse gmail c lea_b13" (issue 20): "adresse" before the provider, SMS "c"
+            rf"(?<![a-z])(?:my|mon|ma)\s+(?:adresse\s+|address\s+)?"
+            rf"(?:{provider_alt}|e-?mail|mail|courriel|adresse(?:\s+e?-?mail)?)"
+            r"\s+(?:is\s+|cest\s+|c\s+|est\s+|[:=]\s*)?([a-z0-9._-]+)"
         )
         self._url = re.compile(
             r"(?:https?|hxxps?|ftp)\s*:\s*/\s*/|(?<![a-z0-9])www[0-9]?\s*\.\s*[a-z0-9]"
