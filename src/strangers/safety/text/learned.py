@@ -111,18 +111,16 @@ class LearnedScorer:
         self.thresholds = tuple(thresholds)
         # a line is scored only if some kind can reach its threshold: compare logits
         self._logit_thresholds = tuple(math.log(t / (1.0 - t)) for t in thresholds)
-        self._weights = {gram: tuple(pairs) for gram, pairs in weights.items()}
         count = len(self.kinds)
-        for gram, pairs in self._weights.items():
+        # every weighted feature as a dense vector over the kinds (the sparse pairs are
+        # not kept: the chat process holds one copy of the weights), and each token's
+        # share once it is seen; plain dict operations, safe across threads
+        self._vectors: dict[str, tuple[float, ...]] = {}
+        for gram, pairs in weights.items():
+            vector = [0.0] * count
             for index, weight in pairs:
                 if not 0 <= index < count or not math.isfinite(weight):
                     raise LearnedModelError(f"feature {gram!r}: bad kind index or weight")
-        # every weighted feature as a dense vector over the kinds, and each token's share
-        # once it is seen; plain dict operations, safe across threads
-        self._vectors: dict[str, tuple[float, ...]] = {}
-        for gram, pairs in self._weights.items():
-            vector = [0.0] * count
-            for index, weight in pairs:
                 vector[index] += weight
             self._vectors[gram] = tuple(vector)
         self._token_vectors: dict[str, tuple[float, ...]] = {}
@@ -130,7 +128,7 @@ class LearnedScorer:
     @property
     def size(self) -> int:
         """The number of n-grams with a weight."""
-        return len(self._weights)
+        return len(self._vectors)
 
     @classmethod
     def load(cls) -> LearnedScorer:
