@@ -44,6 +44,7 @@ from ..moderation.console import STATIC_DIR as CONSOLE_STATIC_DIR
 from ..moderation.console import console_router
 from ..moderation.console.base import UPLOAD_MAX_BYTES
 from ..moderation.records import Records
+from ..runtime import release_free_memory
 from ..safety.checker import FrameChecker
 from ..safety.hashes import HashList
 from ..safety.pool import CheckBackend, CheckPool
@@ -327,6 +328,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             await services.frame_checks.close()  # no check worker outlives a failed start
             raise
         NODES.nodes.append(services.node)
+        release_free_memory()  # after the last of start-up's loading
         tasks = [
             asyncio.create_task(_watch_readiness(services), name="readiness"),
             asyncio.create_task(_housekeep(services), name="housekeeping"),
