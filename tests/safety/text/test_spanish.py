@@ -126,6 +126,14 @@ NARROWED = [
     (K.SECRECY, "entre tu y yo esa peli fue un poco aburrida", "esto queda entre tu y yo"),
     # the speaker's own confession after "secreto:"; the bare request is secrecy
     (K.SECRECY, "guardame el secreto: voy a apuntarme a teatro", "guardame el secreto"),
+    # the speaker's own gift for a parent; a secret about a gift to the reader still fires
+    (
+        K.SECRECY,
+        "no se lo cuentes a nadie pero ya tengo el regalo de mama",
+        "no le digas a nadie que te hice un regalo",
+    ),
+    # where a game's character lives; where the reader lives is the meet sign
+    (K.MEET, "donde vive tu personaje en el juego?", "donde vives?"),
     # photos of a homework page, of a school trip; of the person, the sign
     (
         K.ASKS_PICTURES,
