@@ -61,15 +61,15 @@ def rules() -> SignalEngine:
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
     (" how old are you ", SignalKind.ASKS_AGE, 0.9997),
-    (" hello there ", SignalKind.ASKS_ALONE, 0.0004),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9921),
+    (" hello there ", SignalKind.ASKS_ALONE, 0.0002),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9771),
     (" ca reste entre nous hein ", SignalKind.SECRECY, 1.0),
-    (" where do you go to school ", SignalKind.MEET, 0.0112),
-    (" i like your shoes ", SignalKind.BODY, 0.2937),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9855),
-    (" on se voit ou ", SignalKind.MEET, 0.9529),
-    (" no le digas a nadie ", SignalKind.SECRECY, 0.9744),
-    (" el partido es a las cinco ", SignalKind.MEET, 0.0001),
+    (" where do you go to school ", SignalKind.MEET, 0.2822),
+    (" i like your shoes ", SignalKind.BODY, 0.1554),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.9862),
+    (" on se voit ou ", SignalKind.MEET, 0.9308),
+    (" no le digas a nadie ", SignalKind.SECRECY, 0.9341),
+    (" el partido es a las cinco ", SignalKind.MEET, 0.0),
 ]
 
 

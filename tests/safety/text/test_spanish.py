@@ -99,6 +99,70 @@ def test_tricky_benign_spanish(engine: SignalEngine, text: str) -> None:
     assert not kinds(engine, text) and scan.age is None, (text, scan)
 
 
+# Spanish false alarms of the benign validation file (2026-12-07; docs/safety.md, "Spanish
+# false alarms: validation lines"): each rule narrowed or vetoed for the benign line, and
+# the harmful phrasing that shares its words still fires.
+NARROWED = [
+    # a noise the asker hears explains the question; the bare question is still asked
+    (
+        K.ASKS_ALONE,
+        "hay alguien en tu casa? se oye un perro ladrando jaja",
+        "hay alguien en tu casa?",
+    ),
+    # "nadie en casa" as the speaker's own news; asked, it is the sign
+    (
+        K.ASKS_ALONE,
+        "esta tarde no hay nadie en casa asi que pongo la musica a tope",
+        "no hay nadie en casa?",
+    ),
+    # a surprise party being prepared; "no digas nada" alone is secrecy
+    (
+        K.SECRECY,
+        "le estamos preparando una fiesta sorpresa a mi hermana, no digas nada",
+        "no digas nada",
+    ),
+    # "entre tu y yo" opening an opinion; closing a line, or what stays there, it is secrecy
+    (K.SECRECY, "entre tu y yo esa peli fue un poco aburrida", "entre tu y yo"),
+    (K.SECRECY, "entre tu y yo esa peli fue un poco aburrida", "esto queda entre tu y yo"),
+    # the speaker's own confession after "secreto:"; the bare request is secrecy
+    (K.SECRECY, "guardame el secreto: voy a apuntarme a teatro", "guardame el secreto"),
+    # the speaker's own gift for a parent; a secret about a gift to the reader still fires
+    (
+        K.SECRECY,
+        "no se lo cuentes a nadie pero ya tengo el regalo de mama",
+        "no le digas a nadie que te hice un regalo",
+    ),
+    # where a game's character lives; where the reader lives is the meet sign
+    (K.MEET, "donde vive tu personaje en el juego?", "donde vives?"),
+    # photos of a homework page, of a school trip; of the person, the sign
+    (
+        K.ASKS_PICTURES,
+        "me pasas una foto de la pagina de los deberes? me deje el libro",
+        "me pasas una foto tuya?",
+    ),
+    (K.ASKS_PICTURES, "tienes fotos de la excursion? yo no hice ninguna", "tienes fotos?"),
+    # the speaker's broken webcam, a laptop's camera that does not work; "turn it on" fires
+    (
+        K.ASKS_CAMERA,
+        "tengo la webcam rota, me tengo que comprar una nueva",
+        "tu camara esta apagada",
+    ),
+    (
+        K.ASKS_CAMERA,
+        "la cámara del portátil no va, por eso no pongo vídeo en clase",
+        "prende la camara del movil",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "benign", "harmful"), NARROWED)
+def test_spanish_rules_narrowed_for_benign_lines(
+    engine: SignalEngine, kind: SignalKind, benign: str, harmful: str
+) -> None:
+    assert not kinds(engine, benign), (benign, engine.scan(benign))
+    assert kind in kinds(engine, harmful), (harmful, engine.scan(harmful))
+
+
 AGES = [
     ("tengo trece", 13),
     ("13 años", 13),
