@@ -289,3 +289,18 @@ def test_the_training_script_reproduces_the_shipped_file() -> None:
     assert packed == shipped_bytes(), (
         "the shipped model is stale: run python -m strangers.safety.text.train_learned"
     )
+
+
+# --- what the layer reads --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["naïve café ✓ #123", "nice weather", "line 12"])
+def test_two_words_and_a_number_are_left_to_the_rules(engine: SignalEngine, line: str) -> None:
+    """A number is not a word (engine.py, ``LEARNED_MIN_WORDS``): the layer read "naïve
+    café #123" (the fuzzer's line) as meeting up at a café at a time."""
+    assert engine.scan(line).signals == ()
+
+
+def test_a_short_question_still_reaches_the_layer(engine: SignalEngine) -> None:
+    # "got tele?": no rule names "tele", and the question mark makes it three words.
+    assert SignalKind.OTHER_APP in engine.scan("got tele?").kinds()

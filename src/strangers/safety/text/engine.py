@@ -65,7 +65,10 @@ _NOTHING = TextScan()
 #: and a line of one or two words has none: its one salient word is all the model sees
 #: ("nice weather" read as a body comment, "line 12" as the LINE app), and the rules'
 #: lexicon, with its vetoes, is what answers for single words ("got telegram?", "asl?").
+#: A number is not a word: two words and a number add no phrasing ("naïve café #123" was
+#: read as meeting up at a café at a time), while a question mark does ("got tele?").
 LEARNED_MIN_WORDS = 3
+_WORD = re.compile(r"\S*[^\d\s]\S*")
 # a dot between word characters, or one with spaces before a word ("site . com")
 _DOTTED = re.compile(r"[a-z0-9]\s*\.\s*[a-z]|[a-z0-9]\.\s*[a-z]")
 _LINK_WORDS = frozenset({"dot", "point", "dt", "www", "http", "https", "hxxp", "hxxps"})
@@ -235,7 +238,7 @@ class SignalEngine:
         # the learned layer: kinds the rules did not find; a kind the rules found keeps
         # the rules' score, and a rule's veto ("send me a pic of your dog") stands
         model_view = self._model_view(decoded, views) if self._learned is not None else ""
-        if self._learned is not None and len(model_view.split()) >= LEARNED_MIN_WORDS:
+        if self._learned is not None and len(_WORD.findall(model_view)) >= LEARNED_MIN_WORDS:
             words = views.words
             for kind, score in self._learned.scores(model_view):
                 if kind in found:
