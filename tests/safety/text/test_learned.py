@@ -304,3 +304,15 @@ def test_two_words_and_a_number_are_left_to_the_rules(engine: SignalEngine, line
 def test_a_short_question_still_reaches_the_layer(engine: SignalEngine) -> None:
     # "got tele?": no rule names "tele", and the question mark makes it three words.
     assert SignalKind.OTHER_APP in engine.scan("got tele?").kinds()
+
+
+def test_the_trainer_reads_no_held_out_file() -> None:
+    """Training reads the repository file, the validation file and the templates, never a
+    held-out file (docs/safety.md, "The independent held-out file")."""
+    from strangers.safety.text import train_learned
+
+    held_out = {text_eval.HOLDOUT_FILE, text_eval.INDEPENDENT_FILE, text_eval.HELDOUT_2_FILE}
+    read = {train_learned.REPO_LINES, train_learned.VALIDATION_LINES}
+    assert all(path.exists() for path in held_out | read)
+    assert not {path.resolve() for path in held_out} & {path.resolve() for path in read}
+    assert not {path.name for path in held_out} & set(train_learned.TEMPLATE_FILES)
