@@ -82,6 +82,11 @@ QUIET = [
     (K.SECRECY, "it never happened to me"),
     (K.ASKS_PICTURES, "show me what you are wearing for the school play"),
     (K.ASKS_PICTURES, "montre moi ta photo de classe"),
+    # a time with a class, a practice, an appointment or a match (2026-12-07)
+    (K.MEET, "on se voit a 17h en cours"),
+    (K.MEET, "on se voit à 17h au foot"),
+    (K.MEET, "rdv a 14h chez le dentiste"),
+    (K.MEET, "rendez-vous à 18h pour le match"),
 ]
 
 STILL_FIRE = [
@@ -154,6 +159,10 @@ STILL_FIRE = [
     (K.SECRECY, "dont snitch"),
     (K.SECRECY, "this never happened"),
     (K.MEET, "what city u in"),
+    # a meeting at a time, alone or before a place (2026-12-07)
+    (K.MEET, "on se voit a 17h"),
+    (K.MEET, "on se voit à 18h devant chez toi ?"),
+    (K.MEET, "rdv a 18h devant le lycee"),
 ]
 
 

@@ -152,6 +152,9 @@ NARROWED = [
         "la cámara del portátil no va, por eso no pongo vídeo en clase",
         "prende la camara del movil",
     ),
+    # a time with a class or a match; alone or before a place, a meeting (2026-12-07)
+    (K.MEET, "nos vemos a las 5 en clase", "nos vemos a las 5?"),
+    (K.MEET, "nos vemos a las 5 para el partido", "te veo a las 6 en el parque"),
 ]
 
 
