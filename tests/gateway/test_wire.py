@@ -44,7 +44,6 @@ class Transport:
 
     def __init__(self) -> None:
         self.written = bytearray()
-        self.writes: list[bytes] = []  # each call, as the kernel would see it
         self.closed = False
         self.aborted = False
         self.reading = True
@@ -53,7 +52,6 @@ class Transport:
     def write(self, data: bytes) -> None:
         assert not self.aborted, "written after abort"
         self.written += data
-        self.writes.append(bytes(data))
 
     def close(self) -> None:
         self.closed = True
@@ -740,43 +738,3 @@ def test_any_valid_stream_in_any_chunks_delivers_exactly_what_was_sent(stream, d
     assert received(protocol) == sent
     assert transport.frames() == [ServerFrame(PONG, p) for p in pings]
     assert not transport.closed
-
-
-# --- the handshake's answer and the first frame in one write (issue 18) ------------------
-
-ANSWER = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
-
-
-async def test_the_answer_and_the_first_frame_go_out_in_one_write() -> None:
-    protocol, transport = wire()
-    protocol.send_ahead(ANSWER)
-    assert transport.writes == []
-    assert protocol.write_now('{"type":"challenge"}')
-    await asyncio.sleep(0)  # the turn ends: nothing is left to send alone
-    assert len(transport.writes) == 1
-    assert transport.writes[0].startswith(ANSWER)
-    assert server_frames(transport.writes[0][len(ANSWER) :])[0][0].payload == (
-        b'{"type":"challenge"}'
-    )
-
-
-async def test_the_answer_goes_out_alone_when_no_frame_follows_in_its_turn() -> None:
-    protocol, transport = wire()
-    protocol.send_ahead(ANSWER)
-    await asyncio.sleep(0)
-    assert transport.writes == [ANSWER]
-    await protocol.send_text("later")
-    assert len(transport.writes) == 2 and not transport.writes[1].startswith(b"HTTP")
-
-
-async def test_a_close_or_a_pong_before_any_message_still_follows_the_answer() -> None:
-    closing, transport = wire()
-    closing.send_ahead(ANSWER)
-    await closing.close(1008, "policy")
-    assert transport.writes[0].startswith(ANSWER)
-    assert server_frames(transport.writes[0][len(ANSWER) :])[0][0].opcode == CLOSE
-    pinged, transport = wire()
-    pinged.send_ahead(ANSWER)
-    pinged.data_received(client_frame(PING, b"hi"))
-    assert transport.writes[0].startswith(ANSWER)
-    assert server_frames(transport.writes[0][len(ANSWER) :])[0][0].opcode == PONG

@@ -77,12 +77,10 @@ class ChatOpener:
         wire = ChatWire(max_size=self.max_size)
         transport.set_protocol(wire)
         wire.connection_made(transport)
+        transport.write(answer)
         loop = asyncio.get_running_loop()
         with bind(request_id=request_id_of(asgi_scope)):
             task = loop.create_task(self._serve(wire, opening.client))
-        # After the task: its first step (the challenge) runs first in the next turn and
-        # takes the answer with it, in one write; else the answer goes out alone.
-        wire.send_ahead(answer)
         if server_state is not None:
             connections, tasks = server_state.connections, server_state.tasks
             connections.add(wire)

@@ -128,8 +128,6 @@ class ChatWire(asyncio.Protocol):
         self._fragments = bytearray()
         self._fragment_opcode = 0
         self._pending_pong: bytes | None = None
-        # bytes that go out in front of the next frame, in the same write (send_ahead)
-        self._ahead = b""
         self._write_timer: asyncio.TimerHandle | None = None
         self._messages: deque[str | bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -191,19 +189,10 @@ class ChatWire(asyncio.Protocol):
         self._cancel_write_timer()
         pong, self._pending_pong = self._pending_pong, None
         if pong is not None and not self._close_sent and not self.lost and self.transport:
-            self._write(frame_header(OP_PONG, len(pong)) + pong)
+            self.transport.write(frame_header(OP_PONG, len(pong)) + pong)
         self._release_writers()
 
     # --- what the chat socket uses --------------------------------------------------
-
-    def send_ahead(self, data: bytes) -> None:
-        """Send ``data`` (the handshake's answer, RFC 6455 §4.2.2) in front of the first
-        frame written in this turn of the event loop, in one write: the ``101`` and the
-        chat socket's first message reach the peer in one segment, one system call and
-        one wake-up instead of two (issue 18). If no frame is written in this turn, the
-        data goes out alone at its end, before the loop reads anything more."""
-        self._ahead += data
-        asyncio.get_running_loop().call_soon(self._flush_ahead)
 
     async def accept(self) -> bool:
         """The handshake was answered before this protocol took the connection."""
@@ -238,7 +227,7 @@ class ChatWire(asyncio.Protocol):
         if self._close_sent or self.lost or self.transport is None:
             raise WireClosed(self.close_code)
         payload = text.encode()
-        self._write(frame_header(OP_TEXT, len(payload)) + payload)
+        self.transport.write(frame_header(OP_TEXT, len(payload)) + payload)
 
     def write_now(self, text: str) -> bool:
         """Write one text frame if that needs no wait: False (nothing written) while
@@ -247,10 +236,7 @@ class ChatWire(asyncio.Protocol):
         if self._writing_paused or self._close_sent or self.lost or transport is None:
             return False
         payload = text.encode()
-        if self._ahead:
-            transport.write(self._take_ahead() + frame_header(OP_TEXT, len(payload)) + payload)
-        else:
-            transport.write(frame_header(OP_TEXT, len(payload)) + payload)
+        transport.write(frame_header(OP_TEXT, len(payload)) + payload)
         return True
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -266,20 +252,6 @@ class ChatWire(asyncio.Protocol):
         self._wake()
 
     # --- inside ---------------------------------------------------------------------
-
-    def _take_ahead(self) -> bytes:
-        ahead, self._ahead = self._ahead, b""
-        return ahead
-
-    def _write(self, data: bytes) -> None:
-        """Write ``data`` to the transport, after what :meth:`send_ahead` holds."""
-        assert self.transport is not None
-        self.transport.write(self._take_ahead() + data if self._ahead else data)
-
-    def _flush_ahead(self) -> None:
-        transport = self.transport
-        if self._ahead and transport is not None and not self.lost:
-            transport.write(self._take_ahead())
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -317,7 +289,7 @@ class ChatWire(asyncio.Protocol):
         if self.close_code is None:
             self.close_code = code
         payload = close_payload(code, reason)
-        self._write(frame_header(OP_CLOSE, len(payload)) + payload)
+        self.transport.write(frame_header(OP_CLOSE, len(payload)) + payload)
         if self._peer_closed:
             self.transport.close()
         self._arm_close_deadline()
@@ -426,7 +398,7 @@ class ChatWire(asyncio.Protocol):
             elif self._writing_paused:
                 self._pending_pong = payload  # answered on resume_writing
             else:
-                self._write(frame_header(OP_PONG, len(payload)) + payload)
+                self.transport.write(frame_header(OP_PONG, len(payload)) + payload)
         elif opcode == OP_CLOSE:
             self._peer_close(payload)
 
@@ -464,7 +436,7 @@ class ChatWire(asyncio.Protocol):
             self.close_code = code
             echo = b"" if code == NO_STATUS else _SHORT.pack(code)
             self._close_sent = True
-            self._write(frame_header(OP_CLOSE, len(echo)) + echo)
+            self.transport.write(frame_header(OP_CLOSE, len(echo)) + echo)
             self.transport.close()
         self._arm_close_deadline()
         self._wake()
