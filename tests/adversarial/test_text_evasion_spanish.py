@@ -63,6 +63,21 @@ CASES: list[tuple[str, set[SignalKind], list[str]]] = [
             "HABLAMOS POR PRIVADO",
         ],
     ),
+    (
+        # a meeting at a time (2026-12-07), and the French one beside it
+        "nos vemos a las 5?",
+        {SignalKind.MEET},
+        [
+            "nos vemos a las cinco?",
+            "n0s v3mos a las 5?",
+            "NOS VEMOS A LAS 5 ??",
+            "nos  vemos  a  las  5",
+            "on se voit a 17h",
+            "0n s3 v0it a 17h",
+            "ON SE VOIT À 17H !!",
+            "rdv à 18h devant le lycée",
+        ],
+    ),
 ]
 
 
