@@ -63,6 +63,9 @@ HOLDOUT_FILE = ROOT / "tests" / "data" / "text_lines_holdout.tsv"
 INDEPENDENT_FILE = ROOT / "tests" / "data" / "text_lines_independent.tsv"
 #: The second held-out file (issue 20): EN, FR and ES, written blind on 2026-12-07.
 HELDOUT_2_FILE = ROOT / "tests" / "data" / "text_lines_heldout_2.tsv"
+#: The third held-out file (issue 20): EN, FR and ES, written blind on 2026-12-07, before
+#: the third round of tuning, by another author than the second's.
+HELDOUT_3_FILE = ROOT / "tests" / "data" / "text_lines_heldout_3.tsv"
 
 CONTACT = "contact"
 AGE = "age"

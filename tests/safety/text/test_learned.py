@@ -311,7 +311,12 @@ def test_the_trainer_reads_no_held_out_file() -> None:
     held-out file (docs/safety.md, "The independent held-out file")."""
     from strangers.safety.text import train_learned
 
-    held_out = {text_eval.HOLDOUT_FILE, text_eval.INDEPENDENT_FILE, text_eval.HELDOUT_2_FILE}
+    held_out = {
+        text_eval.HOLDOUT_FILE,
+        text_eval.INDEPENDENT_FILE,
+        text_eval.HELDOUT_2_FILE,
+        text_eval.HELDOUT_3_FILE,
+    }
     read = {train_learned.REPO_LINES, train_learned.VALIDATION_LINES}
     assert all(path.exists() for path in held_out | read)
     assert not {path.resolve() for path in held_out} & {path.resolve() for path in read}

@@ -4,8 +4,8 @@ docs/safety.md, "The learned layer"), which :class:`~.learned.LearnedScorer` rea
 Training data, all written by the project and kept in the repository:
 
 1. the labelled lines of ``tests/data/text_lines.tsv`` (never the held-out files,
-   ``text_lines_holdout.tsv``, ``text_lines_independent.tsv`` and
-   ``text_lines_heldout_2.tsv``: they only measure);
+   ``text_lines_holdout.tsv``, ``text_lines_independent.tsv``,
+   ``text_lines_heldout_2.tsv`` and ``text_lines_heldout_3.tsv``: they only measure);
 2. the paraphrase templates of ``data/train_en.txt``, ``data/train_fr.txt`` and
    ``data/train_es.txt``, one section per kind (``[secrecy]``,
    ``[asks_pictures,other_app]``, ``[benign]`` …), and the tricky benign chat of
