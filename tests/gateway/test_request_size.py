@@ -1,9 +1,12 @@
 """The request size cap (gateway/request_size.py): a body over ``max_request_bytes`` gets
 413 ``too_large`` whether it declares its length or streams in chunks, and the app
-never sees the part past the cap; a normal request is untouched."""
+never sees the part past the cap; a normal request is untouched. The rest of a refused
+body is read before the connection closes (within bounds), so a client still sending it
+reads the 413 rather than a reset (RFC 9112 §9.6)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +26,7 @@ def base(tmp_path_factory):
     with serving_in_thread(
         tmp_path_factory.mktemp("size"),
         frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
         max_request_bytes=CAP,
     ) as srv:
         yield srv.base
@@ -62,6 +66,29 @@ async def test_a_chunked_body_that_grows_past_the_cap_is_refused(base):
         assert (await client.get("/healthz")).status_code == 200
 
 
+@pytest.mark.parametrize("size", [300_000, CAP + 1_000_000])
+async def test_a_long_declared_body_gets_the_413_not_a_reset(base, size):
+    # Before the drain, the server closed with the body unread and the kernel's reset
+    # reached the client before the 413 did: every time at 300 kB.
+    async with httpx.AsyncClient(base_url=base) as client:
+        response = await client.post(
+            "/v1/appeals", content=b"x" * size, headers={"content-type": "application/json"}
+        )
+        assert_too_large(response)
+
+
+async def test_a_megabyte_streamed_past_the_cap_gets_the_413(base):
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(16):
+            yield b" " * 65_536
+
+    async with httpx.AsyncClient(base_url=base) as client:
+        response = await client.post(
+            "/v1/appeals", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert_too_large(response)
+
+
 async def test_a_normal_request_is_untouched(base):
     body = {"device": "not-a-token", "case": "S-000001", "text": "x" * 2000}
     async with httpx.AsyncClient(base_url=base) as client:
@@ -76,6 +103,7 @@ class Exchange:
         self.chunks = chunks
         self.headers = headers
         self.seen = 0
+        self.received = 0  # body messages the middleware and the app took in all
         self.app_called = False
         self.sent: list[dict[str, Any]] = []
 
@@ -99,6 +127,9 @@ class Exchange:
         pending = list(self.chunks)
 
         async def receive() -> dict[str, Any]:
+            if not pending:
+                await asyncio.sleep(3600)  # a client that stops sending, body unfinished
+            self.received += 1
             body = pending.pop(0)
             return {"type": "http.request", "body": body, "more_body": bool(pending)}
 
@@ -115,13 +146,64 @@ async def test_the_app_never_sees_the_chunk_past_the_cap():
     assert await exchange.run(1000) == 413
     assert exchange.seen == 900  # three chunks; the fourth went past the cap
     body = json.loads(exchange.sent[1]["body"])
-    assert body["code"] == "too_large" and len(exchange.sent) == 2
+    assert body["code"] == "too_large"
+
+
+async def test_the_413_is_written_first_and_the_rest_of_the_body_read_before_it_ends():
+    exchange = Exchange([b"a" * 300] * 10, [])
+    assert await exchange.run(1000) == 413
+    start, body, end = exchange.sent
+    assert start["status"] == 413
+    assert body["more_body"] is True and json.loads(body["body"])["code"] == "too_large"
+    assert end == {"type": "http.response.body", "body": b""}
+    assert exchange.received == 10  # all of it taken off the connection, the app saw 3
 
 
 async def test_a_declared_length_over_the_cap_never_reaches_the_app():
     exchange = Exchange([b"a" * 10], [(b"content-length", b"5000")])
     assert await exchange.run(1000) == 413
     assert not exchange.app_called
+    assert exchange.received == 1  # read and thrown away
+
+
+async def test_a_body_behind_100_continue_is_never_invited():
+    headers = [(b"content-length", b"5000"), (b"expect", b"100-continue")]
+    exchange = Exchange([b"a" * 10], headers)
+    assert await exchange.run(1000) == 413
+    assert exchange.received == 0 and len(exchange.sent) == 2
+
+
+async def test_a_body_declared_far_past_the_drain_is_not_read():
+    exchange = Exchange([b"a" * 10], [(b"content-length", b"5000")])
+    assert await exchange.run(1000, drain_bytes=100) == 413
+    assert exchange.received == 0
+
+
+async def test_the_drain_stops_at_its_byte_bound():
+    exchange = Exchange([b"a" * 300] * 100, [])
+    assert await exchange.run(1000, drain_bytes=3000) == 413
+    # 3 chunks to the app, 1 past the cap, then 11 more (3300 bytes > 3000) and no more
+    assert exchange.received == 15 and exchange.sent[-1]["body"] == b""
+
+
+async def test_the_drain_stops_at_its_time_bound_when_the_client_stops_sending():
+    exchange = Exchange([], [])  # its app; the body comes from the client below
+    pending = [b"a" * 300] * 5  # each says more is coming; after the fifth, nothing
+
+    async def receive() -> dict[str, Any]:
+        if not pending:
+            await asyncio.sleep(3600)
+        return {"type": "http.request", "body": pending.pop(0), "more_body": True}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/appeals", "headers": []}
+    cap = RequestSizeCap(exchange.app, max_bytes=1000, drain_seconds=0.05)
+    await asyncio.wait_for(cap(scope, receive, send), 30)
+    assert sent[0]["status"] == 413 and sent[-1] == {"type": "http.response.body", "body": b""}
 
 
 async def test_a_route_may_have_a_larger_cap():

@@ -14,10 +14,21 @@ shape, ``{"code": "too_large", "text": …}`` (RFC 9110 §15.5.14), and
 
 Routes that need more (the console's hash-list upload, admins only) are given their
 own cap by path; their handlers still check their own, smaller limits.
+
+A refused body is still read, and thrown away, before the connection closes, up to
+``drain_bytes`` more or for ``drain_seconds`` at most: closing a TCP connection with
+bytes of the request unread makes the kernel answer with a reset, and a client still
+sending, as one with a long body is, then loses the 413 it was sent and sees only a
+broken connection (RFC 9112 §9.6, a server SHOULD close in stages so the client reads
+its last response). The 413 is written first, so a client that reads while it sends has
+it at once. A body declared with ``Expect: 100-continue`` is never invited; one declared
+longer than ``drain_bytes`` past the cap is not read either, and its client may see the
+reset (the bound holds what a refused request may cost: docs/security.md, "Flooders").
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Mapping
@@ -28,6 +39,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import GatewayError
 
 DEFAULT_MAX_BYTES: Final = 256 * 1024
+#: What is still read of a refused body before the connection closes (module docstring).
+DRAIN_BYTES: Final = 1024 * 1024
+DRAIN_SECONDS: Final = 2.0
 
 
 class BodyTooLarge(GatewayError):
@@ -55,24 +69,54 @@ class RequestSizeCap:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         paths: Mapping[str, int] | None = None,
+        drain_bytes: int = DRAIN_BYTES,
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.paths = dict(paths or {})
+        self.drain_bytes = drain_bytes
+        self.drain_seconds = drain_seconds
 
-    async def _refuse(self, send: Send, limit: int) -> None:
+    async def _refuse(self, send: Send, limit: int, rest: Receive | None = None) -> None:
+        """Answer 413; then, with ``rest``, read what is left of the body (within the
+        drain bounds) before the response ends and the server closes the connection."""
         headers, body = too_large(limit)
         await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        if rest is None:
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await self._drain(rest)
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _drain(self, receive: Receive) -> None:
+        drained = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.drain_seconds):
+                while drained <= self.drain_bytes:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client has gone
+                    drained += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.paths.get(scope["path"], self.max_bytes)
-        for name, value in scope.get("headers", ()):
+        headers = scope.get("headers", ())
+        for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await self._refuse(send, limit)
+                # Read it only if it was sent without asking (no 100-continue) and is
+                # within the drain's bound: otherwise the reading would be the cost.
+                invited = any(
+                    key == b"expect" and item.lower() == b"100-continue" for key, item in headers
+                )
+                drain = not invited and int(value) <= limit + self.drain_bytes
+                await self._refuse(send, limit, receive if drain else None)
                 return
         received = 0
         overflowed = False
@@ -101,4 +145,4 @@ class RequestSizeCap:
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, capped_receive, guarded_send)
         if overflowed and not started:
-            await self._refuse(send, limit)
+            await self._refuse(send, limit, receive)
