@@ -34,12 +34,14 @@ from strangers.core.messages import (
 )
 from strangers.core.reports import ReportReason
 
+from .gateway.conftest import NO_MODELS
 from .inprocess import serving_in_thread
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving_in_thread(tmp_path_factory.mktemp("client")) as served:
+    # No frames here: the scripted checker in threads, no model to load.
+    with serving_in_thread(tmp_path_factory.mktemp("client"), **NO_MODELS) as served:
         yield served.ws
 
 

@@ -45,6 +45,7 @@ SETTINGS: dict[str, object] = {
     "language_timeout": 0.2,
     # No frames here (typed ages only): the scripted checker, and no models to load.
     "frame_checker": "tests.checkers:scripted",
+    "frame_check_mode": "thread",
 }
 
 

@@ -50,6 +50,7 @@ async def console(tmp_path: Path, migrated: Path) -> AsyncIterator[Console]:
     settings = Settings(
         data_dir=tmp_path,
         frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
         cybertip_reporter_name="Pat Example",
         cybertip_reporter_email="pat@example.org",
         cybertip_url=f"http://127.0.0.1:{free_port()}/ispws",  # nothing listens there

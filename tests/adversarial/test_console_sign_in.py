@@ -36,7 +36,9 @@ def _page(response: httpx.Response) -> str:
 
 @pytest.fixture
 async def base(tmp_path):
-    async with serving(tmp_path, frame_checker="tests.checkers:scripted") as srv:
+    async with serving(
+        tmp_path, frame_checker="tests.checkers:scripted", frame_check_mode="thread"
+    ) as srv:
         records = await Records.open(srv.settings.records_url(), srv.settings.evidence_secret())
         try:
             await Accounts(records).add(

@@ -28,7 +28,10 @@ from ..inprocess import Served, serving
 @pytest.fixture
 async def srv(tmp_path) -> AsyncIterator[Served]:
     async with serving(
-        tmp_path, same_device_pairs=False, frame_checker="tests.checkers:scripted"
+        tmp_path,
+        same_device_pairs=False,
+        frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
     ) as served:
         yield served
 

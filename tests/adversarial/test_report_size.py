@@ -93,6 +93,7 @@ async def test_a_chat_flooded_with_wide_characters_makes_a_report_of_bounded_siz
         limit_message_device="100000/minute",
         limit_message_network="100000/minute",
         frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
     ) as srv:
         reporter, flooder = await Chatter.join(srv.ws), await Chatter.join(srv.ws)
         await reporter.find()

@@ -75,6 +75,7 @@ async def video_pair(tmp_path):
         turn_secret="x" * 32,
         turn_ttl=600,
         frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
     ) as srv:
         sender, partner = await Chatter.join(srv.ws), await Chatter.join(srv.ws)
         assert sender.welcome["relay_only"] is True

@@ -26,7 +26,10 @@ CLOSED_WITHIN = 10.0
 @pytest.fixture
 async def srv(tmp_path):
     async with serving(
-        tmp_path, header_timeout=DEADLINE, frame_checker="tests.checkers:scripted"
+        tmp_path,
+        header_timeout=DEADLINE,
+        frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
     ) as served:
         yield served
 

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ..gateway.conftest import NO_MODELS
 from ..inprocess import serving_in_thread
 from . import BENCH, chatters, loadtest, targets
 
@@ -39,14 +40,14 @@ from . import BENCH, chatters, loadtest, targets
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("strangers-data")
-    with serving_in_thread(data, **loadtest.LOAD_TEST_LIMITS) as served:
+    with serving_in_thread(data, **loadtest.LOAD_TEST_LIMITS, **NO_MODELS) as served:
         yield served.ws
 
 
 @pytest.fixture(scope="module")
 def other_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("strangers-data-other")
-    with serving_in_thread(data, **loadtest.LOAD_TEST_LIMITS) as served:
+    with serving_in_thread(data, **loadtest.LOAD_TEST_LIMITS, **NO_MODELS) as served:
         yield served.ws
 
 

@@ -30,8 +30,9 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 NewPage = Callable[..., "Page"]
 
-#: Text chats only: no frame is checked, so no model is loaded.
-NO_MODELS = {"frame_checker": "tests.checkers:scripted"}
+#: Text chats only: no frame is checked, so no model is loaded, and the scripted checker
+#: runs in threads: no check-worker process to start with every test's server.
+NO_MODELS = {"frame_checker": "tests.checkers:scripted", "frame_check_mode": "thread"}
 
 
 @contextlib.contextmanager

@@ -51,7 +51,9 @@ PASSWORD = "a long enough passphrase"
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The server, with an admin (as ``strangers moderator add --role admin`` makes)."""
     with serving_in_thread(
-        tmp_path_factory.mktemp("openapi"), frame_checker="tests.checkers:scripted"
+        tmp_path_factory.mktemp("openapi"),
+        frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
     ) as srv:
         asyncio.run(add_admin(srv))
         yield srv.base

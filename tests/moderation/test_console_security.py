@@ -117,6 +117,7 @@ async def console(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Consol
     settings = Settings(
         data_dir=tmp_path,
         frame_checker="tests.checkers:scripted",
+        frame_check_mode="thread",
         cybertip_reporter_name="Pat Example",
         cybertip_reporter_email="pat@example.org",
         # Nothing listens there: a send fails as a network error would.

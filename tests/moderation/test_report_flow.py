@@ -65,9 +65,13 @@ async def hello_until_banned(url: str, device: str | None = None) -> dict:
     raise AssertionError("the ban never reached the gateway")
 
 
-#: No frame is posted here: the scripted checker, and no model to load.
+#: No frame is posted here: the scripted checker in threads, no model to load and no
+#: check-worker process to start.
 SETTINGS = dict(
-    same_device_pairs=False, ban_refresh_seconds=0.2, frame_checker="tests.checkers:scripted"
+    same_device_pairs=False,
+    ban_refresh_seconds=0.2,
+    frame_checker="tests.checkers:scripted",
+    frame_check_mode="thread",
 )
 
 
