@@ -15,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import socket
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +90,39 @@ def _listening(data_dir: Path, settings: dict[str, object]) -> tuple[Settings, s
     return chosen, sock
 
 
+#: How long a server's check workers may take to load before the test fails.
+MODELS_DEADLINE = 60.0
+
+
+def _models_loaded(base: str) -> bool:
+    """Whether ``/readyz`` says the frame checks' workers have loaded (whatever it says of
+    the database or Redis: a test may be about those)."""
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=5) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as refused:  # 503 names the part that is not ready
+        body = refused.read()
+    except OSError:
+        return False
+    return bool(json.loads(body)["checks"]["models"] == "ok")
+
+
+def _loads_workers(chosen: Settings) -> bool:
+    return chosen.frame_check_mode == "process"
+
+
 @contextlib.asynccontextmanager
-async def serving(data_dir: Path, **settings: object) -> AsyncIterator[Served]:
+async def serving(
+    data_dir: Path, *, models_ready: bool = True, **settings: object
+) -> AsyncIterator[Served]:
     """Serve the app on 127.0.0.1 with ``settings`` (``Settings`` field names; the
     environment's ``STRANGERS_*`` apply underneath, as in ``strangers serve``) and the
-    records in ``data_dir`` unless ``database_url`` is given; stop it after."""
+    records in ``data_dir`` unless ``database_url`` is given; stop it after.
+
+    With check-worker processes, the server is handed over once they have loaded, as a
+    load balancer waits for ``/readyz``: a frame posted while they load waits the pool's
+    5 s at most, which a busy machine's worker start can pass (``models_ready=False``
+    for a test of that wait)."""
     chosen, sock = _listening(data_dir, settings)
     port = chosen.port
     try:
@@ -108,7 +140,13 @@ async def serving(data_dir: Path, **settings: object) -> AsyncIterator[Served]:
                 task.result()  # raises what stopped it
                 raise RuntimeError("the server stopped before it started")
             await asyncio.sleep(0.01)
-        yield Served(f"http://127.0.0.1:{port}", chosen)
+        base = f"http://127.0.0.1:{port}"
+        if models_ready and _loads_workers(chosen):
+            deadline = asyncio.get_running_loop().time() + MODELS_DEADLINE
+            while not await asyncio.to_thread(_models_loaded, base):
+                assert asyncio.get_running_loop().time() < deadline, "check workers not loaded"
+                await asyncio.sleep(0.05)
+        yield Served(base, chosen)
     finally:
         server.should_exit = True
         try:
@@ -122,7 +160,9 @@ async def serving(data_dir: Path, **settings: object) -> AsyncIterator[Served]:
 
 
 @contextlib.contextmanager
-def serving_in_thread(data_dir: Path, **settings: object) -> Iterator[Served]:
+def serving_in_thread(
+    data_dir: Path, *, models_ready: bool = True, **settings: object
+) -> Iterator[Served]:
     """:func:`serving` on a loop of its own in a daemon thread; the same arguments."""
     chosen, sock = _listening(data_dir, settings)
     try:
@@ -150,7 +190,13 @@ def serving_in_thread(data_dir: Path, **settings: object) -> Iterator[Served]:
                     failure[0] if failure else None
                 )
             thread.join(0.01)
-        yield Served(f"http://127.0.0.1:{chosen.port}", chosen)
+        base = f"http://127.0.0.1:{chosen.port}"
+        if models_ready and _loads_workers(chosen):
+            deadline = time.monotonic() + MODELS_DEADLINE
+            while not _models_loaded(base):
+                assert time.monotonic() < deadline, "check workers not loaded"
+                time.sleep(0.05)
+        yield Served(base, chosen)
     finally:
         server.should_exit = True
         thread.join(15)

@@ -70,15 +70,6 @@ async def srv(tmp_path) -> AsyncIterator[Served]:
         limit_abuse_network="100000/minute",
         own_check_seconds=60.0,
     ) as served:
-        # The check workers load before the match starts, as a load balancer waits for
-        # /readyz: a frame posted while they load waits at most the pool's 5 s, which a
-        # busy machine's worker start can pass, and the fairness of a full pool is the
-        # point here, not the start.
-        async with httpx.AsyncClient(base_url=served.base, timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while (answer := await client.get("/readyz")).status_code != 200:
-                assert time.monotonic() < deadline, answer.json()
-                await asyncio.sleep(0.1)
         yield served
 
 

@@ -45,7 +45,9 @@ def check_workers() -> set[int]:
 async def test_readyz_waits_for_every_check_worker_to_load(tmp_path):
     # A checker that takes 2 s to load, as the models do on a busy machine.
     async with (
-        serving(tmp_path, frame_checker="tests.safety.stubs:slow_to_load") as srv,
+        serving(
+            tmp_path, models_ready=False, frame_checker="tests.safety.stubs:slow_to_load"
+        ) as srv,
         httpx.AsyncClient(base_url=srv.base) as client,
     ):
         first = await client.get("/readyz")
@@ -61,7 +63,11 @@ async def test_readyz_waits_for_every_check_worker_to_load(tmp_path):
 async def test_no_check_worker_outlives_the_app(tmp_path):
     before = check_workers()
     async with serving(
-        tmp_path, frame_checker="tests.checkers:scripted", frame_workers=2, same_device_pairs=False
+        tmp_path,
+        models_ready=False,  # frames posted while the workers load wait for them
+        frame_checker="tests.checkers:scripted",
+        frame_workers=2,
+        same_device_pairs=False,
     ) as srv:
         a, b, ours, theirs = await video_pair(srv.ws)
         async with httpx.AsyncClient(base_url=srv.base, timeout=30) as client:
