@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import threading
 import time
+import types
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,8 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+
+from strangers.gateway import readiness
 
 from ..inprocess import serving_in_thread
 from ..moderation.conftest import POSTGRES, _admin
@@ -185,3 +190,27 @@ def test_readyz_fails_while_redis_is_unreachable(tmp_path: Path, namespace: str)
         }
         relay.restore()
         assert until(base, 200)["checks"]["redis"] == "ok"
+
+
+async def test_a_readiness_check_cancelled_before_its_probes_run_leaves_none_unawaited():
+    # A /readyz whose client leaves at once is cancelled; the probes were once made by
+    # the caller and left as coroutines never awaited (a RuntimeWarning in the logs).
+    class Records:
+        async def ping(self, timeout: float) -> None:
+            await asyncio.sleep(0)
+
+    services = types.SimpleNamespace(
+        records=Records(),
+        frame_checks=None,
+        node=types.SimpleNamespace(broker=Records()),
+        settings=types.SimpleNamespace(redis_url="redis://127.0.0.1:6379/0"),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check = asyncio.ensure_future(readiness.check_readiness(services))  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # it has started: the probes are made, not yet run
+        check.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await check
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -55,9 +55,11 @@ class Readiness:
         }
 
 
-async def _probe(name: str, probe: Awaitable[None]) -> Check:
+async def _probe(name: str, probe: Callable[[], Awaitable[None]]) -> Check:
+    # The probe is made here, not by the caller: a request cancelled before this runs
+    # (its client gone) would leave a coroutine never awaited.
     try:
-        await probe
+        await probe()
     except Exception as exc:
         log.warning("readiness: %s unavailable (%s)", name, type(exc).__name__)
         return "unavailable"
@@ -76,9 +78,11 @@ async def check_readiness(services: Services, timeout: float = PROBE_SECONDS) ->
     """Probe the database and Redis at once, look at the models, and record the
     outcome in ``strangers_ready``."""
     records = services.records
-    database = _probe("database", records.ping(timeout) if records is not None else _no_records())
+    database = _probe(
+        "database", (lambda: records.ping(timeout)) if records is not None else _no_records
+    )
     broker = services.node.broker
-    redis = _probe("redis", broker.ping(timeout)) if services.settings.redis_url else _off()
+    redis = _probe("redis", lambda: broker.ping(timeout)) if services.settings.redis_url else _off()
     pool = services.frame_checks
     models: Check = "ok" if pool is not None and pool.ready else "unavailable"
     database_state, redis_state = await asyncio.gather(database, redis)
