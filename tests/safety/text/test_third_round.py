@@ -210,6 +210,11 @@ AGES = [
     ("13 añazos", 13),
     ("ando en los 15", 15),
     ("tengo 16 primaveras", 16),
+    ("acabo de cumplir los 13", 13),
+    ("14 recien cumplidos", 14),
+    ("estoy por cumplir 16", 15),
+    ("soy chava de 14", 14),
+    ("ya he cumplido 15", 15),
 ]
 
 
@@ -222,6 +227,8 @@ NOT_AGES = [
     "agregame al snap, soy vale.m12",  # a user name, not "m 12"
     "add me its jay_f15",
     "ya tenia 14 cuando me mude",
+    "mi prima cumplio los 15",
+    "la fiesta para los 15 de mi prima",
 ]
 
 
