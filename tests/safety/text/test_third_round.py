@@ -249,9 +249,17 @@ NOT_AGES = [
     "ya tenia 14 cuando me mude",
     "mi prima cumplio los 15",
     "la fiesta para los 15 de mi prima",
+    "tu veux des robux ? je t'en envoie",  # French "t'en", not "ten"
+    "je t'en prie",
+    "il t'en faut combien ?",
 ]
 
 
 @pytest.mark.parametrize("text", NOT_AGES)
 def test_a_user_name_or_a_past_age_is_no_age(rules: SignalEngine, text: str) -> None:
     assert rules.scan(text).age is None, text
+
+
+def test_english_ten_is_still_a_number(rules: SignalEngine) -> None:
+    assert rules.scan("im ten").age == 10
+    assert rules.scan("i am ten years old").age == 10
