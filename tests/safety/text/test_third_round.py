@@ -183,6 +183,15 @@ QUIET = [
     (K.MEET, "nos vemos en el juego"),
     (K.MEET, "te invito a mi servidor de discord"),
     (K.MEET, "la gare est loin de chez moi"),
+    (K.MEET, "te espero en la puerta del cole con mi madre"),
+    (K.MEET, "voy a verte jugar el sabado"),
+    (K.MEET, "on se voit sans faute demain en cours"),
+    (K.SECRECY, "borra todo cuando termines el dibujo"),
+    (K.SECRECY, "sin que se enteren los profes nos comimos los chuches"),
+    (K.SECRECY, "efface tout quand t'as fini le brouillon"),
+    (K.SECRECY, "n'en parle pas a ta soeur, c'est une surprise pour son anniv"),
+    (K.SECRECY, "sans le dire a personne j'ai fini le jeu en 2h"),
+    (K.GIFTS, "let me spoil you the ending of the show"),
     (K.ASKS_AGE, "mi hermano tiene 14"),
 ]
 
