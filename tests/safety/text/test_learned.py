@@ -60,15 +60,15 @@ def rules() -> SignalEngine:
 #: Words views and the probability the shipped model gives them for one kind, to four
 #: decimals. Rebuilding the model changes them: update them with the model, on purpose.
 EXPECTED = [
-    (" how old are you ", SignalKind.ASKS_AGE, 0.9997),
-    (" hello there ", SignalKind.ASKS_ALONE, 0.0002),
-    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9771),
+    (" how old are you ", SignalKind.ASKS_AGE, 0.9985),
+    (" hello there ", SignalKind.ASKS_ALONE, 0.0001),
+    (" tes parents rentrent a quelle heure ", SignalKind.ASKS_ALONE, 0.9667),
     (" ca reste entre nous hein ", SignalKind.SECRECY, 1.0),
-    (" where do you go to school ", SignalKind.MEET, 0.2822),
-    (" i like your shoes ", SignalKind.BODY, 0.1554),
-    (" send it on snap ", SignalKind.OTHER_APP, 0.9862),
-    (" on se voit ou ", SignalKind.MEET, 0.9308),
-    (" no le digas a nadie ", SignalKind.SECRECY, 0.9341),
+    (" where do you go to school ", SignalKind.MEET, 0.7169),
+    (" i like your shoes ", SignalKind.BODY, 0.3224),
+    (" send it on snap ", SignalKind.OTHER_APP, 0.986),
+    (" on se voit ou ", SignalKind.MEET, 0.9784),
+    (" no le digas a nadie ", SignalKind.SECRECY, 0.995),
     (" el partido es a las cinco ", SignalKind.MEET, 0.0),
 ]
 

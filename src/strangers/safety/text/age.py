@@ -187,6 +187,8 @@ class AgeReader:
             word, glued_at = glued
             if word not in self._sex:
                 return None
+            if glued_at and before[glued_at - 1] in "._":
+                return None  # "lucia.m11", "kai_f15": a user name, not "m 11" (issue 20)
             return AgeStatement(age, 0.8) if self._at_clause_start(before[:glued_at]) else None
         if follows == "unit":
             # "5 min", "14 cats": every rule below states an age only when no unit
@@ -232,7 +234,7 @@ class AgeReader:
                 return AgeStatement(now, 0.8)
         owner, marker, rest = self._owner(words)
         if owner == "self":
-            if any(word in self._past for word in rest):
+            if any(word in self._past and word not in self._fillers for word in rest):
                 return None  # "when i'm 18", "if i was 14"
             if marker in self._french_have and follows != "suffix":
                 # "j'ai 14 chats", "j'ai 14 de moyenne", "j'ai eu 14": French needs "ans",

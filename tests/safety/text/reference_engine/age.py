@@ -122,6 +122,8 @@ class AgeReader:
         if glued:  # "f19" and "m19" are ages; "covid19", "ps5", "mp3" are not
             if glued[1] not in self._sex:
                 return None
+            if glued.start() and before[glued.start() - 1] in "._":
+                return None  # "lucia.m11": a user name (issue 20, as the live engine)
             return (
                 AgeStatement(age, 0.8) if self._at_clause_start(before[: glued.start()]) else None
             )
@@ -145,7 +147,7 @@ class AgeReader:
             words[-2:] = ["im"]  # "i m 14", "1'm 14"
         owner, marker, rest = self._owner(words)
         if owner == "self":
-            if any(word in self._past for word in rest):
+            if any(word in self._past and word not in self._fillers for word in rest):
                 return None  # "when i'm 18", "if i was 14"
             if marker in self._french_have and follows != "suffix":
                 # "j'ai 14 chats", "j'ai 14 de moyenne", "j'ai eu 14": French needs "ans",

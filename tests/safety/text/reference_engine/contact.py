@@ -44,6 +44,15 @@ _MAX_PHONE_CANDIDATES = 16
 
 _PHONE_RUN = re.compile(r"(?<![0-9])[0-9](?:(?:[^\w:,\n]|_|[,:](?=\s)){0,4}[0-9]){6,}")
 _GROUP = re.compile(r"[0-9]+")
+#: A mention that gives no one's handle: a ping of a whole channel, or an account the
+#: sender follows or talks about ("i follow @nasa", "that meme account @catz", "sigo a
+#: @nasa"), not one to reach (issue 20, third round).
+_MENTION_ALL = frozenset({"everyone", "here", "channel", "all", "todos", "tous", "tout_le_monde"})
+_THIRD_PARTY_BEFORE = re.compile(
+    r"(?:\b(?:i|we|je|jsuis|yo) (?:follow|followed|love|watch|follows|sigo|segui|sigue)"
+    r"|\bim following|\bsigo a|\bsigue a|\b(?:the|that|this|le|ce|cette|la|esa|esta|este|el)"
+    r" (?:[a-z]+ )?(?:account|acc|page|compte|cuenta|channel|chaine|canal))\s*$"
+)
 _DATE = re.compile(
     r"^(?:[0-9]{1,2}[./-][0-9]{1,2}[./-](?:[0-9]{2}|[0-9]{4})|[0-9]{4}[./-][0-9]{1,2}[./-][0-9]{1,2})$"
 )
@@ -100,6 +109,7 @@ def _phone_inside(run: str) -> bool:
 class ContactFinder:
     def __init__(self, lexicon: Lexicon) -> None:
         self._phone_words = frozenset(lexicon.words("phone_words"))
+        self._not_phone_words = frozenset(lexicon.words("phone_words_not"))
         tlds = sorted(set(lexicon.words("tlds")), key=len, reverse=True)
         weak = sorted(set(lexicon.words("tlds_weak")), key=len, reverse=True)
         self._tlds = frozenset(tlds)
@@ -184,7 +194,9 @@ class ContactFinder:
                 best = max(best, 0.9)
                 continue
             if context is None:
+                # "my order number is 4471 2290" is no phone number (issue 20, third round)
                 context = not self._phone_words.isdisjoint(tokens)
+                context = context and self._not_phone_words.isdisjoint(tokens)
             if context or international or _LOCAL_GROUPING.match(run):
                 best = max(best, 0.8)
             elif _valid_phone(digits, international):  # a short national number: "612 34 56 78"
@@ -264,6 +276,8 @@ class ContactFinder:
             name = match[1].rstrip(".")
             if ("a" + name) in self._vocabulary:
                 continue  # "@lone" is "alone"
+            if name in _MENTION_ALL or _THIRD_PARTY_BEFORE.search(decoded, 0, match.start()):
+                continue  # "@everyone", "i follow @nasa", "the account @x" (issue 20)
             if "." in name and name.rsplit(".", 1)[1] in self._tlds:
                 continue  # "sam @gmail.com": an address, found as such
             return 0.9

@@ -313,6 +313,8 @@ class NumberReader:
         return text
 
     def _number(self, match: re.Match[str]) -> str:
+        if match[0] == "ten" and _FRENCH_TEN_BEFORE.search(match.string, 0, match.start()):
+            return "ten"  # French "je t'en envoie", "t'en fais pas": no 10 (issue 20)
         parts = re.split(r"[\s-]+", match[0])
         total = 0
         index = 0
@@ -326,6 +328,11 @@ class NumberReader:
             total += self._values.get(part, 0)
             index += 1
         return str(total)
+
+
+#: Before "ten", the words that make it French "t'en" folded ("je t'en envoie", "tu t'en
+#: fous", "ne t'en fais pas"): a pronoun or a negation, then the end (issue 20).
+_FRENCH_TEN_BEFORE = re.compile(r"(?:^|\s)(?:je|j|tu|il|elle|ne|n|jvais|jte|pas|va)\s$")
 
 
 def _digits_of(match: re.Match[str]) -> str:
