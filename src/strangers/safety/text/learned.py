@@ -36,6 +36,7 @@ import itertools
 import json
 import math
 import zlib
+from array import array
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -111,24 +112,29 @@ class LearnedScorer:
         self.thresholds = tuple(thresholds)
         # a line is scored only if some kind can reach its threshold: compare logits
         self._logit_thresholds = tuple(math.log(t / (1.0 - t)) for t in thresholds)
-        count = len(self.kinds)
-        # every weighted feature as a dense vector over the kinds (the sparse pairs are
-        # not kept: the chat process holds one copy of the weights), and each token's
-        # share once it is seen; plain dict operations, safe across threads
-        self._vectors: dict[str, tuple[float, ...]] = {}
+        count = self._count = len(self.kinds)
+        # every weighted feature as a dense row over the kinds, all rows in one array of
+        # doubles and each feature's row found by its offset (a tuple of float objects a
+        # feature held three times the memory, and the chat process holds one copy:
+        # issue 18, 120 MB at start); each token's share is kept once it is seen; plain
+        # dict operations, safe across threads
+        self._offsets: dict[str, int] = {}
+        rows = array("d")
         for gram, pairs in weights.items():
             vector = [0.0] * count
             for index, weight in pairs:
                 if not 0 <= index < count or not math.isfinite(weight):
                     raise LearnedModelError(f"feature {gram!r}: bad kind index or weight")
                 vector[index] += weight
-            self._vectors[gram] = tuple(vector)
-        self._token_vectors: dict[str, tuple[float, ...]] = {}
+            self._offsets[gram] = len(rows)
+            rows.extend(vector)
+        self._rows = rows
+        self._token_vectors: dict[str, Sequence[float]] = {}
 
     @property
     def size(self) -> int:
         """The number of n-grams with a weight."""
-        return len(self._vectors)
+        return len(self._offsets)
 
     @classmethod
     def load(cls) -> LearnedScorer:
@@ -184,7 +190,7 @@ class LearnedScorer:
         microseconds (issue 20: the engine's budget per line)."""
         tokens = view.split()
         cache = self._token_vectors
-        vectors: list[tuple[float, ...]] = [self.bias]
+        vectors: list[Sequence[float]] = [self.bias]
         for token in tokens:
             vector = cache.get(token)
             if vector is None:
@@ -195,22 +201,24 @@ class LearnedScorer:
             if vector is not _ZERO:
                 vectors.append(vector)
         if len(tokens) > 1:
-            get = self._vectors.get
+            get = self._offsets.get
+            rows, count = self._rows, self._count
             for a, b in itertools.pairwise(tokens):
-                pair = get(f"{WORD_MARK}{a} {b}")
-                if pair is not None:
-                    vectors.append(pair)
+                at = get(f"{WORD_MARK}{a} {b}")
+                if at is not None:
+                    vectors.append(rows[at : at + count])
         return list(map(sum, zip(*vectors, strict=True)))
 
     def _token_vector(self, token: str) -> tuple[float, ...]:
-        get = self._vectors.get
-        total = [0.0] * len(self.kinds)
+        get = self._offsets.get
+        rows, count = self._rows, self._count
+        total = [0.0] * count
         found = False
         for gram in (*token_grams(token), WORD_MARK + token):
-            vector = get(gram)
-            if vector is not None:
+            at = get(gram)
+            if at is not None:
                 found = True
-                for index, weight in enumerate(vector):
+                for index, weight in enumerate(rows[at : at + count]):
                     total[index] += weight
         return tuple(total) if found else _ZERO
 
