@@ -7,7 +7,8 @@ Building the text engine, as the gateway does, never loads scikit-learn, SciPy, 
 or alt-profanity-check: the profanity scorer reads the numbers shipped in
 ``safety/text/data/profanity.json.gz`` (issue 18: a small chat process). Nor does
 importing the gateway or the command line load Alembic: ``strangers serve`` migrates in
-a child process (``cli.migrate_in_child``).
+a child process (``cli.migrate_in_child``). Nor does building the app load Jinja2: the
+moderator console makes its templates on the first page a moderator opens.
 
 Each import runs in a fresh interpreter (``python -c``): this test process has loaded
 those libraries already, through other tests, so ``sys.modules`` here proves nothing.
@@ -37,6 +38,7 @@ HEAVY = (
     "profanity_check",
     "numpy",
     "alembic",
+    "jinja2",
 )
 
 
@@ -95,7 +97,7 @@ def test_building_the_builtin_checker_loads_its_libraries() -> None:
     assert {"cv2", "numpy", "onnxruntime"} <= set(loaded)
 
 
-def test_building_the_app_loads_neither_scikit_learn_nor_alembic(tmp_path: Path) -> None:
+def test_building_the_app_loads_no_scikit_learn_alembic_or_jinja2(tmp_path: Path) -> None:
     """What ``strangers serve`` builds in the chat process, text engine included; the
     frame checker injects verdicts (``tests/checkers.py``), since the detectors' own
     libraries are another matter (``test_building_the_builtin_checker_...``)."""
@@ -106,4 +108,4 @@ def test_building_the_app_loads_neither_scikit_learn_nor_alembic(tmp_path: Path)
         "create_app(Settings(frame_checker='tests.checkers:scripted', age_estimator='off',"
         f" data_dir={str(tmp_path)!r}))"
     )
-    assert not {"sklearn", "scipy", "joblib", "profanity_check", "alembic"} & set(loaded)
+    assert not {"sklearn", "scipy", "joblib", "profanity_check", "alembic", "jinja2"} & set(loaded)

@@ -21,7 +21,6 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from ...safety.hashes import HashList
 from ...safety.ratelimits import RateLimits
@@ -33,6 +32,7 @@ from ..tables import NOTE_MAX, NOTICE_TEXT_MAX
 from .cookies import set_cookie
 from .handles import Handles
 from .language import LANG_COOKIE, LANG_COOKIE_DAYS, LANGUAGES, Catalogue, Phrase, choose, say
+from .views import Templates
 
 Kind = Literal["page", "download", "post"]
 Handler = Callable[["Visit"], Awaitable[Response]]
@@ -162,7 +162,7 @@ class Shared:
     chat: LiveChat
     #: The console's key (handles, the sign-in form's tokens, account-name hashes).
     key: bytes
-    templates: Jinja2Templates
+    templates: Templates
 
 
 class Pages:
@@ -217,7 +217,7 @@ class Pages:
             lang=lang,
             switch=switch,
         )
-        response = self.templates.TemplateResponse(request, name, context, status_code=status)
+        response = self.templates.get().TemplateResponse(request, name, context, status_code=status)
         if chosen:
             set_cookie(response, request, LANG_COOKIE, lang, max_age=LANG_COOKIE_DAYS * 24 * 3600)
         return response

@@ -46,7 +46,6 @@ from typing import Any, Final
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.templating import Jinja2Templates
 
 from ..live import LiveChat
 from .admin import AdminPages
@@ -58,7 +57,7 @@ from .guard import Guard
 from .hashes import HashListPages
 from .signin import SignInPages
 from .transparency import TransparencyPages
-from .views import environment
+from .views import Templates
 
 #: The page groups, in the order their routes are registered.
 GROUPS: Final[tuple[type[Pages], ...]] = (
@@ -160,9 +159,7 @@ def operation(route: Route | OpenRoute) -> dict[str, Any]:
 def console_router(services: ConsoleServices, chat: LiveChat) -> APIRouter:
     """The console's routes over ``services``, acting on the running chat through
     ``chat``; mount its static files at ``/mod/static`` (STATIC_DIR)."""
-    shared = Shared(
-        services, chat, services.settings.subkey("console"), Jinja2Templates(env=environment())
-    )
+    shared = Shared(services, chat, services.settings.subkey("console"), Templates())
     guard = Guard(shared)
     signin = SignInPages(shared)
     router = APIRouter()

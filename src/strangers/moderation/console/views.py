@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
+    from starlette.templating import Jinja2Templates
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 
@@ -75,7 +77,25 @@ def show(value: Any, t: Callable[..., str]) -> str:
     return str(value)
 
 
+class Templates:
+    """The console's templates, made on the first page a moderator opens: a chat process
+    loads no Jinja2 until then (1.7 MiB; issue 18 holds the chat process to 120 MB at
+    start, docs/performance.md, "Memory"). The event loop's one thread renders."""
+
+    def __init__(self) -> None:
+        self._made: Jinja2Templates | None = None
+
+    def get(self) -> Jinja2Templates:
+        if self._made is None:
+            from starlette.templating import Jinja2Templates
+
+            self._made = Jinja2Templates(env=environment())
+        return self._made
+
+
 def environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
