@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -47,44 +47,46 @@ async def refused_upload(
     return reader, writer
 
 
-async def closed_by_server(reader: asyncio.StreamReader, deadline: float) -> bytes:
-    """Everything the server sent until it closed (EOF, or a reset once it stopped)."""
+async def answer_while_sending(
+    srv: Served, send: Callable[[asyncio.StreamWriter], Awaitable[None]]
+) -> bytes:
+    """Everything the server sent to a refused upload until it closed the connection
+    (EOF, or a reset once it stopped reading), while ``send`` goes on sending."""
+    reader, writer = await refused_upload(srv)
+    sending = asyncio.create_task(send(writer))
+    deadline = time.monotonic() + GENEROUS
     answer = b""
-    while time.monotonic() < deadline:
-        try:
-            chunk = await asyncio.wait_for(reader.read(65_536), deadline - time.monotonic())
-        except ConnectionError:
-            return answer
-        if not chunk:
-            return answer
-        answer += chunk
-    raise AssertionError(f"still open after {GENEROUS} s: {answer[:80]!r}")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = await asyncio.wait_for(reader.read(65_536), deadline - time.monotonic())
+            except ConnectionError:
+                return answer
+            if not chunk:
+                return answer
+            answer += chunk
+        raise AssertionError(f"still open after {GENEROUS} s: {answer[:80]!r}")
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        writer.close()
 
 
 async def test_a_trickled_refused_body_does_not_hold_the_connection(srv):
-    reader, writer = await refused_upload(srv)
-
-    async def trickle() -> None:
+    async def trickle(writer: asyncio.StreamWriter) -> None:
         while True:
             writer.write(b"1\r\n \r\n")
             await writer.drain()
             await asyncio.sleep(0.1)
 
-    trickling = asyncio.create_task(trickle())
-    try:
-        answer = await closed_by_server(reader, time.monotonic() + GENEROUS)
-    finally:
-        trickling.cancel()
-        await asyncio.gather(trickling, return_exceptions=True)
-        writer.close()
+    answer = await answer_while_sending(srv, trickle)
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:80]
 
 
 async def test_an_endless_refused_body_is_cut_off_after_the_drain(srv):
-    reader, writer = await refused_upload(srv)
     sent = 0
 
-    async def flood() -> None:
+    async def flood(writer: asyncio.StreamWriter) -> None:
         nonlocal sent
         chunk = b"%x\r\n" % 65_536 + b" " * 65_536 + b"\r\n"
         while True:
@@ -92,13 +94,7 @@ async def test_an_endless_refused_body_is_cut_off_after_the_drain(srv):
             await writer.drain()
             sent += 65_536
 
-    flooding = asyncio.create_task(flood())
-    try:
-        answer = await closed_by_server(reader, time.monotonic() + GENEROUS)
-    finally:
-        flooding.cancel()
-        await asyncio.gather(flooding, return_exceptions=True)
-        writer.close()
+    answer = await answer_while_sending(srv, flood)
     # The 413 was written before the drain began, so even a client cut off mid-stream
     # has it, unless the reset overtook it; what matters here is the close.
     assert not answer or answer.startswith(b"HTTP/1.1 413 "), answer[:80]
