@@ -22,7 +22,7 @@ sending, as one with a long body is, then loses the 413 it was sent and sees onl
 broken connection (RFC 9112 §9.6, a server SHOULD close in stages so the client reads
 its last response). The 413 is written first, so a client that reads while it sends has
 it at once. A body declared with ``Expect: 100-continue`` is never invited; one declared
-longer than ``drain_bytes`` past the cap is not read either, and its client may see the
+longer than ``drain_bytes`` is not read either, and its client may see the
 reset (the bound holds what a refused request may cost: docs/security.md, "Flooders").
 """
 
@@ -115,7 +115,7 @@ class RequestSizeCap:
                 invited = any(
                     key == b"expect" and item.lower() == b"100-continue" for key, item in headers
                 )
-                drain = not invited and int(value) <= limit + self.drain_bytes
+                drain = not invited and int(value) <= self.drain_bytes
                 await self._refuse(send, limit, receive if drain else None)
                 return
         received = 0
