@@ -49,6 +49,12 @@ _GROUP = re.compile(r"[0-9]+")
 #: sender follows or talks about ("i follow @nasa", "that meme account @catz", "sigo a
 #: @nasa"), not one to reach (issue 20, third round).
 _MENTION_ALL = frozenset({"everyone", "here", "channel", "all", "todos", "tous", "tout_le_monde"})
+#: Words of an invitation to be reached: with one of them in the line, an account named
+#: after "i follow" is the sender's own ("i follow @x add me"), and counts as a handle.
+_INVITING = frozenset(
+    {"me", "add", "dm", "dms", "hmu", "msg", "pm", "moi", "ajoute", "ajoutes", "mp"}
+    | {"agregame", "escribeme", "sigueme", "mandame", "hablame", "agrega"}
+)
 _THIRD_PARTY_BEFORE = re.compile(
     r"(?:\b(?:i|we|je|jsuis|yo) (?:follow|followed|love|watch|follows|sigo|segui|sigue)"
     r"|\bim following|\bsigo a|\bsigue a|\b(?:the|that|this|le|ce|cette|la|esa|esta|este|el)"
@@ -306,8 +312,12 @@ class ContactFinder:
             name = match[1].rstrip(".")
             if ("a" + name) in self._vocabulary:
                 continue  # "@lone" is "alone"
-            if name in _MENTION_ALL or _THIRD_PARTY_BEFORE.search(decoded, 0, match.start()):
-                continue  # "@everyone", "i follow @nasa", "the account @x" (issue 20)
+            if name in _MENTION_ALL:
+                continue  # "@everyone", "@here" (issue 20)
+            if _INVITING.isdisjoint(tokens) and _THIRD_PARTY_BEFORE.search(
+                decoded, 0, match.start()
+            ):
+                continue  # "i follow @nasa", "the account @x", with no "add me" (issue 20)
             if "." in name and name.rsplit(".", 1)[1] in self._tlds:
                 continue  # "sam @gmail.com": an address, found as such
             return 0.9
