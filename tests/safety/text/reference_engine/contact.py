@@ -44,6 +44,8 @@ _MAX_PHONE_CANDIDATES = 16
 
 _PHONE_RUN = re.compile(r"(?<![0-9])[0-9](?:(?:[^\w:,\n]|_|[,:](?=\s)){0,4}[0-9]){6,}")
 _GROUP = re.compile(r"[0-9]+")
+#: How far before a number a word that makes it an order or a parcel number is looked for.
+_NAMED_BEFORE = 32
 #: A mention that gives no one's handle: a ping of a whole channel, or an account the
 #: sender follows or talks about ("i follow @nasa", "that meme account @catz", "sigo a
 #: @nasa"), not one to reach (issue 20, third round).
@@ -198,10 +200,14 @@ class ContactFinder:
                 best = max(best, 0.9)
                 continue
             if context is None:
-                # "my order number is 4471 2290" is no phone number (issue 20, third round)
                 context = not self._phone_words.isdisjoint(tokens)
-                context = context and self._not_phone_words.isdisjoint(tokens)
-            if context or international or _LOCAL_GROUPING.match(run):
+            # "my order number is 4471 2290" is no phone number (issue 20, third round); the
+            # word must name this number, before it: an "order" anywhere else in the line
+            # would hide any number ("my number is 4471 2290 order")
+            named = context and self._not_phone_words.isdisjoint(
+                numeric[max(0, match.start() - _NAMED_BEFORE) : match.start()].split()
+            )
+            if named or international or _LOCAL_GROUPING.match(run):
                 best = max(best, 0.8)
             elif _valid_phone(digits, international):  # a short national number: "612 34 56 78"
                 return 1.0
